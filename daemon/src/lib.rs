@@ -1,0 +1,5 @@
+//! The tunelens daemon: one analysis core served over LSP (editors) and a local JSON-RPC socket
+//! (scripts). Its servers, watcher, index and cache are built on `tunelens-models`.
+//!
+//! **Architecture Invariant:** only this crate (and the binary) knows LSP, sockets and files on
+//! disk being watched; `tunelens-models` knows none of it.
