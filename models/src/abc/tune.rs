@@ -1,0 +1,267 @@
+//! A file cut into tunes. Each tune starts at an `X:` line and runs to the next one; the text
+//! before the first `X:` is the file header. A tune's header is its field lines up to and
+//! including `K:`; everything after is its body.
+
+use serde::Serialize;
+
+use super::bars::{self, Voice};
+use super::{Diagnostic, SourceText, TextRange};
+
+/// A parsed file: its tunes and what was wrong with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbcFile {
+    /// Text before the first `X:` (free text and default fields), if any.
+    pub file_header: Option<TextRange>,
+    pub tunes: Vec<Tune>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One tune with its header fields and the bars of each voice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tune {
+    /// 0-based position of the tune in its file.
+    pub index: usize,
+    /// From the `X:` line to the end of the last non-blank line before the next tune.
+    pub range: TextRange,
+    /// Where the body (the music after the header) starts; `range.end` when there is none.
+    pub body_start: u32,
+    pub header: Vec<HeaderField>,
+    pub voices: Vec<Voice>,
+}
+
+/// A field line such as `T:The Kesh` or `K:G`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderField {
+    /// The field letter (`T`, `M`, `K`, ...).
+    pub key: char,
+    /// The value with surrounding white space and any trailing `%` comment removed.
+    pub value: String,
+    /// The whole line, without its newline.
+    pub range: TextRange,
+}
+
+impl Tune {
+    /// The first value of header field `key`.
+    pub fn field(&self, key: char) -> Option<&str> {
+        self.header
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.as_str())
+    }
+
+    /// The reference number from `X:`.
+    pub fn reference(&self) -> Option<&str> {
+        self.field('X')
+    }
+
+    /// The first title (`T:`).
+    pub fn title(&self) -> Option<&str> {
+        self.field('T')
+    }
+
+    pub fn meter(&self) -> Option<&str> {
+        self.field('M')
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        self.field('K')
+    }
+
+    pub fn unit_length(&self) -> Option<&str> {
+        self.field('L')
+    }
+
+    pub fn rhythm(&self) -> Option<&str> {
+        self.field('R')
+    }
+}
+
+/// Parses a decoded file into tunes, voices and bars. Never fails: what cannot be read is
+/// reported in `diagnostics` and skipped.
+pub fn parse(source: &SourceText) -> AbcFile {
+    let text = source.text();
+    let mut diagnostics = source.diagnostics().to_vec();
+    let lines = lines_with_offsets(text);
+
+    let starts: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, line))| line.starts_with("X:"))
+        .map(|(i, _)| i)
+        .collect();
+
+    let mut tunes = Vec::new();
+    let file_header;
+    if starts.is_empty() {
+        // A snippet without `X:` (a pasted phrase, a file of one tune written by hand): read it
+        // as one tune rather than finding nothing.
+        file_header = None;
+        if lines.iter().any(|(_, l)| is_content(l)) {
+            diagnostics.push(Diagnostic::warning(
+                TextRange::new(0, 0),
+                "no X: field: reading the whole file as one tune",
+            ));
+            tunes.extend(parse_tune(&lines, 0, &mut diagnostics));
+        }
+    } else {
+        let first = lines[starts[0]].0;
+        file_header = (first > 0 && text[..first].trim() != "").then(|| range(0, first));
+        for (n, &start) in starts.iter().enumerate() {
+            let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+            tunes.extend(parse_tune(
+                &lines[start..end],
+                tunes.len(),
+                &mut diagnostics,
+            ));
+        }
+    }
+    AbcFile {
+        file_header,
+        tunes,
+        diagnostics,
+    }
+}
+
+/// Lines without their `\n` (and without a `\r` before it), each with its byte offset.
+fn lines_with_offsets(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for line in text.split('\n') {
+        out.push((at, line.strip_suffix('\r').unwrap_or(line)));
+        at += line.len() + 1;
+    }
+    // `split` yields an empty last piece after a final newline; it is no line of the file.
+    if out.len() > 1 && out.last().is_some_and(|(_, l)| l.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+fn is_content(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty() && !t.starts_with('%')
+}
+
+fn range(start: usize, end: usize) -> TextRange {
+    TextRange::new(start as u32, end as u32)
+}
+
+/// A field line: a letter, a colon. `|:` and `::` never start one, as they start with no letter.
+pub(crate) fn field_key(line: &str) -> Option<char> {
+    let b = line.as_bytes();
+    (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':').then(|| char::from(b[0]))
+}
+
+/// A field's value: after the colon, without a trailing comment, trimmed.
+pub(crate) fn field_value(line: &str) -> &str {
+    let v = line.get(2..).unwrap_or("");
+    let v = v.find('%').map_or(v, |i| &v[..i]);
+    v.trim()
+}
+
+fn parse_tune(
+    lines: &[(usize, &str)],
+    index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Tune> {
+    // The tune ends at its last line with content, so blank lines and comments between tunes
+    // belong to no tune.
+    let last = lines.iter().rposition(|(_, l)| !l.trim().is_empty())?;
+    let lines = &lines[..=last];
+    let start = lines[0].0;
+    let end = lines[last].0 + lines[last].1.len();
+
+    let mut header = Vec::new();
+    let mut body_line = lines.len();
+    for (i, &(at, line)) in lines.iter().enumerate() {
+        if line.starts_with('%') {
+            continue;
+        }
+        let Some(key) = field_key(line) else {
+            body_line = i;
+            break;
+        };
+        header.push(HeaderField {
+            key,
+            value: field_value(line).to_owned(),
+            range: range(at, at + line.len()),
+        });
+        if key == 'K' {
+            body_line = i + 1;
+            break;
+        }
+    }
+    let body_start = lines.get(body_line).map_or(end, |(at, _)| *at);
+    if !header.iter().any(|f| f.key == 'K') && body_line < lines.len() {
+        diagnostics.push(Diagnostic::warning(
+            range(start, lines[0].0 + lines[0].1.len()),
+            "tune has no K: field before its music",
+        ));
+    }
+    let declared: Vec<&HeaderField> = header.iter().filter(|f| f.key == 'V').collect();
+    let voices = bars::scan(&lines[body_line..], &declared, diagnostics);
+    Some(Tune {
+        index,
+        range: range(start, end),
+        body_start: body_start as u32,
+        header,
+        voices,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> AbcFile {
+        parse(&SourceText::from_text(s.to_owned()))
+    }
+
+    #[test]
+    fn splits_tunes_and_file_header() {
+        let abc = "%abc-2.1\nL:1/8\n\nX:1\nT:One\nM:6/8\nK:G\nGAB|c3|\n\n\nX:2\nT:Two\nK:D\nD2|\n";
+        let f = parse_str(abc);
+        assert_eq!(f.file_header, Some(TextRange::new(0, 16)));
+        assert_eq!(f.tunes.len(), 2);
+        let one = &f.tunes[0];
+        assert_eq!(one.title(), Some("One"));
+        assert_eq!(one.meter(), Some("6/8"));
+        assert_eq!(one.key(), Some("G"));
+        assert_eq!(one.reference(), Some("1"));
+        assert_eq!(
+            &abc[one.range.start as usize..one.range.end as usize],
+            "X:1\nT:One\nM:6/8\nK:G\nGAB|c3|"
+        );
+        assert_eq!(&abc[one.body_start as usize..][..4], "GAB|");
+        assert_eq!(f.tunes[1].title(), Some("Two"));
+        assert_eq!(f.tunes[1].index, 1);
+        assert!(f.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn snippet_without_x_is_one_tune() {
+        let f = parse_str("K:D\nABcd|efga|\n");
+        assert_eq!(f.tunes.len(), 1);
+        assert_eq!(f.diagnostics.len(), 1);
+        assert_eq!(f.tunes[0].voices[0].bars.len(), 2);
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_have_no_tunes() {
+        assert!(parse_str("\n\n").tunes.is_empty());
+        assert!(parse_str("% just a comment\n").tunes.is_empty());
+    }
+
+    #[test]
+    fn missing_key_is_reported() {
+        let f = parse_str("X:1\nT:t\nabc|\n");
+        assert_eq!(f.tunes.len(), 1);
+        assert!(f.diagnostics[0].message.contains("K:"));
+    }
+
+    #[test]
+    fn field_values_drop_comments() {
+        let f = parse_str("X:1\nT: The Kesh % a jig\nK:G\n");
+        assert_eq!(f.tunes[0].title(), Some("The Kesh"));
+    }
+}
