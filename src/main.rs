@@ -1,1 +1,47 @@
-fn main() {}
+//! `tunelens`: the command line. A thin layer: each subcommand parses its arguments and calls
+//! into the library crates; what it prints is built here.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tunelens",
+    version,
+    about = "Find what your ABC tunes resemble"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the tunes, voices and bars of ABC files and the CLaMP patches the model reads.
+    Patches(cli::patches::PatchesArgs),
+}
+
+fn main() -> ExitCode {
+    // Logs go to stderr: stdout carries results (and, in LSP mode, the protocol).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUNELENS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Patches(a) => cli::patches::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -171,28 +171,36 @@ fn parse_tune(
     let start = lines[0].0;
     let end = lines[last].0 + lines[last].1.len();
 
+    // ABC 2.1: the header runs to the first `K:`. Without one, it ends at the first line that
+    // is not a field, so a snippet of bare music still has a body.
+    let key_line = lines.iter().position(|(_, l)| field_key(l) == Some('K'));
     let mut header = Vec::new();
-    let mut body_line = lines.len();
-    for (i, &(at, line)) in lines.iter().enumerate() {
-        if line.starts_with('%') {
+    let mut body_line = key_line.map_or(lines.len(), |k| k + 1);
+    let mut continued = false;
+    for (i, &(at, line)) in lines[..body_line].iter().enumerate() {
+        // A header line ending in `\` goes on in the next one (long `%%` directives do).
+        let was_continued = std::mem::replace(&mut continued, line.trim_end().ends_with('\\'));
+        if was_continued || line.starts_with('%') || line.trim().is_empty() {
             continue;
         }
-        let Some(key) = field_key(line) else {
-            body_line = i;
-            break;
-        };
-        header.push(HeaderField {
-            key,
-            value: field_value(line).to_owned(),
-            range: range(at, at + line.len()),
-        });
-        if key == 'K' {
-            body_line = i + 1;
-            break;
+        match field_key(line) {
+            Some(key) => header.push(HeaderField {
+                key,
+                value: field_value(line).to_owned(),
+                range: range(at, at + line.len()),
+            }),
+            None if key_line.is_some() => diagnostics.push(Diagnostic::warning(
+                range(at, at + line.len()),
+                "not a header field (a letter and a colon); the header runs to K:",
+            )),
+            None => {
+                body_line = i;
+                break;
+            }
         }
     }
     let body_start = lines.get(body_line).map_or(end, |(at, _)| *at);
-    if !header.iter().any(|f| f.key == 'K') && body_line < lines.len() {
+    if key_line.is_none() && body_line < lines.len() {
         diagnostics.push(Diagnostic::warning(
             range(start, lines[0].0 + lines[0].1.len()),
             "tune has no K: field before its music",
@@ -257,6 +265,23 @@ mod tests {
         let f = parse_str("X:1\nT:t\nabc|\n");
         assert_eq!(f.tunes.len(), 1);
         assert!(f.diagnostics[0].message.contains("K:"));
+    }
+
+    #[test]
+    fn continued_header_lines_stay_in_the_header() {
+        let f = parse_str("X:1\nT:t\n%%Bfly 0 3 \\\n 0 0 3\nK:D\nab|\n");
+        assert!(f.diagnostics.is_empty(), "{:?}", f.diagnostics);
+        assert_eq!(f.tunes[0].key(), Some("D"));
+        assert_eq!(f.tunes[0].voices[0].bars.len(), 1);
+    }
+
+    #[test]
+    fn stray_lines_before_k_are_reported_not_music() {
+        let f = parse_str("X:1\nM:6/8\n3/8=120\nK:D\nab|\n");
+        assert_eq!(f.diagnostics.len(), 1, "{:?}", f.diagnostics);
+        assert_eq!(f.diagnostics[0].range.start, 10);
+        assert_eq!(f.tunes[0].key(), Some("D"));
+        assert_eq!(f.tunes[0].voices[0].bars.len(), 1);
     }
 
     #[test]

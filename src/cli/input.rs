@@ -1,0 +1,96 @@
+//! Reading the ABC files named on the command line, with errors that name the file and line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use tunelens_models::abc::{self, AbcFile, Diagnostic, SourceError, SourceText};
+
+/// Expands the paths given by the user: files as they are, folders to the `.abc` files under
+/// them (sorted, so runs are reproducible).
+pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+        if meta.is_dir() {
+            let before = out.len();
+            walk(path, &mut out).with_context(|| format!("{}", path.display()))?;
+            if out.len() == before {
+                bail!("{}: no .abc files in this folder", path.display());
+            }
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("abc"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A file read and parsed.
+pub struct Parsed {
+    pub path: PathBuf,
+    pub source: SourceText,
+    pub file: AbcFile,
+}
+
+/// Reads and parses one file. The error names the file, and the line where there is one.
+pub fn read(path: &Path, size_limit: usize) -> anyhow::Result<Parsed> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    // Check the size before reading, so a huge file is never loaded.
+    if meta.len() > size_limit as u64 {
+        bail!(
+            "{}: {}",
+            path.display(),
+            SourceError::TooLarge {
+                size: meta.len() as usize,
+                limit: size_limit
+            }
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let source = SourceText::from_bytes(&bytes, size_limit).map_err(|e| match e {
+        // The binary error carries its line; say it the way compilers do.
+        SourceError::Binary { line } => anyhow::anyhow!(
+            "{}:{line}: NUL byte: this looks like a binary file, not ABC text",
+            path.display()
+        ),
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    })?;
+    let file = abc::parse(&source);
+    Ok(Parsed {
+        path: path.to_owned(),
+        source,
+        file,
+    })
+}
+
+/// `path:line:col: warning: message`, as editors and compilers print them.
+pub fn print_diagnostics(parsed: &Parsed) {
+    for d in &parsed.file.diagnostics {
+        eprintln!("{}", format_diagnostic(parsed, d));
+    }
+}
+
+pub fn format_diagnostic(parsed: &Parsed, d: &Diagnostic) -> String {
+    let at = parsed.source.line_col(d.range.start);
+    let severity = match d.severity {
+        abc::Severity::Warning => "warning",
+        abc::Severity::Error => "error",
+    };
+    format!("{}:{at}: {severity}: {}", parsed.path.display(), d.message)
+}
