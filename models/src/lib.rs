@@ -5,3 +5,4 @@
 //! takes text and tensors and returns plain data with byte ranges into the text it was given.
 
 pub mod abc;
+pub mod encoders;

@@ -1,0 +1,87 @@
+//! Scaled dot-product attention over a fused QKV projection, with prefix padding masks.
+//!
+//! Batches are always padded at the end, so a mask is a length per row. On CPU the work goes to
+//! the fused kernel in [`super::fused_attention`]; elsewhere (CUDA) the composed candle ops below
+//! run, which match HF's eager attention (`scores + (1 - mask) * finfo.min`, softmax, `@ V`).
+
+use candle_core::{DType, Device, Tensor};
+
+use super::error::{ModelError, Result};
+use super::fused_attention;
+
+/// Which rows of a padded batch are real: row `i` keeps its first `lengths[i]` positions.
+#[derive(Clone, Debug)]
+pub struct AttentionMask {
+    lengths: Vec<usize>,
+    seq: usize,
+    /// `[b, s]` f32, 1 for kept positions: used for pooling.
+    mask: Tensor,
+}
+
+impl AttentionMask {
+    pub fn from_lengths(lengths: &[usize], seq: usize, device: &Device) -> Result<Self> {
+        if let Some(&l) = lengths.iter().find(|&&l| l == 0 || l > seq) {
+            return Err(ModelError::Input(format!(
+                "sequence length {l} outside 1..={seq}"
+            )));
+        }
+        let data: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&l| (0..seq).map(move |j| if j < l { 1.0 } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(data, (lengths.len(), seq), device)?;
+        Ok(Self {
+            lengths: lengths.to_vec(),
+            seq,
+            mask,
+        })
+    }
+
+    pub fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+
+    pub fn seq(&self) -> usize {
+        self.seq
+    }
+
+    pub fn mask(&self) -> &Tensor {
+        &self.mask
+    }
+
+    /// HF's extended mask: 0 where kept, the most negative f32 where padded, `[b, 1, 1, s]`.
+    fn additive_bias(&self) -> Result<Tensor> {
+        let min = f32::MIN as f64;
+        let bias = ((self.mask.clone() - 1.0)? * (-min))?;
+        Ok(bias.unsqueeze(1)?.unsqueeze(1)?)
+    }
+}
+
+/// Attention for `qkv` `[b, s, 3h]` (Q, K, V concatenated on the last dim), returning the merged
+/// heads `[b, s, h]`.
+pub fn attention(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tensor> {
+    if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+        return fused_attention::attention_cpu(qkv, mask.lengths(), heads);
+    }
+    composed(qkv, mask, heads)
+}
+
+/// The reference path, as candle ops; used off the CPU and by tests as the oracle.
+pub fn composed(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tensor> {
+    let (b, s, h3) = qkv.dims3()?;
+    let h = h3 / 3;
+    let d = h / heads;
+    let split = |i: usize| -> Result<Tensor> {
+        Ok(qkv
+            .narrow(2, i * h, h)?
+            .reshape((b, s, heads, d))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    };
+    let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+    let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
+    let scores = scores.broadcast_add(&mask.additive_bias()?)?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+    Ok(ctx)
+}

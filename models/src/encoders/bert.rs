@@ -1,0 +1,270 @@
+//! The BERT encoder stack, in the shape of candle-transformers' `models/bert.rs` (candle 0.11.1):
+//! one struct per HF module, `load(vb, cfg)` mirroring the checkpoint's tensor names, a plain
+//! `forward`. Ported from transformers' `modeling_bert.py` (BertEmbeddings, BertSelfAttention,
+//! BertLayer), inference only: no dropout, no cross-attention, no pooler.
+//!
+//! Differences from the candle port, for speed on CPU: Q, K and V are one fused matmul feeding a
+//! fused attention kernel ([`super::attention`]), and the GELU is fused with its bias add
+//! ([`super::kernels`]).
+
+use candle_core::{DType, Device, Tensor, D};
+
+use super::attention::{attention, AttentionMask};
+use super::config::{BertConfig, HiddenAct};
+use super::error::Result;
+use super::kernels;
+use super::weights::Vb;
+
+/// `y = x W^T + b` over the last dimension, for any leading shape; the leading dimensions are
+/// flattened so one large matmul runs instead of a batched one.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    pub fn load(vb: &Vb, in_dim: usize, out_dim: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(&[out_dim, in_dim], "weight")?,
+            bias: vb.get(&[out_dim], "bias")?,
+        })
+    }
+
+    pub fn new(weight: Tensor, bias: Tensor) -> Self {
+        Self { weight, bias }
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// The matmul alone; callers that fuse the bias into the next op use this.
+    pub fn matmul(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let Some((&last, lead)) = dims.split_last() else {
+            return Err(candle_core::Error::Msg("linear on a scalar".into()).into());
+        };
+        let rows = lead.iter().product::<usize>();
+        let y = x.reshape((rows, last))?.matmul(&self.weight.t()?)?;
+        let mut out = lead.to_vec();
+        out.push(self.out_dim());
+        Ok(y.reshape(out)?)
+    }
+
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.matmul(x)?.broadcast_add(&self.bias)?)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(vb: &Vb, dim: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(&[dim], "weight")?,
+            bias: vb.get(&[dim], "bias")?,
+            eps: eps as f32,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::layer_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps,
+        )?)
+    }
+}
+
+/// Ports `BertEmbeddings`: word (optional: the music encoder feeds `inputs_embeds`), position and
+/// token-type tables, then LayerNorm. Token types are always 0, as CLaMP never passes them.
+pub struct BertEmbeddings {
+    word: Option<Tensor>,
+    position: Tensor,
+    token_type0: Tensor,
+    layer_norm: LayerNorm,
+}
+
+impl BertEmbeddings {
+    pub fn load(vb: &Vb, cfg: &BertConfig, with_words: bool) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let word = if with_words {
+            Some(vb.get(&[cfg.vocab_size, h], "word_embeddings.weight")?)
+        } else {
+            None
+        };
+        let token_type = vb.get(&[cfg.type_vocab_size, h], "token_type_embeddings.weight")?;
+        Ok(Self {
+            word,
+            position: vb.get(
+                &[cfg.max_position_embeddings, h],
+                "position_embeddings.weight",
+            )?,
+            token_type0: token_type.narrow(0, 0, 1)?,
+            layer_norm: LayerNorm::load(&vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.word.as_ref().map_or(0, |w| w.dims()[0])
+    }
+
+    /// Word embeddings for `ids` `[b, s]` (u32).
+    pub fn words(&self, ids: &Tensor) -> Result<Tensor> {
+        let Some(word) = &self.word else {
+            return Err(
+                candle_core::Error::Msg("this encoder has no word embeddings".into()).into(),
+            );
+        };
+        let (b, s) = ids.dims2()?;
+        let h = word.dims()[1];
+        Ok(word
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, s, h))?)
+    }
+
+    /// `inputs_embeds` `[b, s, h]` plus positions `[b, s]` (u32) plus token type 0, normalised.
+    pub fn forward(&self, embeds: &Tensor, position_ids: &Tensor) -> Result<Tensor> {
+        let (b, s, h) = embeds.dims3()?;
+        let pos = self
+            .position
+            .index_select(&position_ids.flatten_all()?, 0)?
+            .reshape((b, s, h))?;
+        let x = embeds.add(&pos)?.broadcast_add(&self.token_type0)?;
+        self.layer_norm.forward(&x)
+    }
+}
+
+/// Ports `BertSelfAttention` + `BertSelfOutput`; Q, K, V weights are concatenated at load time.
+struct BertAttention {
+    qkv: Linear,
+    heads: usize,
+    output: Linear,
+    layer_norm: LayerNorm,
+}
+
+impl BertAttention {
+    fn load(vb: &Vb, cfg: &BertConfig) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let sv = vb.pp("self");
+        let parts = ["query", "key", "value"]
+            .iter()
+            .map(|n| Linear::load(&sv.pp(n), h, h))
+            .collect::<Result<Vec<_>>>()?;
+        let w = Tensor::cat(&parts.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0)?;
+        let b = Tensor::cat(&parts.iter().map(|l| &l.bias).collect::<Vec<_>>(), 0)?;
+        let out = vb.pp("output");
+        Ok(Self {
+            qkv: Linear::new(w, b),
+            heads: cfg.num_attention_heads,
+            output: Linear::load(&out.pp("dense"), h, h)?,
+            layer_norm: LayerNorm::load(&out.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
+        let qkv = self.qkv.forward(x)?;
+        let ctx = attention(&qkv, mask, self.heads)?;
+        let y = self.output.forward(&ctx)?;
+        self.layer_norm.forward(&y.add(x)?)
+    }
+}
+
+/// Ports `BertLayer` (attention, `BertIntermediate`, `BertOutput`).
+struct BertLayer {
+    attention: BertAttention,
+    intermediate: Linear,
+    act: HiddenAct,
+    output: Linear,
+    layer_norm: LayerNorm,
+}
+
+impl BertLayer {
+    fn load(vb: &Vb, cfg: &BertConfig) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            attention: BertAttention::load(&vb.pp("attention"), cfg)?,
+            intermediate: Linear::load(&vb.pp("intermediate").pp("dense"), h, i)?,
+            act: cfg.hidden_act,
+            output: Linear::load(&vb.pp("output").pp("dense"), i, h)?,
+            layer_norm: LayerNorm::load(&vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
+        let a = self.attention.forward(x, mask)?;
+        let pre = self.intermediate.matmul(&a)?;
+        let act = match self.act {
+            HiddenAct::Gelu => kernels::bias_gelu(&pre, self.intermediate.bias())?,
+            HiddenAct::Relu => pre.broadcast_add(self.intermediate.bias())?.relu()?,
+        };
+        let y = self.output.forward(&act)?;
+        self.layer_norm.forward(&y.add(&a)?)
+    }
+}
+
+/// Ports `BertModel` without the pooler: embeddings then the layer stack, returning
+/// `last_hidden_state`.
+pub struct BertModel {
+    pub embeddings: BertEmbeddings,
+    layers: Vec<BertLayer>,
+    hidden: usize,
+}
+
+impl BertModel {
+    pub fn load(vb: &Vb, cfg: &BertConfig, with_words: bool) -> Result<Self> {
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| BertLayer::load(&vb.pp(format!("encoder.layer.{i}")), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings: BertEmbeddings::load(&vb.pp("embeddings"), cfg, with_words)?,
+            layers,
+            hidden: cfg.hidden_size,
+        })
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// `last_hidden_state` `[b, s, h]` for `inputs_embeds` `[b, s, h]`.
+    pub fn forward(
+        &self,
+        embeds: &Tensor,
+        position_ids: &Tensor,
+        mask: &AttentionMask,
+    ) -> Result<Tensor> {
+        let mut x = self.embeddings.forward(embeds, position_ids)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, mask)?;
+        }
+        Ok(x)
+    }
+}
+
+/// CLaMP's `avg_pooling`: the mean of `hidden` `[b, s, h]` over the positions `mask` `[b, s]`
+/// keeps.
+pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let m = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+    Ok(sum.broadcast_div(&m.sum(1)?)?)
+}
+
+/// `[b, s]` u32 positions `0..s` for every row (BERT).
+pub fn arange_positions(b: usize, s: usize, device: &Device) -> Result<Tensor> {
+    let row: Vec<u32> = (0..s as u32).collect();
+    Ok(Tensor::new(row.as_slice(), device)?
+        .unsqueeze(0)?
+        .repeat((b, 1))?)
+}

@@ -1,0 +1,351 @@
+//! The CLaMP model: music and text towers with their projections, loaded from the official
+//! release layout or our own model directory. Ports `CLaMP.get_music_features` /
+//! `get_text_features` of `clamp/utils.py` (microsoft/muzic): encoder, masked mean, projection.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+
+use super::batch::{plan, segments, BatchLimits, LongTunes};
+use super::bert::Linear;
+use super::card::{CardDims, ModelCard, CARD_FILE};
+use super::config::BertConfig;
+use super::error::{ModelError, Result};
+use super::music::{MusicEncoder, Patch};
+use super::text::{TextEncoder, TextTokenizer, TEXT_MAX_LENGTH};
+use super::weights::{Vb, Weights};
+
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+pub const PICKLE_FILE: &str = "pytorch_model.bin";
+pub const CONFIG_FILE: &str = "config.json";
+pub const TEXT_CONFIG_FILE: &str = "text_config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// Where the pieces of a model are; [`ClampFiles::in_dir`] fills it from a directory.
+#[derive(Clone, Debug)]
+pub struct ClampFiles {
+    pub checkpoint: PathBuf,
+    pub config: PathBuf,
+    /// Absent in official releases: then the text config is inferred from tensor shapes.
+    pub text_config: Option<PathBuf>,
+    /// Absent in official releases: then only music can be embedded until one is given.
+    pub tokenizer: Option<PathBuf>,
+    /// Our own directories carry a card.
+    pub card: Option<PathBuf>,
+}
+
+impl ClampFiles {
+    /// Finds the files in `dir`: `model.safetensors` (preferred) or `pytorch_model.bin`,
+    /// `config.json`, and the optional ones where present.
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let st = dir.join(SAFETENSORS_FILE);
+        let pt = dir.join(PICKLE_FILE);
+        let checkpoint = if st.exists() {
+            st
+        } else if pt.exists() {
+            pt
+        } else {
+            return Err(ModelError::MissingFile {
+                file: st,
+                hint: format!("a model directory needs {SAFETENSORS_FILE} or {PICKLE_FILE}"),
+            });
+        };
+        let config = dir.join(CONFIG_FILE);
+        if !config.exists() {
+            return Err(ModelError::MissingFile {
+                file: config,
+                hint: "the music encoder's BertConfig (the official release ships it)".into(),
+            });
+        }
+        let opt = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
+        Ok(Self {
+            checkpoint,
+            config,
+            text_config: opt(TEXT_CONFIG_FILE),
+            tokenizer: opt(TOKENIZER_FILE),
+            card: opt(CARD_FILE),
+        })
+    }
+}
+
+struct TextTower {
+    encoder: TextEncoder,
+    proj: Linear,
+    config: BertConfig,
+}
+
+pub struct Clamp {
+    music: MusicEncoder,
+    music_proj: Linear,
+    music_config: BertConfig,
+    text: Option<TextTower>,
+    tokenizer: Option<TextTokenizer>,
+    files: ClampFiles,
+    card: Option<ModelCard>,
+    weights: Arc<Weights>,
+    limits: BatchLimits,
+}
+
+/// A projection `[p, in]` whose output width `p` the checkpoint decides.
+fn load_proj(vb: &Vb, name: &str, in_dim: usize) -> Result<Linear> {
+    let p = vb
+        .shape_of(&format!("{name}.weight"))
+        .map_or(in_dim, |s| s[0]);
+    Linear::load(&vb.pp(name), in_dim, p)
+}
+
+impl Clamp {
+    pub fn load_dir(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load(ClampFiles::in_dir(dir)?, device)
+    }
+
+    pub fn load(files: ClampFiles, device: &Device) -> Result<Self> {
+        let music_config = BertConfig::from_file(&files.config)?;
+        let weights = Arc::new(Weights::load(&files.checkpoint, device)?);
+        let root = weights.vb("");
+        let music = MusicEncoder::load(&root.pp("music_enc"), &music_config)?;
+        let music_proj = load_proj(&root, "music_proj", music_config.hidden_size)?;
+
+        let has_text = root.contains("text_enc.embeddings.word_embeddings.weight");
+        let text = if has_text || files.text_config.is_some() {
+            let config = match &files.text_config {
+                Some(f) => BertConfig::from_file(f)?,
+                None => BertConfig::infer_text(&weights, "text_enc", music_config.head_dim())?,
+            };
+            let encoder = TextEncoder::load(&root.pp("text_enc"), &config)?;
+            let proj = load_proj(&root, "text_proj", config.hidden_size)?;
+            if proj.out_dim() != music_proj.out_dim() {
+                return Err(ModelError::WrongShape {
+                    file: files.checkpoint.clone(),
+                    tensor: "text_proj.weight".into(),
+                    expected: vec![music_proj.out_dim(), config.hidden_size],
+                    actual: vec![proj.out_dim(), config.hidden_size],
+                });
+            }
+            Some(TextTower {
+                encoder,
+                proj,
+                config,
+            })
+        } else {
+            None
+        };
+        let tokenizer = match &files.tokenizer {
+            Some(f) => Some(TextTokenizer::from_file(f, TEXT_MAX_LENGTH)?),
+            None => None,
+        };
+        let card = match &files.card {
+            Some(f) => Some(ModelCard::read(f)?),
+            None => None,
+        };
+        Ok(Self {
+            music,
+            music_proj,
+            music_config,
+            text,
+            tokenizer,
+            files,
+            card,
+            weights,
+            limits: BatchLimits::default(),
+        })
+    }
+
+    pub fn with_limits(mut self, limits: BatchLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
+    }
+
+    /// The width of the embeddings (the projections' output).
+    pub fn dim(&self) -> usize {
+        self.music_proj.out_dim()
+    }
+
+    pub fn max_patches(&self) -> usize {
+        self.music.max_length()
+    }
+
+    pub fn music_config(&self) -> &BertConfig {
+        &self.music_config
+    }
+
+    pub fn text_config(&self) -> Option<&BertConfig> {
+        self.text.as_ref().map(|t| &t.config)
+    }
+
+    pub fn card(&self) -> Option<&ModelCard> {
+        self.card.as_ref()
+    }
+
+    pub fn files(&self) -> &ClampFiles {
+        &self.files
+    }
+
+    pub fn music_encoder(&self) -> &MusicEncoder {
+        &self.music
+    }
+
+    fn text_tower(&self) -> Result<&TextTower> {
+        self.text.as_ref().ok_or_else(|| ModelError::MissingTensor {
+            file: self.files.checkpoint.clone(),
+            tensor: "text_enc.embeddings.word_embeddings.weight".into(),
+        })
+    }
+
+    fn tokenizer(&self) -> Result<&TextTokenizer> {
+        self.tokenizer
+            .as_ref()
+            .ok_or_else(|| {
+                ModelError::MissingFile {
+            file: self.files.config.with_file_name(TOKENIZER_FILE),
+            hint: "official CLaMP releases ship no tokenizer: put the text model's tokenizer.json \
+                   (distilroberta-base for CLaMP) next to the checkpoint"
+                .into(),
+        }
+            })
+    }
+
+    /// One padded batch, no bucketing: `music_proj(mean(last_hidden_state))` per tune.
+    pub fn music_batch(&self, tunes: &[&[Patch]]) -> Result<Tensor> {
+        self.music_proj.forward(&self.music.pooled(tunes)?)
+    }
+
+    /// One padded batch of token rows: `text_proj(mean(last_hidden_state))`.
+    pub fn text_batch(&self, rows: &[&[u32]]) -> Result<Tensor> {
+        let t = self.text_tower()?;
+        t.proj.forward(&t.encoder.pooled(rows)?)
+    }
+
+    /// `last_hidden_state` of one tune (`[patches, hidden]`), for parity checks.
+    pub fn music_hidden(&self, tune: &[Patch]) -> Result<Vec<Vec<f32>>> {
+        let (h, _) = self.music.forward(&[tune])?;
+        Ok(h.squeeze(0)?.to_vec2::<f32>()?)
+    }
+
+    /// Music features (unnormalised projections), one per tune, in input order; tunes are
+    /// bucketed by length and tunes past the patch limit are cut or segmented per `mode`.
+    pub fn music_features(&self, tunes: &[&[Patch]], mode: LongTunes) -> Result<Vec<Vec<f32>>> {
+        if let Some(i) = tunes.iter().position(|t| t.is_empty()) {
+            return Err(ModelError::Input(format!("tune {i} has no patches")));
+        }
+        // Units are the pieces that run through the encoder: (tune, start, len).
+        let units: Vec<(usize, usize, usize)> = tunes
+            .iter()
+            .enumerate()
+            .flat_map(|(t, tune)| {
+                segments(tune.len(), self.max_patches(), mode)
+                    .into_iter()
+                    .map(move |(s, l)| (t, s, l))
+            })
+            .collect();
+        let lengths: Vec<usize> = units.iter().map(|u| u.2).collect();
+        let mut unit_vecs = vec![Vec::new(); units.len()];
+        for batch in plan(&lengths, self.limits) {
+            let slices: Vec<&[Patch]> = batch
+                .iter()
+                .map(|&u| {
+                    let (t, s, l) = units[u];
+                    &tunes[t][s..s + l]
+                })
+                .collect();
+            let out = self.music_batch(&slices)?.to_vec2::<f32>()?;
+            for (&u, v) in batch.iter().zip(out) {
+                unit_vecs[u] = v;
+            }
+        }
+        // Length-weighted mean per tune (a no-op for tunes with one unit).
+        let mut total = vec![0usize; tunes.len()];
+        for &(t, _, l) in &units {
+            total[t] += l;
+        }
+        let mut result = vec![vec![0f32; self.dim()]; tunes.len()];
+        for (&(t, _, l), v) in units.iter().zip(&unit_vecs) {
+            let w = l as f32 / total[t] as f32;
+            for (r, x) in result[t].iter_mut().zip(v) {
+                *r += w * x;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Token ids of `text` as the reference makes them (unidecode, 128-token truncation).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer()?.encode(text)
+    }
+
+    /// Text features (unnormalised projections), bucketed by token count, in input order.
+    pub fn text_features(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        self.text_features_ids(&rows)
+    }
+
+    pub fn text_features_ids(&self, rows: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let lengths: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let mut out = vec![Vec::new(); rows.len()];
+        for batch in plan(&lengths, self.limits) {
+            let b: Vec<&[u32]> = batch.iter().map(|&i| rows[i]).collect();
+            for (&i, v) in batch.iter().zip(self.text_batch(&b)?.to_vec2::<f32>()?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes our own model directory: all tensors as safetensors, both configs, the tokenizer
+    /// (when loaded from a file) and `card`.
+    pub fn export_dir(&self, dir: &Path, card: &ModelCard) -> Result<()> {
+        let io = |file: PathBuf| move |source| ModelError::Io { file, source };
+        std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+        let st = dir.join(SAFETENSORS_FILE);
+        candle_core::safetensors::save(self.weights.tensors(), &st).map_err(|e| {
+            ModelError::Corrupt {
+                file: st.clone(),
+                reason: format!("cannot write: {e}"),
+            }
+        })?;
+        let write_json = |name: &str, cfg: &BertConfig| -> Result<()> {
+            let file = dir.join(name);
+            let text = serde_json::to_string_pretty(cfg).map_err(|e| ModelError::Config {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+            std::fs::write(&file, text).map_err(io(file.clone()))
+        };
+        write_json(CONFIG_FILE, &self.music_config)?;
+        if let Some(t) = &self.text {
+            write_json(TEXT_CONFIG_FILE, &t.config)?;
+        }
+        if let Some(tok) = &self.files.tokenizer {
+            let file = dir.join(TOKENIZER_FILE);
+            std::fs::copy(tok, &file).map_err(io(file.clone()))?;
+        }
+        card.write(&dir.join(CARD_FILE))
+    }
+
+    /// A card describing this model's shape, for [`Clamp::export_dir`].
+    pub fn card_dims(&self) -> CardDims {
+        CardDims {
+            embedding: self.dim(),
+            music_layers: self.music_config.num_hidden_layers,
+            text_layers: self.text.as_ref().map_or(0, |t| t.config.num_hidden_layers),
+            max_patches: self.max_patches(),
+        }
+    }
+}
+
+/// L2-normalises a vector in place (zero vectors stay zero).
+pub fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}

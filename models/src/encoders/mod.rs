@@ -1,0 +1,32 @@
+//! The CLaMP encoders in candle: configs, BERT/RoBERTa layers, the music encoder with its
+//! gather-sum patch embedding, checkpoint loading with typed errors, length-bucketed batching,
+//! and the synchronous embedding contract.
+//!
+//! **Architecture Invariant:** nothing here is async or knows about requests; a model turns
+//! plain-data batches into vectors on the calling thread (rayon parallelises inside kernels).
+
+pub mod attention;
+pub mod backend;
+pub mod batch;
+pub mod bert;
+pub mod card;
+pub mod clamp;
+pub mod config;
+pub mod device;
+pub mod error;
+mod fused_attention;
+pub mod kernels;
+pub mod music;
+pub mod sentence;
+pub mod text;
+pub mod weights;
+
+pub use backend::{EmbeddingBackend, Embeddings, MusicBatch, TextBatch};
+pub use batch::{BatchLimits, LongTunes};
+pub use card::{CardDims, ModelCard};
+pub use clamp::{normalize, Clamp, ClampFiles};
+pub use config::{BertConfig, HiddenAct, TextArch};
+pub use device::parse_device;
+pub use error::{ModelError, Result};
+pub use music::{MusicEncoder, Patch, PATCH_LENGTH};
+pub use sentence::SentenceEncoder;
