@@ -132,7 +132,7 @@ impl Clamp {
             None
         };
         let tokenizer = match &files.tokenizer {
-            Some(f) => Some(TextTokenizer::from_file(f, TEXT_MAX_LENGTH)?),
+            Some(f) => Some(TextTokenizer::from_file(f, TEXT_MAX_LENGTH, true)?),
             None => None,
         };
         let card = match &files.card {

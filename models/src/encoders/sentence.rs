@@ -48,7 +48,7 @@ impl SentenceEncoder {
             })
             .unwrap_or("");
         let encoder = TextEncoder::load(&weights.vb(prefix), &config)?;
-        let tokenizer = TextTokenizer::from_file(&need(TOKENIZER_FILE)?, TEXT_MAX_LENGTH)?;
+        let tokenizer = TextTokenizer::from_file(&need(TOKENIZER_FILE)?, TEXT_MAX_LENGTH, false)?;
         Ok(Self { encoder, tokenizer })
     }
 

@@ -26,10 +26,13 @@ fn unidecode(text: &str) -> String {
 
 pub struct TextTokenizer {
     tokenizer: Tokenizer,
+    /// CLaMP unidecodes every text; a plain sentence encoder (MiniLM) leaves that to its
+    /// tokenizer's normalizer.
+    unidecode: bool,
 }
 
 impl TextTokenizer {
-    pub fn from_file(file: &Path, max_length: usize) -> Result<Self> {
+    pub fn from_file(file: &Path, max_length: usize, unidecode: bool) -> Result<Self> {
         let bad = |reason: String| ModelError::Tokenizer {
             file: file.to_path_buf(),
             reason,
@@ -51,14 +54,23 @@ impl TextTokenizer {
                 stride: 0,
             }))
             .map_err(|e| bad(e.to_string()))?;
-        Ok(Self { tokenizer })
+        Ok(Self {
+            tokenizer,
+            unidecode,
+        })
     }
 
-    /// Token ids for `text` after unidecode, special tokens included, truncated.
+    /// Token ids for `text` (after unidecode where enabled), special tokens included,
+    /// truncated.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let input = if self.unidecode {
+            unidecode(text)
+        } else {
+            text.to_string()
+        };
         let enc = self
             .tokenizer
-            .encode(unidecode(text), true)
+            .encode(input, true)
             .map_err(|e| ModelError::Input(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
