@@ -14,6 +14,7 @@
 //! be shown at its place in the editor.
 
 pub mod bars;
+pub mod invariants;
 pub mod patch;
 pub mod source;
 pub mod translit;

@@ -1,0 +1,80 @@
+//! What the end-to-end tests share: running the binary, temporary folders, and the data that
+//! setup brings (which must be there: a missing file fails the test with the command to fix it).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Output {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `tunelens` binary built for these tests.
+pub fn run(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tunelens"))
+        .args(args)
+        .output()
+        .expect("the tunelens binary runs");
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under `../shared/fixtures`, which CI lays beside the repository.
+pub fn shared_fixture(rel: &str) -> PathBuf {
+    let path = repo_root().join("../shared/fixtures").join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: the shared fixtures must sit beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// The music21 ABC collections that `scripts/fetch-music21.sh` extracts.
+pub fn music21_abc_dir() -> PathBuf {
+    let dir = repo_root().join(".data/music21/music21/corpus");
+    assert!(
+        dir.join("oneills1850").is_dir(),
+        "{} is missing: run scripts/fetch-music21.sh (scripts/test.sh does)",
+        dir.display()
+    );
+    dir
+}
+
+/// A fresh folder under the system's temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "tunelens-test-{tag}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
