@@ -126,3 +126,97 @@ impl MusicEncoder {
         masked_mean(&hidden, mask.mask())
     }
 }
+
+impl MusicEncoder {
+    /// A random-init encoder of `cfg`'s shape (benches, smoke tests): weights ~ N(0, 0.02),
+    /// LayerNorms at identity, `patch_vocab` ids per position.
+    pub fn random(cfg: &BertConfig, patch_vocab: usize, device: &Device) -> Result<Self> {
+        use std::collections::HashMap;
+        use std::sync::Arc;
+
+        use candle_core::DType;
+
+        use super::weights::Weights;
+
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let mut t: HashMap<String, Tensor> = HashMap::new();
+        let mut put = |name: String, dims: &[usize], kind: u8| -> Result<()> {
+            let tensor = match kind {
+                0 => Tensor::randn(0f32, 0.02, dims, device)?,
+                1 => Tensor::ones(dims, DType::F32, device)?,
+                _ => Tensor::zeros(dims, DType::F32, device)?,
+            };
+            t.insert(format!("music_enc.{name}"), tensor);
+            Ok(())
+        };
+        put(
+            "patch_embedding.weight".into(),
+            &[h, PATCH_LENGTH * patch_vocab],
+            0,
+        )?;
+        put("patch_embedding.bias".into(), &[h], 2)?;
+        let e = "enc.embeddings";
+        put(
+            format!("{e}.position_embeddings.weight"),
+            &[cfg.max_position_embeddings, h],
+            0,
+        )?;
+        put(
+            format!("{e}.token_type_embeddings.weight"),
+            &[cfg.type_vocab_size, h],
+            0,
+        )?;
+        put(format!("{e}.LayerNorm.weight"), &[h], 1)?;
+        put(format!("{e}.LayerNorm.bias"), &[h], 2)?;
+        for l in 0..cfg.num_hidden_layers {
+            let p = format!("enc.encoder.layer.{l}");
+            for (name, out, inp) in [
+                ("attention.self.query", h, h),
+                ("attention.self.key", h, h),
+                ("attention.self.value", h, h),
+                ("attention.output.dense", h, h),
+                ("intermediate.dense", i, h),
+                ("output.dense", h, i),
+            ] {
+                put(format!("{p}.{name}.weight"), &[out, inp], 0)?;
+                put(format!("{p}.{name}.bias"), &[out], 0)?;
+            }
+            for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                put(format!("{p}.{ln}.weight"), &[h], 1)?;
+                put(format!("{p}.{ln}.bias"), &[h], 2)?;
+            }
+        }
+        let weights = Arc::new(Weights::from_tensors("<random>".into(), t));
+        Self::load(&weights.vb("music_enc"), cfg)
+    }
+
+    /// Floating-point operations of one forward over `b` tunes of `s` patches (matmuls only:
+    /// projections, feed-forward and the two attention products).
+    pub fn flops(cfg: &BertConfig, b: usize, s: usize) -> f64 {
+        let (h, i, l) = (
+            cfg.hidden_size as f64,
+            cfg.intermediate_size as f64,
+            cfg.num_hidden_layers as f64,
+        );
+        let tokens = (b * s) as f64;
+        l * tokens * (8.0 * h * h + 4.0 * h * i + 4.0 * s as f64 * h)
+    }
+}
+
+/// A BERT config of the given shape for a music encoder (benches, tests).
+pub fn music_config(hidden: usize, layers: usize, heads: usize, max_patches: usize) -> BertConfig {
+    BertConfig {
+        vocab_size: 1,
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        intermediate_size: hidden * 4,
+        hidden_act: super::config::HiddenAct::Gelu,
+        max_position_embeddings: max_patches,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        pad_token_id: Some(0),
+        model_type: Some("bert".into()),
+        max_length: Some(max_patches),
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Music-encoder throughput, candle (this repo) against PyTorch CPU (HF BertModel, eager
+# attention), same shapes, back to back in one run, 2 threads each. PyTorch and transformers are
+# pip-installed into .venv (gitignored) on first use. Prints one table row per shape.
+#
+#   scripts/bench-encoder-vs-pytorch.sh [REPEATS] [H:L:HEADS:BATCH:PATCHES ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats=${1:-3}
+shift || true
+shapes=("$@")
+if [ ${#shapes[@]} -eq 0 ]; then
+  shapes=(768:6:12:1:512 768:6:12:16:64 768:6:12:16:128 768:6:12:16:512
+          384:4:6:1:128 384:4:6:1:512 384:4:6:16:64 384:4:6:16:128)
+fi
+threads=2
+venv=.venv
+if ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "torch==2.15.0" "transformers>=4.40"
+fi
+cargo build --quiet --release -p tunelens-models --example encoder_throughput
+export RAYON_NUM_THREADS=$threads
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no); threads: $threads; best of $repeats; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "%-22s %10s %8s %14s %8s %16s\n" "shape H/L/heads b s" "candle p/s" "GFLOPS" "torch enc p/s" "ratio" "torch+onehot p/s"
+for shape in "${shapes[@]}"; do
+  read -r _ h l heads b s c_pps c_gf < <(target/release/examples/encoder_throughput "$repeats" "$shape")
+  read -r _ _ _ _ _ _ t_pps t1_pps < <("$venv/bin/python" scripts/bench_encoder_torch.py "$threads" "$repeats" "$shape")
+  ratio=$(python3 -c "print(f'{$c_pps/$t_pps:.2f}x')")
+  printf "%-22s %10s %8s %14s %8s %16s\n" "$h/$l/$heads b$b s$s" "$c_pps" "$c_gf" "$t_pps" "$ratio" "$t1_pps"
+done
