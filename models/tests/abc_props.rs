@@ -102,3 +102,12 @@ proptest! {
         }
     }
 }
+
+/// Found by proptest: U+1366 transliterates to ":: ", a bar line, so the character's range
+/// belongs to two patches.
+#[test]
+fn a_character_that_transliterates_to_a_bar_line() {
+    let source = SourceText::from_text(":||:፦".to_owned());
+    let file = parse(&source);
+    assert_eq!(invariants::check(&source, &file), Ok(()));
+}

@@ -269,10 +269,14 @@ impl Scanner<'_> {
                     i = self.after_bar_line(at, b, j);
                 }
                 _ => {
-                    // One character of music; a multi-byte one is taken whole.
-                    let len = line[i..].chars().next().map_or(1, char::len_utf8);
-                    self.music(at + i, at + i + len);
-                    i += len;
+                    // A run of plain music up to the next byte that means something here.
+                    // Those are all ASCII, so the run ends on a character boundary.
+                    let run = b[i + 1..]
+                        .iter()
+                        .position(|&c| is_special(c))
+                        .map_or(b.len(), |p| i + 1 + p);
+                    self.music(at + i, at + run);
+                    i = run;
                 }
             }
         }
@@ -323,6 +327,14 @@ impl Scanner<'_> {
             }
         }
     }
+}
+
+/// Bytes that end a run of plain music in [`Scanner::music_line`].
+fn is_special(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t' | b'%' | b'\\' | b'"' | b'!' | b'+' | b'{' | b'[' | b'|' | b':'
+    )
 }
 
 fn find(b: &[u8], from: usize, what: u8) -> Option<usize> {

@@ -19,6 +19,8 @@
 //! Unlike the reference, every patch also carries the byte range of the source text it came
 //! from, so that results can point back into the user's file.
 
+use std::ops::Range;
+
 use serde::Serialize;
 
 use super::{translit, TextRange};
@@ -30,9 +32,6 @@ pub const PATCH_FEATURES: usize = 98;
 pub const PAD_ID: u8 = 0;
 pub const MASK_ID: u8 = 96;
 pub const EOS_ID: u8 = 97;
-
-/// The reference's bar delimiters, in the order its regular expression tries them.
-const DELIMITERS: [&[u8]; 7] = [b"|:", b"::", b":|", b"[|", b"||", b"|]", b"|"];
 
 /// One patch and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,9 +94,45 @@ impl Default for PatchOptions {
 pub struct Patchilizer {
     ascii: Mapped,
     filtered: Mapped,
-    body: Vec<u8>,
-    /// For each byte of `body`, its index in the ASCII text.
-    body_at: Vec<u32>,
+    body: Body,
+}
+
+/// Body lines glued together as the reference does, remembering where each line came from.
+#[derive(Debug, Default)]
+struct Body {
+    bytes: Vec<u8>,
+    /// (offset in `bytes`, offset in the ASCII text) where each glued line starts.
+    lines: Vec<(usize, usize)>,
+}
+
+impl Body {
+    fn push_line(&mut self, line: &[u8], at: usize) {
+        if !line.is_empty() {
+            self.lines.push((self.bytes.len(), at));
+            self.bytes.extend_from_slice(line);
+        }
+    }
+
+    /// The ASCII text offset of body byte `i`.
+    fn ascii_offset(&self, i: usize) -> usize {
+        let line = self.lines.partition_point(|&(start, _)| start <= i) - 1;
+        let (start, at) = self.lines[line];
+        at + (i - start)
+    }
+
+    /// Cuts the body into bars, one patch each, and empties it.
+    fn flush(&mut self, text: &Mapped, out: &mut Vec<Patch>) {
+        for_each_bar(&self.bytes, |bar| {
+            let first = self.ascii_offset(bar.start);
+            let last = self.ascii_offset(bar.end - 1);
+            out.push(Patch {
+                ids: bar_to_patch(&self.bytes[bar]),
+                range: text.range(first, last + 1),
+            });
+        });
+        self.bytes.clear();
+        self.lines.clear();
+    }
 }
 
 impl Patchilizer {
@@ -117,26 +152,22 @@ impl Patchilizer {
         };
 
         let mut patches = Vec::new();
-        self.body.clear();
-        self.body_at.clear();
         let mut line_start = 0;
         for line in text.bytes.split(|&b| b == b'\n') {
             let start = line_start;
             line_start += line.len() + 1;
             if is_header_line(line) {
-                flush_body(text, &mut self.body, &mut self.body_at, &mut patches);
+                self.body.flush(text, &mut patches);
                 let range = text.range(start, start + line.len());
                 patches.push(Patch {
                     ids: bar_to_patch(line),
                     range,
                 });
             } else {
-                self.body.extend_from_slice(line);
-                self.body_at
-                    .extend((start..start + line.len()).map(|i| i as u32));
+                self.body.push_line(line, start);
             }
         }
-        flush_body(text, &mut self.body, &mut self.body_at, &mut patches);
+        self.body.flush(text, &mut patches);
 
         if options.add_eos_patch {
             let end = base + music.len() as u32;
@@ -156,76 +187,73 @@ fn is_header_line(line: &[u8]) -> bool {
         || line.starts_with(b"%%score")
 }
 
-/// Cuts the gathered body into bars, one patch each, and empties it.
-fn flush_body(text: &Mapped, body: &mut Vec<u8>, body_at: &mut Vec<u32>, out: &mut Vec<Patch>) {
-    if body.is_empty() {
-        return;
-    }
-    for bar in split_bars(body) {
-        let first = body_at[bar.start] as usize;
-        let last = body_at[bar.end - 1] as usize;
-        out.push(Patch {
-            ids: bar_to_patch(&body[bar]),
-            range: text.range(first, last + 1),
-        });
-    }
-    body.clear();
-    body_at.clear();
-}
-
 /// The reference's `split_bars`: `re.split` on the delimiters (keeping them), empty pieces
 /// removed, a leading delimiter glued to the piece after it, then (piece, delimiter) pairs.
 /// Returns byte ranges into `body`; the pieces are adjacent, so each bar is one range.
-pub fn split_bars(body: &[u8]) -> Vec<std::ops::Range<usize>> {
-    // Pieces in order, each tagged with whether it is a delimiter.
-    let mut pieces: Vec<(std::ops::Range<usize>, bool)> = Vec::new();
+pub fn split_bars(body: &[u8]) -> Vec<Range<usize>> {
+    let mut bars = Vec::new();
+    for_each_bar(body, |r| bars.push(r));
+    bars
+}
+
+/// [`split_bars`] without collecting: calls `emit` with each bar's range, in order.
+fn for_each_bar(body: &[u8], mut emit: impl FnMut(Range<usize>)) {
+    let mut pairing = Pairing::default();
     let mut text_start = 0;
     let mut i = 0;
     while i < body.len() {
-        let found = match body[i] {
-            b'|' | b':' | b'[' => DELIMITERS.iter().find(|d| body[i..].starts_with(d)),
-            _ => None,
-        };
-        match found {
-            Some(d) => {
-                if text_start < i {
-                    pieces.push((text_start..i, false));
-                }
-                pieces.push((i..i + d.len(), true));
-                i += d.len();
-                text_start = i;
+        let next = body.get(i + 1).copied();
+        // The delimiters in the order the reference's alternation tries them:
+        // `|:` `::` `:|` `[|` `||` `|]` `|`.
+        let len = match (body[i], next) {
+            (b'|', Some(b':' | b'|' | b']')) => 2,
+            (b'|', _) => 1,
+            (b':', Some(b':' | b'|')) | (b'[', Some(b'|')) => 2,
+            _ => {
+                i += 1;
+                continue;
             }
-            None => i += 1,
+        };
+        if text_start < i {
+            pairing.piece(text_start..i, false, &mut emit);
         }
+        pairing.piece(i..i + len, true, &mut emit);
+        i += len;
+        text_start = i;
     }
     if text_start < body.len() {
-        pieces.push((text_start..body.len(), false));
+        pairing.piece(text_start..body.len(), false, &mut emit);
     }
+}
 
-    // `if bars[0] in self.delimiters: bars[1] = bars[0] + bars[1]`. The reference raises
-    // IndexError when the body is a lone delimiter; we return no bars, which is what its
-    // pairing step would do with a single piece.
-    let mut pieces = pieces.as_slice();
-    let mut glued_first = None;
-    if let [(first, true), (second, _), rest @ ..] = pieces {
-        glued_first = Some(first.start..second.end);
-        pieces = rest;
-    } else if let [(_, true)] = pieces {
-        return Vec::new();
-    }
-    // The pairing runs over the list with the glued piece at its head.
-    let ranges = glued_first
-        .into_iter()
-        .chain(pieces.iter().map(|(r, _)| r.clone()));
-    let mut bars = Vec::new();
-    let mut pending: Option<std::ops::Range<usize>> = None;
-    for r in ranges {
-        match pending.take() {
-            None => pending = Some(r),
-            Some(p) => bars.push(p.start..r.end),
+/// The reference's treatment of the pieces `re.split` leaves, one piece at a time.
+#[derive(Default)]
+struct Pairing {
+    seen_first: bool,
+    /// A leading delimiter, waiting to be glued to the piece after it
+    /// (`if bars[0] in self.delimiters: bars[1] = bars[0] + bars[1]`).
+    glue_from: Option<usize>,
+    /// The first piece of a pair, waiting for its second; an odd last piece is never emitted.
+    /// The reference raises IndexError on a body that is one lone delimiter; that piece waits
+    /// here forever, so we return no bars, as its pairing would.
+    pair_from: Option<usize>,
+}
+
+impl Pairing {
+    fn piece(&mut self, r: Range<usize>, delimiter: bool, emit: &mut impl FnMut(Range<usize>)) {
+        if !self.seen_first {
+            self.seen_first = true;
+            if delimiter {
+                self.glue_from = Some(r.start);
+                return;
+            }
+        }
+        let start = self.glue_from.take().unwrap_or(r.start);
+        match self.pair_from.take() {
+            None => self.pair_from = Some(start),
+            Some(first) => emit(first..r.end),
         }
     }
-    bars
 }
 
 /// The reference's `bar2patch`: the first 64 characters, printable ASCII shifted by -31,

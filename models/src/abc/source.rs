@@ -140,13 +140,10 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: &str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i as u32 + 1),
-        );
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0);
+        // `match_indices` on a char searches with memchr, far faster than a byte loop.
+        starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
         Self { starts }
     }
 
