@@ -4,15 +4,15 @@
 //! BertLayer), inference only: no dropout, no cross-attention, no pooler.
 //!
 //! Differences from the candle port, for speed on CPU: Q, K and V are one fused matmul feeding a
-//! fused attention kernel ([`super::attention`]), and the GELU is fused with its bias add
-//! ([`super::kernels`]).
+//! fused attention kernel ([`super::attention`]), and each linear layer is one `gemm` with its
+//! bias and activation fused in ([`super::fused_linear`]).
 
 use candle_core::{DType, Device, Tensor, D};
 
 use super::attention::{attention, AttentionMask};
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
-use super::kernels;
+use super::fused_linear::{linear_cpu, Activation};
 use super::weights::Vb;
 
 /// `y = x W^T + b` over the last dimension, for any leading shape; the leading dimensions are
@@ -57,7 +57,27 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.matmul(x)?.broadcast_add(&self.bias)?)
+        self.forward_act(x, Activation::None)
+    }
+
+    /// `act(x W^T + b)`: one fused pass on the CPU, composed candle ops elsewhere.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let Some((&last, lead)) = dims.split_last() else {
+            return Err(candle_core::Error::Msg("linear on a scalar".into()).into());
+        };
+        let rows = lead.iter().product::<usize>();
+        let mut out = lead.to_vec();
+        out.push(self.out_dim());
+        if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let y = linear_cpu(&x.reshape((rows, last))?, &self.weight, &self.bias, act)?;
+            return Ok(y.reshape(out)?);
+        }
+        let y = self.matmul(x)?.broadcast_add(&self.bias)?;
+        Ok(match act {
+            Activation::None => y,
+            Activation::Gelu => y.gelu_erf()?,
+        })
     }
 }
 
@@ -204,10 +224,9 @@ impl BertLayer {
 
     fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
         let a = self.attention.forward(x, mask)?;
-        let pre = self.intermediate.matmul(&a)?;
         let act = match self.act {
-            HiddenAct::Gelu => kernels::bias_gelu(&pre, self.intermediate.bias())?,
-            HiddenAct::Relu => pre.broadcast_add(self.intermediate.bias())?.relu()?,
+            HiddenAct::Gelu => self.intermediate.forward_act(&a, Activation::Gelu)?,
+            HiddenAct::Relu => self.intermediate.forward(&a)?.relu()?,
         };
         let y = self.output.forward(&act)?;
         self.layer_norm.forward(&y.add(&a)?)

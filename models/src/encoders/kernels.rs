@@ -1,26 +1,6 @@
-//! Fused elementwise kernels for the CPU hot path. candle runs unary ops on one thread and its
-//! GELU calls libm's `erf` per element; here bias add + exact GELU is one parallel pass with a
-//! vectorisable erf (Abramowitz–Stegun 7.1.26, |error| < 1.5e-7).
-
-use candle_core::{DType, Tensor};
-
-use super::error::Result;
-
-/// `gelu(x + bias)` with HF's exact (erf) GELU; `bias` is broadcast over the last dimension.
-pub fn bias_gelu(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    if !(x.device().is_cpu() && x.dtype() == DType::F32) {
-        return Ok(x.broadcast_add(bias)?.gelu_erf()?);
-    }
-    let dims = x.dims().to_vec();
-    let n = *dims.last().unwrap_or(&1);
-    let mut data = x.flatten_all()?.to_vec1::<f32>()?;
-    let b = bias.to_vec1::<f32>()?;
-    if b.len() != n {
-        return Err(candle_core::Error::Msg(format!("bias of {} for width {n}", b.len())).into());
-    }
-    par_rows(&mut data, n, |row| bias_gelu_row(row, &b));
-    Ok(Tensor::from_vec(data, dims, x.device())?)
-}
+//! Elementwise kernels for the CPU hot path. candle runs unary ops on one thread and its GELU
+//! calls libm's `erf` per element; here GELU is a parallel in-place pass with a vectorisable erf
+//! (Abramowitz–Stegun 7.1.26, |error| < 1.5e-7), and softmax uses a vectorisable `exp`.
 
 /// Runs `f` over `n`-wide rows of `data`, in parallel chunks big enough to amortise the spawn.
 pub fn par_rows(data: &mut [f32], n: usize, f: impl Fn(&mut [f32]) + Sync) {
@@ -141,31 +121,24 @@ fn max8(xs: &[f32]) -> f32 {
     acc.iter().fold(tail, |m, &v| m.max(v))
 }
 
-/// `row[i] = gelu(row[i] + bias[i])`, with the same AVX2 dispatch as the softmax.
-fn bias_gelu_row(row: &mut [f32], bias: &[f32]) {
+/// `row[i] = gelu(row[i])` in place, with the same AVX2 dispatch as the softmax.
+pub fn gelu_row(row: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU supports the features the function was compiled for.
-            unsafe { bias_gelu_avx2(row, bias) };
+            unsafe { gelu_avx2(row) };
             return;
         }
     }
-    bias_gelu_generic(row, bias);
+    row.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn bias_gelu_avx2(row: &mut [f32], bias: &[f32]) {
-    bias_gelu_generic(row, bias);
-}
-
-#[inline(always)]
-fn bias_gelu_generic(row: &mut [f32], bias: &[f32]) {
-    for (v, b) in row.iter_mut().zip(bias) {
-        *v = gelu(*v + b);
-    }
+unsafe fn gelu_avx2(row: &mut [f32]) {
+    row.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 mod fused_attention;
+pub mod fused_linear;
 pub mod kernels;
 pub mod music;
 pub mod sentence;
