@@ -22,6 +22,10 @@ struct Args {
 enum Command {
     /// Show the tunes, voices and bars of ABC files and the CLaMP patches the model reads.
     Patches(cli::patches::PatchesArgs),
+    /// Embed tunes, bars or passages of ABC files with a CLaMP model.
+    Embed(cli::embed::EmbedArgs),
+    /// Embed texts (descriptions, genres) into the same space as the music.
+    EmbedText(cli::embed::EmbedTextArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Patches(a) => cli::patches::run(&a),
+        Command::Embed(a) => cli::embed::run(&a),
+        Command::EmbedText(a) => cli::embed::run_text(&a),
     };
     match result {
         Ok(code) => code,

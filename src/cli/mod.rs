@@ -1,4 +1,5 @@
 //! One module per subcommand, plus what they share.
 
+pub mod embed;
 pub mod input;
 pub mod patches;

@@ -19,6 +19,7 @@ pub mod patch;
 pub mod source;
 pub mod translit;
 pub mod tune;
+pub mod units;
 
 use serde::Serialize;
 
@@ -26,6 +27,7 @@ pub use bars::{Bar, Voice};
 pub use patch::{Patch, PatchOptions, Patchilizer, PATCH_FEATURES, PATCH_LENGTH};
 pub use source::{Encoding, LineCol, SourceError, SourceText, DEFAULT_SIZE_LIMIT};
 pub use tune::{parse, AbcFile, HeaderField, Tune};
+pub use units::{units, Level, Unit};
 
 /// A byte range `start..end` into a file's decoded text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]

@@ -1,0 +1,174 @@
+//! `tunelens embed` / `embed-text` end to end: the binary's vectors equal the reference CLaMP
+//! features of the fixture models, and model trouble is a clear error.
+
+mod common;
+
+use common::{run, shared_fixture, TempDir};
+use serde_json::Value;
+
+fn close(got: &[Value], want: &[Value], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let (g, w) = (g.as_f64().expect("number"), w.as_f64().expect("number"));
+        assert!((g - w).abs() < 1e-4, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+#[test]
+fn music_vectors_match_the_reference_features() {
+    for name in ["clamp-tiny-bert", "clamp-tiny-roberta"] {
+        let model = shared_fixture(name);
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(model.join("expected.json")).expect("readable"),
+        )
+        .expect("json");
+        let tmp = TempDir::new("embed");
+        let music = expected["music"].as_array().expect("music");
+        let mut paths = Vec::new();
+        for (i, sample) in music.iter().enumerate() {
+            let path = tmp.path().join(format!("s{i:02}.abc"));
+            std::fs::write(&path, sample["abc"].as_str().expect("abc")).expect("write");
+            paths.push(path.display().to_string());
+        }
+        let mut args = vec![
+            "embed",
+            "--json",
+            "--no-normalize",
+            "--long-tunes",
+            "truncate",
+            "--max-patches",
+            "128",
+            "--model",
+        ];
+        let model = model.display().to_string();
+        args.push(&model);
+        args.extend(paths.iter().map(String::as_str));
+        let out = run(&args);
+        assert!(out.ok, "{}", out.stderr);
+        let items: Vec<Value> = out
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(items.len(), music.len());
+        for (i, (item, sample)) in items.iter().zip(music).enumerate() {
+            close(
+                item["vector"].as_array().expect("vector"),
+                sample["feature"].as_array().expect("feature"),
+                &format!("{name} music {i}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn text_vectors_match_and_normalised_vectors_have_unit_length() {
+    let model = shared_fixture("clamp-tiny-roberta");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("expected.json")).expect("read"))
+            .expect("json");
+    let model = model.display().to_string();
+    for (i, row) in expected["text"]
+        .as_array()
+        .expect("text")
+        .iter()
+        .enumerate()
+        .take(4)
+    {
+        let text = row["text"].as_str().expect("text");
+        let out = run(&[
+            "embed-text",
+            "--json",
+            "--no-normalize",
+            "--model",
+            &model,
+            text,
+        ]);
+        assert!(out.ok, "{}", out.stderr);
+        let item: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+        close(
+            item["vector"].as_array().expect("vector"),
+            row["feature"].as_array().expect("feature"),
+            &format!("text {i}"),
+        );
+        let out = run(&["embed-text", "--json", "--model", &model, text]);
+        let item: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+        let norm: f64 = item["vector"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .map(|x| x.as_f64().expect("number").powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+    }
+}
+
+#[test]
+fn passages_carry_their_bars_and_place() {
+    let tmp = TempDir::new("passages");
+    let path = tmp.path().join("t.abc");
+    std::fs::write(
+        &path,
+        "X:1\nT:Test\nM:6/8\nK:G\n|:GAB c2d|e2f g3:|\n|:gfe dcB|AGF G3:|\n",
+    )
+    .expect("write");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let out = run(&[
+        "embed",
+        "--json",
+        "--level",
+        "passage",
+        "--window",
+        "2",
+        "--model",
+        &model,
+        path.to_str().expect("path"),
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let items: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[1]["bars"], serde_json::json!([2, 3]));
+    assert_eq!(items[1]["start"], serde_json::json!({"line": 5, "col": 11}));
+    assert_eq!(items[1]["end"], serde_json::json!({"line": 6, "col": 11}));
+    assert_eq!(items[1]["title"], "Test");
+}
+
+#[test]
+fn model_trouble_is_a_clear_error() {
+    let tmp = TempDir::new("bad-model");
+    let abc = tmp.path().join("t.abc");
+    std::fs::write(&abc, "X:1\nK:C\nab|\n").expect("write");
+    let abc = abc.display().to_string();
+    let out = run(&["embed", &abc]);
+    assert!(!out.ok && out.stderr.contains("no model"), "{}", out.stderr);
+    // A model folder without config.json.
+    let dir = tmp.path().join("model");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::copy(
+        shared_fixture("clamp-tiny-bert/model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .expect("copy");
+    let out = run(&["embed", "--model", dir.to_str().expect("path"), &abc]);
+    assert!(!out.ok, "must fail");
+    assert!(out.stderr.contains("config.json"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let out = run(&[
+        "embed",
+        "--device",
+        "cuda",
+        "--model",
+        dir.to_str().expect("path"),
+        &abc,
+    ]);
+    assert!(
+        !out.ok && out.stderr.to_lowercase().contains("cuda"),
+        "{}",
+        out.stderr
+    );
+}
