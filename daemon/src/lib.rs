@@ -3,3 +3,6 @@
 //!
 //! **Architecture Invariant:** only this crate (and the binary) knows LSP, sockets and files on
 //! disk being watched; `tunelens-models` knows none of it.
+
+pub mod index;
+pub mod search;

@@ -5,12 +5,12 @@
 //! then the bars' music. Comments are dropped and the bars' own line breaks removed, so that
 //! the same music gives the same text (and the same cache key) wherever it stands.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{SourceText, TextRange, Tune};
 
 /// What a unit covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Tune,

@@ -1,0 +1,329 @@
+//! Indexing files: parse, cut into units, look every unit up in the content-addressed cache,
+//! embed only what is missing (in length-bucketed batches), then record the file.
+//!
+//! Crash safety without a journal: vectors are written before the file record that names them,
+//! and a file record is written only when all its vectors are stored. A run killed at any
+//! point leaves vectors without a record (harmless: the next run finds them in the cache) but
+//! never a record without its vectors.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH};
+use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
+
+use super::records::{ContentKey, FileRecord, Span, TuneRecord, UnitRecord, UnitSettings};
+use super::store::{Store, StoreError};
+
+type PatchIds = [u8; PATCH_LENGTH];
+
+/// What to index and how.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// The corpus the files belong to (`workspace` for the user's own files).
+    pub corpus: String,
+    pub settings: UnitSettings,
+    /// Files larger than this are reported and skipped.
+    pub max_bytes: usize,
+    /// Units per call to the model.
+    pub batch: usize,
+    /// Folders that were indexed whole: records of files under them that are gone are dropped.
+    pub roots: Vec<PathBuf>,
+}
+
+/// Counts reported while indexing and at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub files_total: usize,
+    pub files_done: usize,
+    /// Units whose vectors were computed in this run.
+    pub embedded: usize,
+    /// Units whose vectors were already in the cache.
+    pub cached: usize,
+    /// Units still waiting for the model in the current group of files.
+    pub queued: usize,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct IndexReport {
+    pub progress: Progress,
+    pub files_indexed: usize,
+    pub files_unchanged: usize,
+    pub files_removed: usize,
+    /// Files that could not be read, with the reason (naming the file).
+    pub failed: Vec<String>,
+    /// True when the run was cancelled before the end; what was done is kept.
+    pub cancelled: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the model failed: {0}")]
+    Model(String),
+}
+
+/// Files are prepared and recorded in groups of this many, so a cancelled run loses at most
+/// one group's unrecorded work (and its vectors stay cached).
+const GROUP: usize = 64;
+
+/// Indexes `files` into `store` for `model_id`, embedding with `model`. `progress` is called
+/// after every batch; `cancel` is checked between batches.
+pub fn index_files(
+    store: &Store,
+    model: &(dyn EmbeddingBackend + Sync),
+    model_id: &str,
+    files: &[PathBuf],
+    options: &IndexOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<IndexReport, IndexError> {
+    let mut report = IndexReport {
+        progress: Progress {
+            files_total: files.len(),
+            ..Progress::default()
+        },
+        ..IndexReport::default()
+    };
+    for group in files.chunks(GROUP) {
+        if cancel.load(Ordering::Relaxed) {
+            report.cancelled = true;
+            break;
+        }
+        let prepared: Vec<Prepared> = group
+            .par_iter()
+            .map(|path| prepare(store, model_id, path, options))
+            .collect::<Result<_, _>>()?;
+        let done = embed_missing(
+            store,
+            model,
+            model_id,
+            &prepared,
+            options,
+            &mut report,
+            progress,
+            cancel,
+        )?;
+        if !done {
+            report.cancelled = true;
+            break;
+        }
+        for p in prepared {
+            match p {
+                Prepared::Unchanged => report.files_unchanged += 1,
+                Prepared::Failed(reason) => report.failed.push(reason),
+                Prepared::Ready { record, .. } => {
+                    store.put_file(&options.corpus, &record)?;
+                    report.files_indexed += 1;
+                }
+            }
+            report.progress.files_done += 1;
+        }
+        progress(&report.progress);
+    }
+    if !report.cancelled {
+        report.files_removed = drop_missing(store, files, options)?;
+    }
+    store.flush()?;
+    Ok(report)
+}
+
+/// A file read, parsed and cut into units, with the patches of each unit.
+enum Prepared {
+    Unchanged,
+    Failed(String),
+    Ready {
+        record: FileRecord,
+        /// (key, patches) of every unit, in record order.
+        units: Vec<(ContentKey, Vec<PatchIds>)>,
+    },
+}
+
+fn prepare(
+    store: &Store,
+    model_id: &str,
+    path: &Path,
+    options: &IndexOptions,
+) -> Result<Prepared, IndexError> {
+    let name = path.display().to_string();
+    let bytes = match read_limited(path, options.max_bytes) {
+        Ok(b) => b,
+        Err(reason) => return Ok(Prepared::Failed(format!("{name}: {reason}"))),
+    };
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    if let Some(old) = store.file(&options.corpus, &name)? {
+        if old.sha256 == sha256 && old.model == model_id && old.settings == options.settings {
+            return Ok(Prepared::Unchanged);
+        }
+    }
+    let source = match SourceText::from_bytes(&bytes, options.max_bytes) {
+        Ok(s) => s,
+        Err(e) => return Ok(Prepared::Failed(format!("{name}: {e}"))),
+    };
+    let file = abc::parse(&source);
+    let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
+    let mut patchilizer = Patchilizer::new();
+    // Every patch of a tune goes to the model; segment mode averages tunes past its limit.
+    let patch_options = PatchOptions {
+        max_patches: usize::MAX,
+        add_eos_patch: true,
+        reference_filter: false,
+    };
+    let mut tunes = Vec::new();
+    let mut unit_records = Vec::new();
+    let mut units = Vec::new();
+    for tune in &file.tunes {
+        tunes.push(TuneRecord {
+            index: tune.index,
+            reference: tune.reference().map(str::to_owned),
+            title: tune.title().map(str::to_owned),
+            meter: tune.meter().map(str::to_owned),
+            key: tune.key().map(str::to_owned),
+            rhythm: tune.rhythm().map(str::to_owned),
+            range: span(tune.range),
+        });
+        let window = options.settings.window as usize;
+        let stride = options.settings.stride as usize;
+        let all = abc::units(&source, tune, Level::Tune, window, stride)
+            .into_iter()
+            .chain(abc::units(&source, tune, Level::Passage, window, stride));
+        for unit in all {
+            let patches: Vec<PatchIds> = patchilizer
+                .encode(&unit.text, 0, patch_options)
+                .into_iter()
+                .map(|p| p.ids)
+                .collect();
+            let key = content_key(&patches);
+            unit_records.push(UnitRecord {
+                level: unit.level,
+                tune: tune.index,
+                voice: tune
+                    .voices
+                    .get(unit.voice)
+                    .map_or_else(String::new, |v| v.id.clone()),
+                first_bar: unit.first_bar,
+                last_bar: unit.last_bar,
+                range: span(unit.range),
+                key,
+            });
+            units.push((key, patches));
+        }
+    }
+    Ok(Prepared::Ready {
+        record: FileRecord {
+            path: name,
+            sha256,
+            model: model_id.to_owned(),
+            settings: options.settings,
+            tunes,
+            units: unit_records,
+        },
+        units,
+    })
+}
+
+/// The cache key of a unit: a hash of exactly what the model reads (its patches) and how
+/// (segment mode). Equal music anywhere shares one vector.
+pub fn content_key(patches: &[PatchIds]) -> ContentKey {
+    let mut h = Sha256::new();
+    h.update(b"tunelens-unit-v1\0segment\0");
+    for p in patches {
+        h.update(p);
+    }
+    ContentKey(h.finalize().into())
+}
+
+fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > limit as u64 {
+        return Err(format!(
+            "{} bytes, over the limit of {limit} bytes",
+            meta.len()
+        ));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+/// Embeds the units of `prepared` that the cache lacks. Returns false when cancelled.
+#[allow(clippy::too_many_arguments)]
+fn embed_missing(
+    store: &Store,
+    model: &(dyn EmbeddingBackend + Sync),
+    model_id: &str,
+    prepared: &[Prepared],
+    options: &IndexOptions,
+    report: &mut IndexReport,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<bool, IndexError> {
+    let mut missing: Vec<(ContentKey, &[PatchIds])> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in prepared {
+        let Prepared::Ready { units, .. } = p else {
+            continue;
+        };
+        for (key, patches) in units {
+            if !seen.insert(*key) {
+                continue;
+            }
+            if store.has_vector(model_id, key)? {
+                report.progress.cached += 1;
+            } else {
+                missing.push((*key, patches));
+            }
+        }
+    }
+    // Similar lengths together, so that the model's own bucketing has full batches to cut.
+    missing.sort_by_key(|(_, p)| p.len());
+    report.progress.queued = missing.len();
+    for chunk in missing.chunks(options.batch.max(1)) {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let batch = MusicBatch {
+            tunes: chunk.iter().map(|(_, p)| p.to_vec()).collect(),
+            long_tunes: LongTunes::Segment,
+        };
+        let vectors = model
+            .embed_music(&batch)
+            .map_err(|e| IndexError::Model(e.to_string()))?;
+        let items: Vec<(ContentKey, Vec<f32>)> =
+            chunk.iter().map(|(k, _)| *k).zip(vectors).collect();
+        store.put_vectors(model_id, &items)?;
+        report.progress.embedded += items.len();
+        report.progress.queued -= items.len();
+        progress(&report.progress);
+    }
+    Ok(true)
+}
+
+/// Drops the records of files under `options.roots` that were not in this run's file list
+/// (deleted or renamed since the last run).
+fn drop_missing(
+    store: &Store,
+    files: &[PathBuf],
+    options: &IndexOptions,
+) -> Result<usize, IndexError> {
+    if options.roots.is_empty() {
+        return Ok(0);
+    }
+    let seen: std::collections::HashSet<String> =
+        files.iter().map(|p| p.display().to_string()).collect();
+    let roots: Vec<String> = options
+        .roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect();
+    let mut removed = 0;
+    for record in store.files(&options.corpus)? {
+        let under_root = roots.iter().any(|r| Path::new(&record.path).starts_with(r));
+        if under_root && !seen.contains(&record.path) {
+            store.remove_file(&options.corpus, &record.path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

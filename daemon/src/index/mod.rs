@@ -1,0 +1,10 @@
+//! The corpus index: file records and content-addressed vectors in sled, filled by an
+//! incremental, resumable indexing job.
+
+pub mod job;
+pub mod records;
+pub mod store;
+
+pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
+pub use records::{ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION};
+pub use store::{Store, StoreError};

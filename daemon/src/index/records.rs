@@ -1,0 +1,129 @@
+//! What the index stores, as plain serde data. Each record is JSON in sled: slower than a
+//! binary encoding, but readable with any tool when something goes wrong, and the records are
+//! small next to the vectors (which are raw little-endian f32).
+
+use serde::{Deserialize, Serialize};
+use tunelens_models::abc::{Level, LineCol, TextRange};
+
+/// Bumped whenever a record's meaning or a key's layout changes. A database written by a newer
+/// schema is refused; an older one is rebuilt on the user's word.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The key of a vector: which model made it, from exactly which input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContentKey(#[serde(with = "hex32")] pub [u8; 32]);
+
+/// One indexed file of a corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    /// sha256 of the file's bytes: an unchanged file is skipped without parsing.
+    #[serde(with = "hex32")]
+    pub sha256: [u8; 32],
+    /// The model and unit settings the units were made with; a change re-embeds.
+    pub model: String,
+    pub settings: UnitSettings,
+    pub tunes: Vec<TuneRecord>,
+    pub units: Vec<UnitRecord>,
+}
+
+/// How units are cut; part of every file record so that changing it re-indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitSettings {
+    pub window: u32,
+    pub stride: u32,
+}
+
+impl Default for UnitSettings {
+    fn default() -> Self {
+        Self {
+            window: 4,
+            stride: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TuneRecord {
+    pub index: usize,
+    pub reference: Option<String>,
+    pub title: Option<String>,
+    pub meter: Option<String>,
+    pub key: Option<String>,
+    pub rhythm: Option<String>,
+    pub range: Span,
+}
+
+/// A tune or passage with a vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    pub level: Level,
+    pub tune: usize,
+    pub voice: String,
+    pub first_bar: u32,
+    pub last_bar: u32,
+    pub range: Span,
+    pub key: ContentKey,
+}
+
+/// A place in a file, in bytes and as editors count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+    pub start_lc: LineColRecord,
+    pub end_lc: LineColRecord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineColRecord {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl From<LineCol> for LineColRecord {
+    fn from(lc: LineCol) -> Self {
+        Self {
+            line: lc.line,
+            col: lc.col,
+        }
+    }
+}
+
+impl Span {
+    pub fn new(range: TextRange, start: LineCol, end: LineCol) -> Self {
+        Self {
+            start: range.start,
+            end: range.end,
+            start_lc: start.into(),
+            end_lc: end.into(),
+        }
+    }
+
+    pub fn range(&self) -> TextRange {
+        TextRange::new(self.start, self.end)
+    }
+}
+
+/// 32-byte hashes as hex strings in JSON.
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let hex = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        if hex.len() != 64 {
+            return Err(serde::de::Error::custom("expected 64 hex digits"));
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte =
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(out)
+    }
+}
