@@ -6,9 +6,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use candle_core::Device;
-use tunelens_models::encoders::music::{music_config, MusicEncoder, Patch, PATCH_LENGTH};
+use tunelens_models::encoders::music::{music_config, MusicEncoder, PatchIds, PATCH_LENGTH};
 
-fn tune(s: usize) -> Vec<Patch> {
+fn tune(s: usize) -> Vec<PatchIds> {
     (0..s)
         .map(|p| {
             let mut patch = [0u8; PATCH_LENGTH];
@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
             panic!("cannot build a random {name} encoder");
         };
         let t = tune(s);
-        let tunes: Vec<&[Patch]> = (0..b).map(|_| t.as_slice()).collect();
+        let tunes: Vec<&[PatchIds]> = (0..b).map(|_| t.as_slice()).collect();
         group.throughput(Throughput::Elements((b * s) as u64));
         group.bench_function(BenchmarkId::new(name, format!("b{b}-s{s}")), |bench| {
             bench.iter(|| enc.pooled(&tunes).map(|t| t.dims().to_vec()))

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use tunelens_models::encoders::music::{music_config, MusicEncoder, Patch, PATCH_LENGTH};
+use tunelens_models::encoders::music::{music_config, MusicEncoder, PatchIds, PATCH_LENGTH};
 
 const DEFAULT_SHAPES: [&str; 6] = [
     "768:6:12:1:512",
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cfg = music_config(h, l, heads, s.max(512));
         let enc = MusicEncoder::random(&cfg, 98, &Device::Cpu)?;
         // Patches with varied ids, like real bars: the gather-sum reads different rows.
-        let tune: Vec<Patch> = (0..s)
+        let tune: Vec<PatchIds> = (0..s)
             .map(|p| {
                 let mut patch = [0u8; PATCH_LENGTH];
                 for (j, id) in patch.iter_mut().enumerate().take(20) {
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 patch
             })
             .collect();
-        let tunes: Vec<&[Patch]> = (0..b).map(|_| tune.as_slice()).collect();
+        let tunes: Vec<&[PatchIds]> = (0..b).map(|_| tune.as_slice()).collect();
         enc.pooled(&tunes)?; // warm-up
         let mut best = f64::INFINITY;
         for _ in 0..repeats {

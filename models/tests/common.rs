@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tunelens_models::encoders::{Patch, PATCH_LENGTH};
+use tunelens_models::encoders::{PatchIds, PATCH_LENGTH};
 
 pub const TOL: f32 = 1e-4;
 
@@ -44,7 +44,7 @@ pub fn ints(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-pub fn patches(v: &Value) -> Vec<Patch> {
+pub fn patches(v: &Value) -> Vec<PatchIds> {
     v.as_array()
         .expect("array")
         .iter()

@@ -5,12 +5,12 @@
 use super::batch::LongTunes;
 use super::clamp::{normalize, Clamp};
 use super::error::Result;
-use super::music::Patch;
+use super::music::PatchIds;
 
 /// Tunes to embed, each its patches.
 #[derive(Clone, Debug, Default)]
 pub struct MusicBatch {
-    pub tunes: Vec<Vec<Patch>>,
+    pub tunes: Vec<Vec<PatchIds>>,
     pub long_tunes: LongTunes,
 }
 
@@ -52,7 +52,7 @@ impl EmbeddingBackend for Clamp {
     }
 
     fn embed_music(&self, batch: &MusicBatch) -> Result<Embeddings> {
-        let tunes: Vec<&[Patch]> = batch.tunes.iter().map(Vec::as_slice).collect();
+        let tunes: Vec<&[PatchIds]> = batch.tunes.iter().map(Vec::as_slice).collect();
         let mut out = self.music_features(&tunes, batch.long_tunes)?;
         out.iter_mut().for_each(|v| normalize(v));
         Ok(out)

@@ -12,7 +12,7 @@ use super::bert::Linear;
 use super::card::{CardDims, ModelCard, CARD_FILE};
 use super::config::BertConfig;
 use super::error::{ModelError, Result};
-use super::music::{MusicEncoder, Patch};
+use super::music::{MusicEncoder, PatchIds};
 use super::text::{TextEncoder, TextTokenizer, TEXT_MAX_LENGTH};
 use super::weights::{Vb, Weights};
 
@@ -211,7 +211,7 @@ impl Clamp {
     }
 
     /// One padded batch, no bucketing: `music_proj(mean(last_hidden_state))` per tune.
-    pub fn music_batch(&self, tunes: &[&[Patch]]) -> Result<Tensor> {
+    pub fn music_batch(&self, tunes: &[&[PatchIds]]) -> Result<Tensor> {
         self.music_proj.forward(&self.music.pooled(tunes)?)
     }
 
@@ -222,14 +222,14 @@ impl Clamp {
     }
 
     /// `last_hidden_state` of one tune (`[patches, hidden]`), for parity checks.
-    pub fn music_hidden(&self, tune: &[Patch]) -> Result<Vec<Vec<f32>>> {
+    pub fn music_hidden(&self, tune: &[PatchIds]) -> Result<Vec<Vec<f32>>> {
         let (h, _) = self.music.forward(&[tune])?;
         Ok(h.squeeze(0)?.to_vec2::<f32>()?)
     }
 
     /// Music features (unnormalised projections), one per tune, in input order; tunes are
     /// bucketed by length and tunes past the patch limit are cut or segmented per `mode`.
-    pub fn music_features(&self, tunes: &[&[Patch]], mode: LongTunes) -> Result<Vec<Vec<f32>>> {
+    pub fn music_features(&self, tunes: &[&[PatchIds]], mode: LongTunes) -> Result<Vec<Vec<f32>>> {
         if let Some(i) = tunes.iter().position(|t| t.is_empty()) {
             return Err(ModelError::Input(format!("tune {i} has no patches")));
         }
@@ -246,7 +246,7 @@ impl Clamp {
         let lengths: Vec<usize> = units.iter().map(|u| u.2).collect();
         let mut unit_vecs = vec![Vec::new(); units.len()];
         for batch in plan(&lengths, self.limits) {
-            let slices: Vec<&[Patch]> = batch
+            let slices: Vec<&[PatchIds]> = batch
                 .iter()
                 .map(|&u| {
                     let (t, s, l) = units[u];

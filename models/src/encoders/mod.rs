@@ -29,5 +29,5 @@ pub use clamp::{normalize, Clamp, ClampFiles};
 pub use config::{BertConfig, HiddenAct, TextArch};
 pub use device::parse_device;
 pub use error::{ModelError, Result};
-pub use music::{MusicEncoder, Patch, PATCH_LENGTH};
+pub use music::{MusicEncoder, PatchIds, PATCH_LENGTH};
 pub use sentence::SentenceEncoder;

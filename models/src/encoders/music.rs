@@ -11,11 +11,11 @@ use super::config::BertConfig;
 use super::error::{ModelError, Result};
 use super::weights::Vb;
 
-/// Ids per patch.
-pub const PATCH_LENGTH: usize = 64;
+/// Ids per patch (the patchilizer's constant).
+pub use crate::abc::PATCH_LENGTH;
 
-/// One patch: `PATCH_LENGTH` character ids, as the patchilizer makes them.
-pub type Patch = [u8; PATCH_LENGTH];
+/// The ids of one patch, as the patchilizer makes them (`abc::Patch::ids`).
+pub type PatchIds = [u8; PATCH_LENGTH];
 
 pub struct MusicEncoder {
     /// The patch-embedding weight transposed, `[64 * V, hidden]`: row `pos * V + id` is what a
@@ -76,7 +76,7 @@ impl MusicEncoder {
 
     /// Patch embeddings `[b, s, hidden]` for tunes padded to the longest; padded rows are zero
     /// (they are masked everywhere downstream).
-    fn embed_patches(&self, tunes: &[&[Patch]], seq: usize) -> Result<Tensor> {
+    fn embed_patches(&self, tunes: &[&[PatchIds]], seq: usize) -> Result<Tensor> {
         let h = self.hidden_size();
         for (t, tune) in tunes.iter().enumerate() {
             if let Some(bad) = tune.iter().flatten().find(|&&id| id as usize >= self.vocab) {
@@ -105,7 +105,7 @@ impl MusicEncoder {
 
     /// `last_hidden_state` `[b, s, hidden]` and the mask, for up to `max_length` patches per
     /// tune (longer input is an error: cutting or segmenting is the caller's choice).
-    pub fn forward(&self, tunes: &[&[Patch]]) -> Result<(Tensor, AttentionMask)> {
+    pub fn forward(&self, tunes: &[&[PatchIds]]) -> Result<(Tensor, AttentionMask)> {
         let lengths: Vec<usize> = tunes.iter().map(|t| t.len()).collect();
         let seq = lengths.iter().copied().max().unwrap_or(0);
         if seq > self.max_length {
@@ -121,7 +121,7 @@ impl MusicEncoder {
     }
 
     /// The masked mean of `last_hidden_state`, `[b, hidden]`.
-    pub fn pooled(&self, tunes: &[&[Patch]]) -> Result<Tensor> {
+    pub fn pooled(&self, tunes: &[&[PatchIds]]) -> Result<Tensor> {
         let (hidden, mask) = self.forward(tunes)?;
         masked_mean(&hidden, mask.mask())
     }

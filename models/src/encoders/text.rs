@@ -17,11 +17,10 @@ use super::weights::Vb;
 /// max_length=128)`).
 pub const TEXT_MAX_LENGTH: usize = 128;
 
-/// Unidecode, as the reference applies to every text before tokenising.
-// TODO(lead): swap for `crate::abc::translit::transliterate` once it lands, and verify against
-// the fixtures' `unidecoded` strings.
+/// Unidecode, as the reference applies to every text before tokenising (`unidecode` 1.3.4,
+/// byte for byte).
 fn unidecode(text: &str) -> String {
-    deunicode::deunicode(text)
+    crate::abc::translit::transliterate(text)
 }
 
 pub struct TextTokenizer {
