@@ -1,0 +1,229 @@
+//! Queries: scanning all rows for the top k, on all cores.
+//!
+//! Rows are cut into chunks; each rayon task scans its chunks into its own bounded heap and the
+//! heaps are merged. Scores are computed a block at a time by the SIMD kernels, then offered to
+//! the heap; the filter runs only for rows good enough to enter it.
+//!
+//! In `Int8Rerank` mode the first pass scores the int8 copy and keeps a shortlist of
+//! `k + shortlist_extra` rows, which are then re-scored from the f32 rows. Why that is exact:
+//! with `v = s·c + e` (‖e‖ ≤ err, likewise for the query), `v·q` differs from the int8 score
+//! by at most `err_v·‖q‖ + ‖s·c‖·err_q ≤ err_v + (1 + err_v)·err_q`. A row left out of the
+//! shortlist scored at most the shortlist's worst int8 score `A`, so its true score is at most
+//! `A + bound`. If that is below the k-th re-scored score, no row left out can be in the top k.
+//! If not, a second pass re-scores from f32 every row whose int8 score plus its bound reaches
+//! the k-th score; it is slower but still exact.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::index::{FlatIndex, Int8Rows, ScanMode};
+use super::kernels::{dot_f32, scores_f32, scores_i8};
+use super::quant::quantise;
+use super::topk::{Entry, Hit, TopK};
+use super::vector::normalised;
+use super::SearchError;
+
+/// A row filter: `true` keeps the id. `Sync` because it is called from every search thread.
+pub type Filter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
+/// Rows per parallel task: large enough to make task overhead negligible, small enough for
+/// rayon to balance the load on a machine whose cores are shared with other work.
+const CHUNK_ROWS: usize = 4096;
+/// Rows per kernel call: the scores of one block live on the stack.
+const BLOCK_ROWS: usize = 256;
+/// Below this many components a scan takes microseconds and threads would only add overhead.
+const PARALLEL_MIN_COMPONENTS: usize = 1 << 18;
+
+/// What a query did, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchStats {
+    /// The mode that ran: small indexes are always scanned exactly.
+    pub mode: Option<ScanMode>,
+    /// Rows kept by the int8 pass for re-scoring.
+    pub shortlist: usize,
+    /// Rows scored from their f32 vectors after the int8 pass (shortlist and second pass).
+    pub rescored: usize,
+    /// Whether the bound could not confirm the shortlist and a second pass ran.
+    pub second_pass: bool,
+}
+
+impl FlatIndex {
+    /// The `k` rows most similar to `query` (normalised here, so scores are cosines) among those
+    /// `filter` keeps, best first; equal scores are ordered by id. Fewer than `k` when fewer
+    /// rows pass.
+    pub fn top_k(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<Filter<'_>>,
+    ) -> Result<Vec<Hit>, SearchError> {
+        self.top_k_with_stats(query, k, filter)
+            .map(|(hits, _)| hits)
+    }
+
+    /// [`top_k`](Self::top_k), also saying how the query was answered.
+    pub fn top_k_with_stats(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<Filter<'_>>,
+    ) -> Result<(Vec<Hit>, SearchStats), SearchError> {
+        let q = normalised(query, self.dim)?;
+        let mut stats = SearchStats::default();
+        if k == 0 || self.is_empty() {
+            return Ok((Vec::new(), stats));
+        }
+        let shortlist = k.saturating_add(self.shortlist_extra);
+        let top = match &self.int8 {
+            // A shortlist as long as the index would re-score every row anyway.
+            Some(int8) if shortlist < self.len() => {
+                stats.mode = Some(ScanMode::Int8Rerank);
+                self.scan_int8(int8, &q, k, shortlist, filter, &mut stats)
+            }
+            _ => {
+                stats.mode = Some(ScanMode::Exact);
+                self.scan_f32(&q, k, filter)
+            }
+        };
+        let hits = top
+            .into_sorted()
+            .into_iter()
+            .map(|e| Hit {
+                id: e.id,
+                score: e.score,
+            })
+            .collect();
+        Ok((hits, stats))
+    }
+
+    fn row(&self, r: usize) -> &[f32] {
+        &self.rows[r * self.dim..(r + 1) * self.dim]
+    }
+
+    fn scan_f32(&self, q: &[f32], k: usize, filter: Option<Filter<'_>>) -> TopK {
+        self.fold_chunks(k, |rows, top| {
+            let mut scores = [0.0f32; BLOCK_ROWS];
+            for start in rows.clone().step_by(BLOCK_ROWS) {
+                let n = BLOCK_ROWS.min(rows.end - start);
+                let block = &self.rows[start * self.dim..(start + n) * self.dim];
+                scores_f32(block, q, &mut scores[..n]);
+                for (i, &score) in scores[..n].iter().enumerate() {
+                    offer(top, filter, score, self.ids[start + i], start + i);
+                }
+            }
+        })
+    }
+
+    fn scan_int8(
+        &self,
+        int8: &Int8Rows,
+        q: &[f32],
+        k: usize,
+        shortlist: usize,
+        filter: Option<Filter<'_>>,
+        stats: &mut SearchStats,
+    ) -> TopK {
+        let mut qc = vec![0i8; self.dim];
+        let qinfo = quantise(q, &mut qc);
+        // Rounding of the f32 dot products themselves (at most dim·ε for unit vectors) and of
+        // the int8 score's float arithmetic, so the bound holds for the computed scores too.
+        let slack = self.dim as f32 * f32::EPSILON + 1e-6;
+        let bound = |err_v: f32| err_v * 1.0001 + (1.0001 + err_v) * qinfo.err + slack;
+
+        // First pass: the int8 shortlist (filter applied here, so it holds admissible rows).
+        let short = self.fold_chunks(shortlist, |rows, top| {
+            self.int8_block_scores(int8, &qc, qinfo.scale, rows, |row, approx| {
+                offer(top, filter, approx, self.ids[row], row)
+            })
+        });
+        stats.shortlist = short.len();
+        let cutoff = short.worst_if_full().map(|e| e.score);
+        let mut top = TopK::new(k);
+        for e in short.into_sorted() {
+            let score = dot_f32(self.row(e.row), q);
+            if top.admits(score, e.id) {
+                top.push(Entry { score, ..e });
+            }
+        }
+        stats.rescored = stats.shortlist;
+        // A shortlist that is not full holds every admissible row: nothing was left out.
+        let (Some(cutoff), Some(kth)) = (cutoff, top.worst_if_full().map(|e| e.score)) else {
+            return top;
+        };
+        if cutoff + bound(int8.max_err) < kth {
+            return top;
+        }
+
+        // Second pass: re-score every row the bound cannot rule out.
+        stats.second_pass = true;
+        let rescored = std::sync::atomic::AtomicUsize::new(0);
+        let top = self.fold_chunks(k, |rows, top| {
+            let mut n = 0;
+            self.int8_block_scores(int8, &qc, qinfo.scale, rows, |row, approx| {
+                if approx + bound(int8.errs[row]) >= kth {
+                    n += 1;
+                    let score = dot_f32(self.row(row), q);
+                    offer(top, filter, score, self.ids[row], row);
+                }
+            });
+            rescored.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        });
+        stats.rescored += rescored.into_inner();
+        top
+    }
+
+    /// Calls `each(row, int8 score)` for the rows of `rows`, in order.
+    fn int8_block_scores(
+        &self,
+        int8: &Int8Rows,
+        qc: &[i8],
+        qscale: f32,
+        rows: Range<usize>,
+        mut each: impl FnMut(usize, f32),
+    ) {
+        let mut dots = [0i32; BLOCK_ROWS];
+        for start in rows.clone().step_by(BLOCK_ROWS) {
+            let n = BLOCK_ROWS.min(rows.end - start);
+            let block = &int8.codes[start * self.dim..(start + n) * self.dim];
+            scores_i8(block, qc, &mut dots[..n]);
+            for (i, &d) in dots[..n].iter().enumerate() {
+                let row = start + i;
+                each(row, int8.scales[row] * qscale * d as f32);
+            }
+        }
+    }
+
+    /// Runs `scan(rows, heap)` over all rows in chunks, in parallel when the index is large,
+    /// and merges the per-task heaps of capacity `cap`.
+    fn fold_chunks<F>(&self, cap: usize, scan: F) -> TopK
+    where
+        F: Fn(Range<usize>, &mut TopK) + Sync,
+    {
+        let len = self.len();
+        if len * self.dim < PARALLEL_MIN_COMPONENTS {
+            let mut top = TopK::new(cap);
+            scan(0..len, &mut top);
+            return top;
+        }
+        let chunks = len.div_ceil(CHUNK_ROWS);
+        (0..chunks)
+            .into_par_iter()
+            .fold(
+                || TopK::new(cap),
+                |mut top, c| {
+                    scan(c * CHUNK_ROWS..len.min((c + 1) * CHUNK_ROWS), &mut top);
+                    top
+                },
+            )
+            .reduce(|| TopK::new(cap), TopK::merge)
+    }
+}
+
+/// Offers one scored row to a heap, asking the filter only when the row would enter.
+#[inline]
+fn offer(top: &mut TopK, filter: Option<Filter<'_>>, score: f32, id: u64, row: usize) {
+    if top.admits(score, id) && filter.is_none_or(|f| f(id)) {
+        top.push(Entry { score, id, row });
+    }
+}
