@@ -26,6 +26,9 @@ enum Command {
     Embed(cli::embed::EmbedArgs),
     /// Embed texts (descriptions, genres) into the same space as the music.
     EmbedText(cli::embed::EmbedTextArgs),
+    /// Index ABC files: embed every tune and passage into the corpus index (incremental,
+    /// resumable).
+    Index(cli::index::IndexArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Patches(a) => cli::patches::run(&a),
         Command::Embed(a) => cli::embed::run(&a),
         Command::EmbedText(a) => cli::embed::run_text(&a),
+        Command::Index(a) => cli::index::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,7 @@
 //! `tunelens embed` and `tunelens embed-text`: vectors for tunes, bars, passages and texts.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -39,14 +39,46 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn load(&self) -> anyhow::Result<Clamp> {
-        let dir = self.model.as_deref().context(
+    fn dir(&self) -> anyhow::Result<&Path> {
+        self.model.as_deref().context(
             "no model: pass --model DIR (or set TUNELENS_MODEL) to a CLaMP checkpoint directory",
-        )?;
+        )
+    }
+
+    pub fn load(&self) -> anyhow::Result<Clamp> {
+        let dir = self.dir()?;
         let device = parse_device(&self.device)?;
         tracing::info!(model = %dir.display(), device = %self.device, "loading model");
         Clamp::load_dir(dir, &device).with_context(|| format!("loading model {}", dir.display()))
     }
+
+    /// The model and the id its vectors are stored under in the index.
+    pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
+        let clamp = self.load()?;
+        let id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+        Ok((clamp, id))
+    }
+}
+
+/// An id for a model's weights, cheap to compute on every start: a hash of its config, the
+/// checkpoint's size, and the checkpoint's first and last MiB. Retraining changes all three.
+fn model_id(config: &Path, checkpoint: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    const EDGE: u64 = 1 << 20;
+    let mut h = Sha256::new();
+    h.update(std::fs::read(config).with_context(|| config.display().to_string())?);
+    let mut f =
+        std::fs::File::open(checkpoint).with_context(|| checkpoint.display().to_string())?;
+    let len = f.metadata()?.len();
+    h.update(len.to_le_bytes());
+    let mut buf = Vec::new();
+    (&mut f).take(EDGE).read_to_end(&mut buf)?;
+    f.seek(SeekFrom::Start(len.saturating_sub(EDGE)))?;
+    f.take(EDGE).read_to_end(&mut buf)?;
+    h.update(&buf);
+    let digest = h.finalize();
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[derive(clap::Args)]

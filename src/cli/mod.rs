@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share.
 
 pub mod embed;
+pub mod index;
 pub mod input;
 pub mod patches;

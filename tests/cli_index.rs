@@ -1,0 +1,127 @@
+//! `tunelens index` end to end: a run killed with SIGKILL and run again ends with the same
+//! database as a run never interrupted; bad paths are clear errors.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{music21_abc_dir, run, shared_fixture, TempDir};
+use tunelens_daemon::index::{Store, UnitRecord};
+
+fn index_cmd(db: &Path, corpus: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunelens"));
+    cmd.args(["index", "--json", "--batch", "32", "--model"])
+        .arg(shared_fixture("clamp-tiny-bert"))
+        .arg("--db")
+        .arg(db)
+        .arg(corpus);
+    cmd
+}
+
+/// Every unit of every file with its vector, keyed by file path and unit position.
+fn contents(db: &Path) -> BTreeMap<(String, usize), (UnitRecord, Vec<f32>)> {
+    let store = Store::open(db, false).expect("open");
+    let mut out = BTreeMap::new();
+    for file in store.files("workspace").expect("files") {
+        for (i, unit) in file.units.iter().enumerate() {
+            let vector = store
+                .vector(&file.model, &unit.key)
+                .expect("read")
+                .unwrap_or_else(|| panic!("{}: unit {i} has no vector", file.path));
+            out.insert((file.path.clone(), i), (unit.clone(), vector));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_database() {
+    let tmp = TempDir::new("kill");
+    let corpus = tmp.path().join("corpus");
+    std::fs::create_dir(&corpus).expect("mkdir");
+    let source = music21_abc_dir().join("oneills1850");
+    for name in [
+        "0001-0050.abc",
+        "0051-0100.abc",
+        "0101-0200.abc",
+        "0201-0300.abc",
+    ] {
+        std::fs::copy(source.join(name), corpus.join(name)).expect("copy");
+    }
+
+    let whole = tmp.path().join("whole.sled");
+    let started = std::time::Instant::now();
+    let out = index_cmd(&whole, &corpus).output().expect("runs");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let killed = tmp.path().join("killed.sled");
+    let mut child = index_cmd(&killed, &corpus).spawn().expect("starts");
+    // Half the time a whole run takes on this machine: some batches in, well short of the end
+    // (checked below).
+    std::thread::sleep(took / 2);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    {
+        let store = Store::open(&killed, false).expect("a killed run leaves a readable database");
+        let recorded = store.files("workspace").expect("files").len();
+        assert!(
+            recorded < 4,
+            "the run finished before the kill ({recorded} files): the test proves nothing"
+        );
+    }
+    let out = index_cmd(&killed, &corpus).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (a, b) = (contents(&whole), contents(&killed));
+    assert_eq!(a.len(), b.len());
+    for ((key, (unit_a, vec_a)), (unit_b, vec_b)) in a.iter().zip(b.values()) {
+        assert_eq!(unit_a, unit_b, "{key:?}");
+        // Batches are cut differently after a kill; f32 sums may differ in the last bits.
+        let diff = vec_a
+            .iter()
+            .zip(vec_b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "{key:?}: vectors differ by {diff}");
+    }
+}
+
+#[test]
+fn bad_paths_and_models_are_clear_errors() {
+    let tmp = TempDir::new("index-bad");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let missing = tmp.path().join("nope").display().to_string();
+    let out = run(&["index", "--model", &model, "--db", &db, &missing]);
+    assert!(!out.ok && out.stderr.contains(&missing), "{}", out.stderr);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = run(&[
+        "index",
+        "--model",
+        &model,
+        "--db",
+        &db,
+        empty.to_str().expect("path"),
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("no .abc files"),
+        "{}",
+        out.stderr
+    );
+    let abc = tmp.path().join("t.abc");
+    std::fs::write(&abc, "X:1\nK:C\nab|\n").expect("write");
+    let out = run(&["index", "--db", &db, abc.to_str().expect("path")]);
+    assert!(!out.ok && out.stderr.contains("no model"), "{}", out.stderr);
+}
