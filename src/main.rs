@@ -29,6 +29,10 @@ enum Command {
     /// Index ABC files: embed every tune and passage into the corpus index (incremental,
     /// resumable).
     Index(cli::index::IndexArgs),
+    /// Find tunes or passages that fit a description.
+    Search(cli::query::SearchArgs),
+    /// Find the passages (or tunes) nearest to the one at FILE:LINE[:COL].
+    Similar(cli::query::SimilarArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,8 @@ fn main() -> ExitCode {
         Command::Embed(a) => cli::embed::run(&a),
         Command::EmbedText(a) => cli::embed::run_text(&a),
         Command::Index(a) => cli::index::run(&a),
+        Command::Search(a) => cli::query::search(&a),
+        Command::Similar(a) => cli::query::similar(&a),
     };
     match result {
         Ok(code) => code,

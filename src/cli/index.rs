@@ -74,10 +74,19 @@ fn default_db() -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
-    let files = input::expand(&args.paths)?;
+    // Paths are stored canonical, so that a file is the same entry however it was named.
+    let files = input::expand(&args.paths)?
+        .into_iter()
+        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
-    let roots = args.paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    let roots = args
+        .paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
     let options = IndexOptions {
         corpus: args.corpus.clone(),
         settings: UnitSettings {

@@ -4,3 +4,4 @@ pub mod embed;
 pub mod index;
 pub mod input;
 pub mod patches;
+pub mod query;

@@ -2,9 +2,11 @@
 //! incremental, resumable indexing job.
 
 pub mod job;
+pub mod query;
 pub mod records;
 pub mod store;
 
 pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
+pub use query::{Catalog, Match, QueryError};
 pub use records::{ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION};
 pub use store::{Store, StoreError};

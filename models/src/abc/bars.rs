@@ -337,7 +337,7 @@ fn is_special(c: u8) -> bool {
     )
 }
 
-fn find(b: &[u8], from: usize, what: u8) -> Option<usize> {
+pub(crate) fn find(b: &[u8], from: usize, what: u8) -> Option<usize> {
     b.get(from..)?
         .iter()
         .position(|&c| c == what)
@@ -346,7 +346,7 @@ fn find(b: &[u8], from: usize, what: u8) -> Option<usize> {
 
 /// The end of a bar line starting at `i`: colons, an optional `[`, bars, an optional `]`
 /// after a bar, colons (`|`, `||`, `|]`, `[|`, `|:`, `:|`, `::`, `:||:`, ...).
-fn bar_line_end(b: &[u8], i: usize) -> usize {
+pub(crate) fn bar_line_end(b: &[u8], i: usize) -> usize {
     let mut j = i;
     while b.get(j) == Some(&b':') {
         j += 1;
@@ -368,7 +368,7 @@ fn bar_line_end(b: &[u8], i: usize) -> usize {
 }
 
 /// The end of an ending number list such as `1`, `1,3` or `1-3`.
-fn ending_end(b: &[u8], from: usize) -> usize {
+pub(crate) fn ending_end(b: &[u8], from: usize) -> usize {
     let mut j = from;
     while b
         .get(j)

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{SourceText, TextRange, Tune};
+use super::{bars, SourceText, TextRange, Tune};
 
 /// What a unit covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,14 +104,61 @@ fn header_lines(tune: &Tune) -> String {
     out
 }
 
-/// Appends a bar's music without comments and line breaks (the patchilizer glues lines
-/// anyway; a comment would otherwise be read as music).
+/// Appends a bar's music in a canonical form: no comments, no line breaks (the patchilizer
+/// glues lines anyway; a comment would be read as music), no repeat or ending marks, and one
+/// plain `|` closing it. Repeats and endings say how often music is played, not what it is:
+/// `|:Bcd e2f|` and `Bcd e2f|` are the same bar wherever they stand.
 fn push_music(out: &mut String, bar: &str) {
+    let mut music = String::with_capacity(bar.len());
     for line in bar.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        // A line of a bar that is a comment, or the comment at its end.
-        let music = line.find('%').map_or(line, |i| &line[..i]);
-        out.push_str(music);
+        music.push_str(line.find('%').map_or(line, |i| &line[..i]));
+    }
+    let b = music.as_bytes();
+    let mut i = 0;
+    let mut started = false;
+    while i < b.len() {
+        let next = b.get(i + 1).copied();
+        let bar_line = match b[i] {
+            b'|' => true,
+            b':' => matches!(next, Some(b'|' | b':')),
+            b'[' => next == Some(b'|'),
+            _ => false,
+        };
+        let ending = b[i] == b'[' && next.is_some_and(|n| n.is_ascii_digit());
+        if bar_line || ending {
+            let mut j = if bar_line {
+                bars::bar_line_end(b, i)
+            } else {
+                i
+            };
+            // An ending number right after a bar line (`:|2`, `|[1`) or on its own (`[2`).
+            match b.get(j) {
+                Some(d) if d.is_ascii_digit() => j = bars::ending_end(b, j),
+                Some(b'[') if b.get(j + 1).is_some_and(u8::is_ascii_digit) => {
+                    j = bars::ending_end(b, j + 1)
+                }
+                _ => {}
+            }
+            if bar_line && started {
+                out.push('|');
+            }
+            i = j;
+            continue;
+        }
+        // Quoted text and decorations are copied whole: a `|` inside is no bar line.
+        let end = match b[i] {
+            q @ (b'"' | b'!') => bars::find(b, i + 1, q).map_or(b.len(), |j| j + 1),
+            _ => i + 1,
+        };
+        let piece = &music[i..end.min(b.len())];
+        if !(started || piece.trim().is_empty()) {
+            started = true;
+        }
+        if started {
+            out.push_str(piece);
+        }
+        i = end;
     }
 }
 
@@ -150,6 +197,22 @@ mod tests {
         let u = units_of("X:1\nK:D\nab % c|\n|d|\n", Level::Passage, 4);
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].text, "K:D\nab |d|\n");
+    }
+
+    #[test]
+    fn repeats_and_endings_are_not_the_music() {
+        let a = units_of(
+            "X:1\nK:G\n|:Bcd e2f|[1 g2a b3:|[2 \"A|x\"bag !a|b!fed||\n",
+            Level::Passage,
+            4,
+        );
+        let b = units_of(
+            "X:1\nK:G\nBcd e2f|g2a b3|\"A|x\"bag !a|b!fed|]\n",
+            Level::Passage,
+            4,
+        );
+        assert_eq!(a[0].text, "K:G\nBcd e2f|g2a b3|\"A|x\"bag !a|b!fed|\n");
+        assert_eq!(a[0].text, b[0].text);
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! `tunelens search` (text → tunes or passages) and `tunelens similar` (a passage or tune →
+//! the nearest ones elsewhere), over the corpus index.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use tunelens_daemon::index::{content_key, Catalog, Match, Store};
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
+use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
+
+use super::embed::ModelArgs;
+use super::index::DbArgs;
+use super::input;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LevelArg {
+    Tune,
+    Passage,
+}
+
+impl LevelArg {
+    fn level(self) -> Level {
+        match self {
+            LevelArg::Tune => Level::Tune,
+            LevelArg::Passage => Level::Passage,
+        }
+    }
+}
+
+/// What every query takes.
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    db: DbArgs,
+    /// How many results.
+    #[arg(long, short, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    k: u32,
+    /// Search only these corpora (repeatable; default: all).
+    #[arg(long)]
+    corpus: Vec<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// A description, e.g. "a slow air in D minor".
+    text: String,
+    /// Find whole tunes or passages.
+    #[arg(long, value_enum, default_value = "tune")]
+    level: LevelArg,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SimilarArgs {
+    /// FILE:LINE[:COL], the place of the passage (or tune) to match.
+    #[arg(required_unless_present = "abc", conflicts_with = "abc")]
+    at: Option<String>,
+    /// ABC music to match instead of a place in a file.
+    #[arg(long)]
+    abc: Option<String>,
+    /// Match the passage at the place or the whole tune.
+    #[arg(long, value_enum, default_value = "passage")]
+    level: LevelArg,
+    /// Bars per passage window (as indexed).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    window: u32,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+/// The longest query text taken: far more than any description, far less than a file.
+const MAX_QUERY_CHARS: usize = 10_000;
+
+#[derive(Serialize)]
+struct Answer<'a, Q: Serialize> {
+    query: Q,
+    matches: &'a [Match],
+}
+
+pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
+    if args.text.trim().is_empty() {
+        bail!("the search text is empty");
+    }
+    if args.text.chars().count() > MAX_QUERY_CHARS {
+        bail!("the search text is over {MAX_QUERY_CHARS} characters");
+    }
+    let q = &args.query;
+    let (clamp, model_id) = q.model.load_with_id()?;
+    let store = q.db.open()?;
+    let catalog = Catalog::load(&store, &model_id, &q.corpus, args.level.level())?;
+    let vector = clamp
+        .embed_text(&TextBatch {
+            texts: vec![args.text.clone()],
+        })?
+        .pop()
+        .context("the model returned no vector")?;
+    let matches = catalog.nearest(&vector, q.k as usize, &|_| false)?;
+    print(q.json, &serde_json::json!({ "text": args.text }), &matches)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the query came from, as printed.
+#[derive(Serialize)]
+struct SimilarQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    title: Option<String>,
+    level: Level,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bars: Option<[u32; 2]>,
+    text: String,
+}
+
+pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
+    let q = &args.query;
+    let level = args.level.level();
+    let window = args.window as usize;
+    // The query unit, and (for a place in a file) what it must not match: itself.
+    let (unit, title, path, tune_index) = match (&args.at, &args.abc) {
+        (_, Some(abc_text)) => {
+            if abc_text.chars().count() > MAX_QUERY_CHARS {
+                bail!("--abc is over {MAX_QUERY_CHARS} characters");
+            }
+            let source = SourceText::from_text(abc_text.clone());
+            let file = abc::parse(&source);
+            let tune = file.tunes.first().context("--abc holds no music")?;
+            let unit = abc::units(&source, tune, level, window, 1)
+                .into_iter()
+                .next()
+                .context("--abc holds no bars")?;
+            (unit, tune.title().map(str::to_owned), None, None)
+        }
+        (Some(at), None) => {
+            let (path, line, col) = parse_place(at)?;
+            let parsed = input::read(&path, abc::DEFAULT_SIZE_LIMIT)?;
+            let (unit, tune) = unit_at(&parsed, line, col, level, window)?;
+            let title = parsed.file.tunes[tune].title().map(str::to_owned);
+            let canonical = std::fs::canonicalize(&path)
+                .with_context(|| path.display().to_string())?
+                .display()
+                .to_string();
+            (unit, title, Some(canonical), Some(tune))
+        }
+        (None, None) => bail!("give FILE:LINE[:COL] or --abc"),
+    };
+
+    let (clamp, model_id) = q.model.load_with_id()?;
+    let store = q.db.open()?;
+    let catalog = Catalog::load(&store, &model_id, &q.corpus, level)?;
+    let vector = unit_vector(&clamp, &store, &model_id, &unit)?;
+    let own = unit.range;
+    let exclude = |m: &Match| {
+        path.as_deref() == Some(m.path.as_str())
+            && match level {
+                Level::Tune => Some(m.tune) == tune_index,
+                _ => m.range.start < own.end && own.start < m.range.end,
+            }
+    };
+    let matches = catalog.nearest(&vector, q.k as usize, &exclude)?;
+    let query = SimilarQuery {
+        path,
+        title,
+        level,
+        bars: (level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
+        text: unit.text.clone(),
+    };
+    print(q.json, &query, &matches)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path:line[:col]`, taking the numbers from the right so paths may hold colons.
+fn parse_place(at: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
+    let bad = || anyhow::anyhow!("{at}: expected FILE:LINE[:COL] (1-based)");
+    let mut parts = at.rsplitn(3, ':');
+    let last = parts.next().ok_or_else(bad)?;
+    let middle = parts.next().ok_or_else(bad)?;
+    let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n >= 1);
+    match (number(middle), number(last), parts.next()) {
+        (Some(line), Some(col), Some(path)) => Ok((PathBuf::from(path), line, col)),
+        (_, Some(line), _) => {
+            let path = at.rsplit_once(':').map(|(p, _)| p).ok_or_else(bad)?;
+            Ok((PathBuf::from(path), line, 1))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The unit of `level` at `line:col`: for a passage, the window that starts at the bar under
+/// the cursor (or the last window holding it, near the end of a voice).
+fn unit_at(
+    parsed: &input::Parsed,
+    line: u32,
+    col: u32,
+    level: Level,
+    window: usize,
+) -> anyhow::Result<(Unit, usize)> {
+    let source = &parsed.source;
+    let name = parsed.path.display();
+    let lines = source.line_index();
+    if line as usize > lines.len() {
+        bail!("{name}:{line}: the file has {} lines", lines.len());
+    }
+    let start = lines.line_start(line) as usize;
+    let text = source.text();
+    let line_text = text[start..].split('\n').next().unwrap_or("");
+    let col_bytes: usize = line_text
+        .chars()
+        .take(col as usize - 1)
+        .map(char::len_utf8)
+        .sum();
+    let offset = (start + col_bytes) as u32;
+    let tune = parsed
+        .file
+        .tunes
+        .iter()
+        .find(|t| t.range.start <= offset && offset <= t.range.end)
+        .with_context(|| format!("{name}:{line}:{col}: not inside a tune"))?;
+    let units = abc::units(source, tune, level, window, 1);
+    if level == Level::Tune {
+        let unit = units
+            .into_iter()
+            .next()
+            .context("a tune always has a unit")?;
+        return Ok((unit, tune.index));
+    }
+    // The bar under the cursor, or the first bar after it (a cursor in the header).
+    let (voice, bar) = tune
+        .voices
+        .iter()
+        .enumerate()
+        .flat_map(|(v, voice)| voice.bars.iter().map(move |b| (v, b)))
+        .filter(|(_, b)| offset < b.range.end)
+        .min_by_key(|(_, b)| (!b.range.contains(offset), b.range.start))
+        .with_context(|| format!("{name}:{line}:{col}: no bar here or after it in this tune"))?;
+    let unit = units
+        .into_iter()
+        .filter(|u| u.voice == voice && u.first_bar <= bar.number && bar.number <= u.last_bar)
+        .min_by_key(|u| u.first_bar.abs_diff(bar.number))
+        .context("every bar is in a window")?;
+    Ok((unit, tune.index))
+}
+
+/// The vector of a unit: from the index when its content is there, else from the model.
+fn unit_vector(
+    model: &dyn EmbeddingBackend,
+    store: &Store,
+    model_id: &str,
+    unit: &Unit,
+) -> anyhow::Result<Vec<f32>> {
+    let options = PatchOptions {
+        max_patches: usize::MAX,
+        add_eos_patch: true,
+        reference_filter: false,
+    };
+    let patches: Vec<_> = Patchilizer::new()
+        .encode(&unit.text, 0, options)
+        .into_iter()
+        .map(|p| p.ids)
+        .collect();
+    if let Some(v) = store.vector(model_id, &content_key(&patches))? {
+        return Ok(v);
+    }
+    model
+        .embed_music(&MusicBatch {
+            tunes: vec![patches],
+            long_tunes: LongTunes::Segment,
+        })?
+        .pop()
+        .context("the model returned no vector")
+}
+
+fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Match]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &Answer { query, matches })?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if matches.is_empty() {
+        writeln!(out, "no matches")?;
+    }
+    for m in matches {
+        let bars = m.bars.map_or_else(String::new, |[a, b]| {
+            format!(", bars {a}-{b}, voice {}", m.voice)
+        });
+        writeln!(
+            out,
+            "{:.3}  {}:{}:{}-{}:{}  {}{bars}  [{}]",
+            m.score,
+            m.path,
+            m.start.line,
+            m.start.col,
+            m.end.line,
+            m.end.col,
+            m.title.as_deref().unwrap_or("(untitled)"),
+            m.corpus,
+        )?;
+    }
+    Ok(())
+}

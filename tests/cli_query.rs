@@ -1,0 +1,139 @@
+//! `tunelens search` and `similar` over a real index: a passage copied into another tune is
+//! found at the top, never the query's own place, and bad queries are clear errors.
+
+mod common;
+
+use common::{run, shared_fixture, TempDir};
+use serde_json::Value;
+
+const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
+/// Bars 5-8 of the original, quoted in another tune between music of its own.
+const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd e2f|g2a b3|bag fed|edc B3|\nFAF FAF|GBG GBG|\n";
+
+fn setup(tmp: &TempDir) -> (String, String, String) {
+    let dir = tmp.path().join("tunes");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("original.abc"), ORIGINAL).expect("write");
+    std::fs::write(dir.join("quoting.abc"), QUOTING).expect("write");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let out = run(&[
+        "index",
+        "--model",
+        &model,
+        "--db",
+        &db,
+        dir.to_str().expect("path"),
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let original = std::fs::canonicalize(dir.join("original.abc")).expect("canonical");
+    (model, db, original.display().to_string())
+}
+
+fn json(out: &common::Output) -> Value {
+    assert!(out.ok, "{}", out.stderr);
+    serde_json::from_str(out.stdout.trim()).expect("one JSON object")
+}
+
+#[test]
+fn a_quoted_passage_is_found_first_and_never_itself() {
+    let tmp = TempDir::new("similar");
+    let (model, db, original) = setup(&tmp);
+    // Line 7 holds bars 5-8 of the original.
+    let at = format!("{original}:7:2");
+    let answer = json(&run(&[
+        "similar", &at, "--json", "-k", "5", "--model", &model, "--db", &db,
+    ]));
+    assert_eq!(answer["query"]["bars"], serde_json::json!([5, 8]));
+    let matches = answer["matches"].as_array().expect("matches");
+    assert!(!matches.is_empty());
+    let top = &matches[0];
+    assert!(
+        top["path"].as_str().expect("path").ends_with("quoting.abc"),
+        "{top}"
+    );
+    assert_eq!(top["title"], "Borrower");
+    assert_eq!(top["bars"], serde_json::json!([3, 6]));
+    assert_eq!(top["start"], serde_json::json!({"line": 7, "col": 1}));
+    assert!(top["score"].as_f64().expect("score") > 0.9999, "{top}");
+    for m in matches {
+        let own = m["path"] == original.as_str()
+            && m["bars"][0].as_u64().expect("bar") <= 8
+            && m["bars"][1].as_u64().expect("bar") >= 5;
+        assert!(!own, "the query's own place came back: {m}");
+    }
+}
+
+#[test]
+fn abc_queries_and_text_search_give_located_results() {
+    let tmp = TempDir::new("search");
+    let (model, db, _) = setup(&tmp);
+    let answer = json(&run(&[
+        "similar",
+        "--abc",
+        "L:1/8\nM:6/8\nK:G\nBcd e2f|g2a b3|bag fed|edc B3:|\n",
+        "--json",
+        "-k",
+        "2",
+        "--model",
+        &model,
+        "--db",
+        &db,
+    ]));
+    assert!(answer["matches"][0]["score"].as_f64().expect("score") > 0.9999);
+    let answer = json(&run(&[
+        "search",
+        "a jig in G",
+        "--json",
+        "-k",
+        "2",
+        "--model",
+        &model,
+        "--db",
+        &db,
+    ]));
+    let matches = answer["matches"].as_array().expect("matches");
+    assert_eq!(matches.len(), 2);
+    for m in matches {
+        assert_eq!(m["level"], "tune");
+        assert!(m["start"]["line"].as_u64().expect("line") >= 1);
+    }
+    let answer = json(&run(&[
+        "search", "a jig", "--level", "passage", "--json", "--model", &model, "--db", &db,
+    ]));
+    assert_eq!(answer["matches"][0]["level"], "passage");
+}
+
+#[test]
+fn bad_queries_are_clear_errors() {
+    let tmp = TempDir::new("bad-query");
+    let (model, db, original) = setup(&tmp);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["similar".into(), format!("{original}:99")], "lines"),
+        (vec!["similar".into(), "nope.abc:3".into()], "nope.abc"),
+        (vec!["similar".into(), original.clone()], "FILE:LINE"),
+        (
+            vec!["similar".into(), "--abc".into(), "% nothing".into()],
+            "no music",
+        ),
+        (vec!["search".into(), "  ".into()], "empty"),
+        (vec!["search".into(), "x".repeat(10_001)], "over 10000"),
+        (
+            vec![
+                "search".into(),
+                "jig".into(),
+                "--corpus".into(),
+                "other".into(),
+            ],
+            "nothing indexed",
+        ),
+    ];
+    for (mut args, message) in cases {
+        args.extend(["--model".into(), model.clone(), "--db".into(), db.clone()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert!(!out.ok, "{args:?} should fail");
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+}
