@@ -33,6 +33,8 @@ enum Command {
     Search(cli::query::SearchArgs),
     /// Find the passages (or tunes) nearest to the one at FILE:LINE[:COL].
     Similar(cli::query::SimilarArgs),
+    /// Zero-shot labels (genre, rhythm or your own) for each tune.
+    Classify(cli::classify::ClassifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Index(a) => cli::index::run(&a),
         Command::Search(a) => cli::query::search(&a),
         Command::Similar(a) => cli::query::similar(&a),
+        Command::Classify(a) => cli::classify::run(&a),
     };
     match result {
         Ok(code) => code,
