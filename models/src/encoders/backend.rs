@@ -65,3 +65,10 @@ impl EmbeddingBackend for Clamp {
         Ok(out)
     }
 }
+
+/// The daemon moves a model onto its own thread and may share it: keep it `Send + Sync`.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Clamp>();
+    assert_send_sync::<super::sentence::SentenceEncoder>();
+};
