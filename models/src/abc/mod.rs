@@ -15,6 +15,7 @@
 
 pub mod bars;
 pub mod invariants;
+pub mod notes;
 pub mod patch;
 pub mod source;
 pub mod translit;
