@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Music-encoder throughput, candle (this repo) against PyTorch CPU (HF BertModel, eager
 # attention), same shapes, back to back in one run, 2 threads each. PyTorch and transformers are
-# pip-installed into .venv (gitignored) on first use. Prints one table row per shape.
+# pip-installed into .venv (gitignored) on first use. Prints one table row per shape. THREADS=1
+# compares the kernels alone, which suffers less when other work shares the machine.
 #
 #   scripts/bench-encoder-vs-pytorch.sh [REPEATS] [H:L:HEADS:BATCH:PATCHES ...]
 set -euo pipefail
@@ -13,7 +14,7 @@ if [ ${#shapes[@]} -eq 0 ]; then
   shapes=(768:6:12:1:512 768:6:12:16:64 768:6:12:16:128 768:6:12:16:512
           384:4:6:1:128 384:4:6:1:512 384:4:6:16:64 384:4:6:16:128)
 fi
-threads=2
+threads=${THREADS:-2}
 venv=.venv
 if ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
   python3 -m venv "$venv"
