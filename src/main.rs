@@ -35,6 +35,9 @@ enum Command {
     Similar(cli::query::SimilarArgs),
     /// Zero-shot labels (genre, rhythm or your own) for each tune.
     Classify(cli::classify::ClassifyArgs),
+    /// Reference corpora: add (fetch and index) or list.
+    #[command(subcommand)]
+    Corpus(cli::corpus::CorpusCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Search(a) => cli::query::search(&a),
         Command::Similar(a) => cli::query::similar(&a),
         Command::Classify(a) => cli::classify::run(&a),
+        Command::Corpus(c) => cli::corpus::run(&c),
     };
     match result {
         Ok(code) => code,

@@ -125,3 +125,52 @@ fn bad_paths_and_models_are_clear_errors() {
     let out = run(&["index", "--db", &db, abc.to_str().expect("path")]);
     assert!(!out.ok && out.stderr.contains("no model"), "{}", out.stderr);
 }
+
+#[test]
+fn corpus_add_music21_indexes_a_collection_with_its_name() {
+    let tmp = TempDir::new("corpus-add");
+    let data = tmp.path().join("data");
+    let wheels = data.join("wheels");
+    std::fs::create_dir_all(&wheels).expect("mkdir");
+    // The wheel scripts/setup.sh fetched; with it in place no download is needed.
+    let wheel = "music21-10.5.1-py3-none-any.whl";
+    let fetched = common::repo_root().join(".data/wheels").join(wheel);
+    assert!(
+        fetched.exists(),
+        "{} is missing: run scripts/fetch-music21.sh",
+        fetched.display()
+    );
+    std::fs::copy(&fetched, wheels.join(wheel)).expect("copy");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let data_arg = data.display().to_string();
+    let add = [
+        "corpus",
+        "add",
+        "music21",
+        "--collections",
+        "airdsAirs",
+        "--json",
+    ];
+    let mut args = add.to_vec();
+    args.extend(["--data-dir", &data_arg, "--model", &model, "--db", &db]);
+    let out = run(&args);
+    assert!(out.ok, "{}", out.stderr);
+    let list = run(&["corpus", "list", "--json", "--db", &db]);
+    let list: serde_json::Value = serde_json::from_str(list.stdout.trim()).expect("json");
+    let corpus = &list["corpora"][0];
+    assert_eq!(corpus["name"], "music21");
+    assert_eq!(corpus["collections"], serde_json::json!(["airdsAirs"]));
+    assert!(corpus["tunes"].as_u64().expect("tunes") > 500, "{corpus}");
+    let store = Store::open(Path::new(&db), false).expect("open");
+    let file = &store.files("music21").expect("files")[0];
+    assert!(
+        file.tunes[0].fields.iter().any(|(k, _)| *k == 'T'),
+        "header fields kept"
+    );
+    // A second run embeds nothing.
+    drop(store);
+    let out = run(&args);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(report["progress"]["embedded"], 0);
+}

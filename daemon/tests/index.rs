@@ -54,6 +54,7 @@ fn options(root: &Path) -> IndexOptions {
         max_bytes: 1 << 20,
         batch: 16,
         roots: vec![root.to_owned()],
+        collections_under: None,
     }
 }
 

@@ -10,6 +10,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tunelens_daemon::index::{index_files, IndexOptions, Progress, Store, UnitSettings};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
+use tunelens_models::encoders::Clamp;
 
 use super::embed::ModelArgs;
 use super::input;
@@ -65,12 +66,17 @@ impl DbArgs {
 }
 
 fn default_db() -> anyhow::Result<PathBuf> {
+    Ok(data_dir()?.join("index.sled"))
+}
+
+/// tunelens's folder for data: `$XDG_DATA_HOME/tunelens` or `~/.local/share/tunelens`.
+pub fn data_dir() -> anyhow::Result<PathBuf> {
     let data = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .context("no data folder: set XDG_DATA_HOME or HOME, or pass --db PATH")?;
-    Ok(data.join("tunelens").join("index.sled"))
+    Ok(data.join("tunelens"))
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
@@ -96,8 +102,20 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
         max_bytes: args.max_bytes,
         batch: args.batch as usize,
         roots,
+        collections_under: None,
     };
+    run_job(&store, &clamp, &model_id, &files, &options, args.json)
+}
 
+/// Runs an indexing job with a progress bar and Ctrl-C handling, and prints its report.
+pub fn run_job(
+    store: &Store,
+    clamp: &Clamp,
+    model_id: &str,
+    files: &[PathBuf],
+    options: &IndexOptions,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     // Ctrl-C asks the job to stop after the batch in hand; what is done stays done. A second
     // Ctrl-C ends the process at once, which is safe too (see index::job).
     let cancel = Arc::new(AtomicBool::new(false));
@@ -127,11 +145,11 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     let report = index_files(
-        &store,
-        &clamp,
-        &model_id,
-        &files,
-        &options,
+        store,
+        clamp,
+        model_id,
+        files,
+        options,
         &report_progress,
         &cancel,
     )?;
@@ -140,14 +158,15 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
     for failure in &report.failed {
         eprintln!("error: {failure}");
     }
-    if args.json {
+    if json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
         println!(
-            "{}: {} file(s) indexed, {} unchanged, {} removed, {} failed; {} unit(s) embedded, {} from cache{}",
+            "{} [{}]: {} file(s) indexed, {} unchanged, {} removed, {} failed; {} unit(s) embedded, {} from cache{}",
             store.path().display(),
+            options.corpus,
             report.files_indexed,
             report.files_unchanged,
             report.files_removed,

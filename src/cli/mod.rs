@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share.
 
 pub mod classify;
+pub mod corpus;
 pub mod embed;
 pub mod index;
 pub mod input;

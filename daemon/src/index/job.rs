@@ -31,6 +31,8 @@ pub struct IndexOptions {
     pub batch: usize,
     /// Folders that were indexed whole: records of files under them that are gone are dropped.
     pub roots: Vec<PathBuf>,
+    /// When set, a file's collection is the first folder of its path below this one.
+    pub collections_under: Option<PathBuf>,
 }
 
 /// Counts reported while indexing and at the end.
@@ -183,6 +185,11 @@ fn prepare(
             meter: tune.meter().map(str::to_owned),
             key: tune.key().map(str::to_owned),
             rhythm: tune.rhythm().map(str::to_owned),
+            fields: tune
+                .header
+                .iter()
+                .map(|f| (f.key, f.value.clone()))
+                .collect(),
             range: span(tune.range),
         });
         let window = options.settings.window as usize;
@@ -218,6 +225,17 @@ fn prepare(
             sha256,
             model: model_id.to_owned(),
             settings: options.settings,
+            collection: options.collections_under.as_deref().and_then(|root| {
+                let first = path.strip_prefix(root).ok()?.components().next()?;
+                // A file directly under the root is a collection of its own.
+                Some(
+                    first
+                        .as_os_str()
+                        .to_string_lossy()
+                        .trim_end_matches(".abc")
+                        .to_owned(),
+                )
+            }),
             tunes,
             units: unit_records,
         },

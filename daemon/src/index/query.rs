@@ -31,6 +31,8 @@ pub struct Catalog {
 pub struct Match {
     pub score: f32,
     pub corpus: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     pub path: String,
     pub tune: usize,
     pub title: Option<String>,
@@ -138,6 +140,7 @@ impl Catalog {
         Match {
             score,
             corpus: corpus.clone(),
+            collection: file.collection.clone(),
             path: file.path.clone(),
             tune: unit.tune,
             title: tune.and_then(|t| t.title.clone()),

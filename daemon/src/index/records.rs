@@ -23,6 +23,9 @@ pub struct FileRecord {
     /// The model and unit settings the units were made with; a change re-embeds.
     pub model: String,
     pub settings: UnitSettings,
+    /// The collection the file belongs to within its corpus (e.g. `oneills1850` of music21).
+    #[serde(default)]
+    pub collection: Option<String>,
     pub tunes: Vec<TuneRecord>,
     pub units: Vec<UnitRecord>,
 }
@@ -51,6 +54,9 @@ pub struct TuneRecord {
     pub meter: Option<String>,
     pub key: Option<String>,
     pub rhythm: Option<String>,
+    /// Every header field as (letter, value), in file order: composer, origin, source, notes.
+    #[serde(default)]
+    pub fields: Vec<(char, String)>,
     pub range: Span,
 }
 
