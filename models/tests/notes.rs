@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use tunelens_models::abc::notes::{
-    interval_ngrams, interval_ngrams_into, transposition, tune_notes, voice_notes, Note, VoiceNotes,
+    align, describe_transposition, interval_ngrams, interval_ngrams_into, transposition,
+    tune_notes, voice_notes, Note, VoiceNotes,
 };
 use tunelens_models::abc::{parse, AbcFile, SourceText};
 
@@ -449,6 +450,10 @@ proptest! {
                 for n in 1..4 {
                     let _ = interval_ngrams(&notes.notes, n);
                 }
+                let al = align(&notes.notes, &notes.notes);
+                prop_assert_eq!(al.same(), notes.notes.len());
+                let al = align(notes.bar(0), &notes.notes);
+                prop_assert_eq!(al.same() + al.changed() + al.inserted(), notes.notes.len());
             }
         }
     }
@@ -582,4 +587,27 @@ fn music21_corpus_yields_notes() {
         100.0 * share,
         empty_examples.join("\n")
     );
+}
+
+#[test]
+fn alignment_finds_the_transposition_and_the_changes() {
+    // Two bars of The Kesh, quoted up a perfect 4th (in C) with two notes changed and one
+    // note added.
+    let kesh = all_notes("X:1\nM:6/8\nL:1/8\nK:G\nGAG GAB|ABA ABd|\n");
+    // Up a 4th, "cdc cde|ded deg|"; with "e" for the second "d", "g" for the last "e" and
+    // an "a" added.
+    let quote = all_notes("X:1\nM:6/8\nL:1/8\nK:C\ncdc cee|ded dgag|\n");
+    let al = align(&kesh, &quote);
+    assert_eq!(al.transposition, 5);
+    assert_eq!(describe_transposition(al.transposition), "up a perfect 4th");
+    assert_eq!(
+        (al.same(), al.changed(), al.inserted(), al.dropped()),
+        (10, 2, 1, 0)
+    );
+    // The same melody: all notes the same.
+    let al = align(&kesh, &kesh);
+    assert_eq!((al.transposition, al.same(), al.ops.len()), (0, 12, 12));
+    // Nothing to align.
+    let al = align(&[], &kesh);
+    assert_eq!((al.inserted(), al.same()), (12, 0));
 }

@@ -9,6 +9,11 @@
 //! longer note (across a bar line too: the note stays in the bar where it starts), a chord
 //! counts as its top note, and grace notes, decorations, chord symbols, spacers and rests give
 //! no note. Reading never fails: what is not music is skipped.
+//!
+//! On top of the notes: [`interval_ngrams`] (hashes of pitch-interval and duration-ratio
+//! n-grams, the same in any key and tempo, stable across runs so they can be stored), and for
+//! explaining a match, [`align`] (transposition and note-by-note changes), [`transposition`]
+//! and [`describe_transposition`] ("up a perfect 4th").
 
 use std::ops::Range;
 
@@ -1083,6 +1088,157 @@ pub fn describe_transposition(semitones: i16) -> &'static str {
     }
 }
 
+/// One step of an [`Alignment`]: indices into the two sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "op")]
+pub enum AlignOp {
+    /// The same note (after the transposition) with the same duration.
+    Same { a: u32, b: u32 },
+    /// Notes paired in place but with another pitch or duration.
+    Changed { a: u32, b: u32 },
+    /// A note of `a` that `b` lacks.
+    Dropped { a: u32 },
+    /// A note of `b` that `a` lacks.
+    Inserted { b: u32 },
+}
+
+/// How one melody maps onto another: the transposition and the note-by-note edit script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alignment {
+    /// Semitones from `a` to `b` (see [`describe_transposition`]).
+    pub transposition: i16,
+    pub ops: Vec<AlignOp>,
+}
+
+impl Alignment {
+    fn count(&self, f: impl Fn(&AlignOp) -> bool) -> usize {
+        self.ops.iter().filter(|op| f(op)).count()
+    }
+
+    pub fn same(&self) -> usize {
+        self.count(|op| matches!(op, AlignOp::Same { .. }))
+    }
+
+    pub fn changed(&self) -> usize {
+        self.count(|op| matches!(op, AlignOp::Changed { .. }))
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.count(|op| matches!(op, AlignOp::Dropped { .. }))
+    }
+
+    pub fn inserted(&self) -> usize {
+        self.count(|op| matches!(op, AlignOp::Inserted { .. }))
+    }
+}
+
+/// Longest sequences [`align`] compares with a full edit-distance table; longer ones are
+/// paired by position, which keeps memory bounded on whole tunes.
+const MAX_ALIGN_CELLS: usize = 1 << 20;
+
+/// Aligns melody `b` to melody `a` for an explanation ("up a 4th, 2 of 24 notes differ"):
+/// the transposition is first guessed from pitch differences of notes near the same relative
+/// position (so an inserted note does not throw it off), then an edit distance with that
+/// transposition pairs the notes, and the transposition is re-read from the pairs.
+pub fn align(a: &[Note], b: &[Note]) -> Alignment {
+    let guess = banded_transposition(a, b).unwrap_or(0);
+    let ops = if (a.len() + 1) * (b.len() + 1) > MAX_ALIGN_CELLS {
+        positional_ops(a, b, guess)
+    } else {
+        edit_ops(a, b, guess)
+    };
+    let paired = ops.iter().filter_map(|op| match *op {
+        AlignOp::Same { a: i, b: j } | AlignOp::Changed { a: i, b: j } => {
+            Some(b[j as usize].pitch.saturating_sub(a[i as usize].pitch))
+        }
+        _ => None,
+    });
+    Alignment {
+        transposition: transposition_of(paired).unwrap_or(guess),
+        ops,
+    }
+}
+
+/// The most common pitch difference among pairs at most two notes from the same relative
+/// position in both sequences.
+fn banded_transposition(a: &[Note], b: &[Note]) -> Option<i16> {
+    let (n, m) = (a.len(), b.len());
+    let pairs = (0..n).flat_map(move |i| {
+        let centre = if n > 1 {
+            i * m.saturating_sub(1) / (n - 1)
+        } else {
+            0
+        };
+        (centre.saturating_sub(2)..(centre + 3).min(m)).map(move |j| (i, j))
+    });
+    transposition_of(pairs.map(|(i, j)| b[j].pitch.saturating_sub(a[i].pitch)))
+}
+
+fn pair_op(a: &[Note], b: &[Note], i: usize, j: usize, t: i16) -> AlignOp {
+    let (x, y) = (&a[i], &b[j]);
+    let (i, j) = (i as u32, j as u32);
+    if x.pitch.saturating_add(t) == y.pitch && x.duration == y.duration {
+        AlignOp::Same { a: i, b: j }
+    } else {
+        AlignOp::Changed { a: i, b: j }
+    }
+}
+
+fn positional_ops(a: &[Note], b: &[Note], t: i16) -> Vec<AlignOp> {
+    let common = a.len().min(b.len());
+    let mut ops: Vec<AlignOp> = (0..common).map(|i| pair_op(a, b, i, i, t)).collect();
+    ops.extend((common..a.len()).map(|i| AlignOp::Dropped { a: i as u32 }));
+    ops.extend((common..b.len()).map(|j| AlignOp::Inserted { b: j as u32 }));
+    ops
+}
+
+/// Levenshtein alignment (a change, a drop and an insertion cost 1 each) with traceback.
+fn edit_ops(a: &[Note], b: &[Note], t: i16) -> Vec<AlignOp> {
+    let (n, m) = (a.len(), b.len());
+    let w = m + 1;
+    let mut cost = vec![0u32; (n + 1) * w];
+    for i in 0..=n {
+        for j in 0..=m {
+            cost[i * w + j] = match (i, j) {
+                (0, _) => j as u32,
+                (_, 0) => i as u32,
+                _ => {
+                    let sub = u32::from(matches!(
+                        pair_op(a, b, i - 1, j - 1, t),
+                        AlignOp::Changed { .. }
+                    ));
+                    (cost[(i - 1) * w + j - 1] + sub)
+                        .min(cost[(i - 1) * w + j] + 1)
+                        .min(cost[i * w + j - 1] + 1)
+                }
+            };
+        }
+    }
+    let (mut i, mut j) = (n, m);
+    let mut ops = Vec::with_capacity(n.max(m));
+    while i > 0 || j > 0 {
+        let here = cost[i * w + j];
+        if i > 0 && j > 0 {
+            let op = pair_op(a, b, i - 1, j - 1, t);
+            let sub = u32::from(matches!(op, AlignOp::Changed { .. }));
+            if here == cost[(i - 1) * w + j - 1] + sub {
+                ops.push(op);
+                (i, j) = (i - 1, j - 1);
+                continue;
+            }
+        }
+        if i > 0 && (j == 0 || here == cost[(i - 1) * w + j] + 1) {
+            ops.push(AlignOp::Dropped { a: (i - 1) as u32 });
+            i -= 1;
+        } else {
+            ops.push(AlignOp::Inserted { b: (j - 1) as u32 });
+            j -= 1;
+        }
+    }
+    ops.reverse();
+    ops
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1170,6 +1326,20 @@ mod tests {
         assert_eq!(transposition_of([5, 5, 7, -127, 5]), Some(5));
         assert_eq!(transposition_of([2, -1]), Some(-1));
         assert_eq!(transposition_of(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn long_sequences_align_by_position() {
+        let note = |pitch| Note {
+            pitch,
+            duration: Ratio::new(1, 8),
+            range: TextRange::default(),
+        };
+        let a: Vec<Note> = (0..1100).map(|i| note(60 + (i % 7) as i16)).collect();
+        let b: Vec<Note> = a.iter().take(1000).map(|n| note(n.pitch + 2)).collect();
+        let al = align(&a, &b);
+        assert_eq!(al.transposition, 2);
+        assert_eq!((al.same(), al.dropped()), (1000, 100));
     }
 
     #[test]
