@@ -21,18 +21,25 @@ use super::weights::Vb;
 pub struct Linear {
     weight: Tensor,
     bias: Tensor,
+    /// The bias on the host, for the fused CPU kernel.
+    bias_host: Vec<f32>,
 }
 
 impl Linear {
     pub fn load(vb: &Vb, in_dim: usize, out_dim: usize) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get(&[out_dim, in_dim], "weight")?,
-            bias: vb.get(&[out_dim], "bias")?,
-        })
+        Self::new(
+            vb.get(&[out_dim, in_dim], "weight")?,
+            vb.get(&[out_dim], "bias")?,
+        )
     }
 
-    pub fn new(weight: Tensor, bias: Tensor) -> Self {
-        Self { weight, bias }
+    pub fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
+        let bias_host = bias.to_vec1::<f32>()?;
+        Ok(Self {
+            weight,
+            bias,
+            bias_host,
+        })
     }
 
     pub fn out_dim(&self) -> usize {
@@ -62,6 +69,15 @@ impl Linear {
 
     /// `act(x W^T + b)`: one fused pass on the CPU, composed candle ops elsewhere.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        self.fused(x, act, None)
+    }
+
+    /// `x W^T + b + residual` (BERT's dense-then-add before each LayerNorm).
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.fused(x, Activation::None, Some(residual))
+    }
+
+    fn fused(&self, x: &Tensor, act: Activation, residual: Option<&Tensor>) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let Some((&last, lead)) = dims.split_last() else {
             return Err(candle_core::Error::Msg("linear on a scalar".into()).into());
@@ -70,13 +86,27 @@ impl Linear {
         let mut out = lead.to_vec();
         out.push(self.out_dim());
         if x.device().is_cpu() && x.dtype() == DType::F32 {
-            let y = linear_cpu(&x.reshape((rows, last))?, &self.weight, &self.bias, act)?;
+            let r = match residual {
+                Some(r) => Some(r.reshape((rows, self.out_dim()))?),
+                None => None,
+            };
+            let y = linear_cpu(
+                &x.reshape((rows, last))?,
+                &self.weight,
+                &self.bias_host,
+                act,
+                r.as_ref(),
+            )?;
             return Ok(y.reshape(out)?);
         }
         let y = self.matmul(x)?.broadcast_add(&self.bias)?;
-        Ok(match act {
+        let y = match act {
             Activation::None => y,
             Activation::Gelu => y.gelu_erf()?,
+        };
+        Ok(match residual {
+            Some(r) => y.add(r)?,
+            None => y,
         })
     }
 }
@@ -186,7 +216,7 @@ impl BertAttention {
         let b = Tensor::cat(&parts.iter().map(|l| &l.bias).collect::<Vec<_>>(), 0)?;
         let out = vb.pp("output");
         Ok(Self {
-            qkv: Linear::new(w, b),
+            qkv: Linear::new(w, b)?,
             heads: cfg.num_attention_heads,
             output: Linear::load(&out.pp("dense"), h, h)?,
             layer_norm: LayerNorm::load(&out.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
@@ -196,8 +226,8 @@ impl BertAttention {
     fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
         let ctx = attention(&qkv, mask, self.heads)?;
-        let y = self.output.forward(&ctx)?;
-        self.layer_norm.forward(&y.add(x)?)
+        self.layer_norm
+            .forward(&self.output.forward_residual(&ctx, x)?)
     }
 }
 
@@ -228,8 +258,8 @@ impl BertLayer {
             HiddenAct::Gelu => self.intermediate.forward_act(&a, Activation::Gelu)?,
             HiddenAct::Relu => self.intermediate.forward(&a)?.relu()?,
         };
-        let y = self.output.forward(&act)?;
-        self.layer_norm.forward(&y.add(&a)?)
+        self.layer_norm
+            .forward(&self.output.forward_residual(&act, &a)?)
     }
 }
 

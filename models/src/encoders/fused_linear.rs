@@ -1,8 +1,10 @@
-//! `act(x W^T + b)` on the CPU as one `gemm` call: the output is pre-filled with the bias and
-//! the product accumulated onto it, then the activation runs in place. candle's composed path
+//! `act(x W^T + b)` (optionally `+ residual`) on the CPU as one `gemm` call: the output is
+//! pre-filled with the bias (and residual) and the product accumulated onto it, then the
+//! activation runs in place. candle's composed path
 //! makes a separate pass for the bias and (for GELU) one more, single-threaded, with libm's erf.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 use super::error::Result;
 use super::kernels;
@@ -14,9 +16,16 @@ pub enum Activation {
     Gelu,
 }
 
-struct FusedLinear {
+/// The op; the bias lives on the host beside the weight tensor (it is small), which leaves the
+/// third input free for a residual.
+struct FusedLinear<'a> {
     act: Activation,
+    bias: &'a [f32],
 }
+
+/// The same with a residual added into the pre-filled output (`x W^T + b + residual`), which
+/// saves BERT's separate single-threaded add before each LayerNorm.
+struct FusedLinearResidual<'a>(FusedLinear<'a>);
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(all) = s else {
@@ -28,39 +37,49 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&
     Ok(&all[start..end])
 }
 
-impl CustomOp3 for FusedLinear {
-    fn name(&self) -> &'static str {
-        "fused-linear"
-    }
-
-    fn cpu_fwd(
+impl FusedLinear<'_> {
+    fn run(
         &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-        bs: &CpuStorage,
-        bl: &Layout,
+        (xs, xl): (&CpuStorage, &Layout),
+        (ws, wl): (&CpuStorage, &Layout),
+        residual: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, k) = xl.shape().dims2()?;
         let (n, k2) = wl.shape().dims2()?;
-        if k != k2 || bl.shape().dims() != [n] {
+        if k != k2 || self.bias.len() != n {
             candle_core::bail!(
-                "fused linear: x {:?}, w {:?}, b {:?}",
+                "fused linear: x {:?}, w {:?}, bias of {}",
                 xl.dims(),
                 wl.dims(),
-                bl.dims()
+                self.bias.len()
             );
         }
-        let (x, w, b) = (
-            slice(xs, xl, "x")?,
-            slice(ws, wl, "w")?,
-            slice(bs, bl, "b")?,
-        );
-        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
-        for _ in 0..rows {
-            out.extend_from_slice(b);
-        }
+        let (x, w) = (slice(xs, xl, "x")?, slice(ws, wl, "w")?);
+        let residual = match residual {
+            Some((rs, rl)) => {
+                if rl.shape().dims() != [rows, n] {
+                    candle_core::bail!("fused linear: residual {:?}, want {rows}x{n}", rl.dims());
+                }
+                Some(slice(rs, rl, "residual")?)
+            }
+            None => None,
+        };
+        // Pre-fill with bias (+ residual) in parallel row blocks; the gemm accumulates onto it.
+        let mut out = vec![0f32; rows * n];
+        let block = (16_384 / n.max(1)).max(1) * n;
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(bi, chunk)| {
+                for (ri, row) in chunk.chunks_mut(n).enumerate() {
+                    row.copy_from_slice(self.bias);
+                    if let Some(r) = residual {
+                        let at = bi * block + ri * n;
+                        for (o, v) in row.iter_mut().zip(&r[at..at + n]) {
+                            *o += v;
+                        }
+                    }
+                }
+            });
         let threads = rayon::current_num_threads();
         let parallelism = if rows * n * k >= 48 * 48 * 256 && threads > 1 {
             gemm::Parallelism::Rayon(threads)
@@ -99,10 +118,56 @@ impl CustomOp3 for FusedLinear {
     }
 }
 
-/// `act(x W^T + b)` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`, all f32 on the CPU.
-pub fn linear_cpu(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
-    Ok(x.contiguous()?
-        .apply_op3_no_bwd(w, b, &FusedLinear { act })?)
+impl CustomOp2 for FusedLinear<'_> {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run((xs, xl), (ws, wl), None)
+    }
+}
+
+impl CustomOp3 for FusedLinearResidual<'_> {
+    fn name(&self) -> &'static str {
+        "fused-linear-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        rs: &CpuStorage,
+        rl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.0.run((xs, xl), (ws, wl), Some((rs, rl)))
+    }
+}
+
+/// `act(x W^T + b) [+ residual]` for `x` `[rows, in]`, `w` `[out, in]`, `bias` of `out`, an
+/// optional `residual` `[rows, out]`, all f32 on the CPU. (With a residual the activation, if
+/// any, applies after the add; BERT only uses `Activation::None` there.)
+pub fn linear_cpu(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &[f32],
+    act: Activation,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
+    let op = FusedLinear { act, bias };
+    let x = x.contiguous()?;
+    Ok(match residual {
+        None => x.apply_op2_no_bwd(w, &op)?,
+        Some(r) => x.apply_op3_no_bwd(w, &r.contiguous()?, &FusedLinearResidual(op))?,
+    })
 }
 
 #[cfg(test)]
@@ -122,10 +187,14 @@ mod tests {
             (Activation::None, plain.clone()),
             (Activation::Gelu, plain.gelu_erf()?),
         ] {
-            let got = linear_cpu(&x, &w, &b, act)?;
+            let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, act, None)?;
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{act:?}: {diff}");
         }
+        let r = Tensor::randn(0f32, 1.0, (33, 50), &dev)?;
+        let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, Activation::None, Some(&r))?;
+        let diff = (got - (plain + r)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "residual: {diff}");
         Ok(())
     }
 }
