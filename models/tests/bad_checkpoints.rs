@@ -9,8 +9,23 @@ use candle_core::{Device, Tensor};
 use common::fixture;
 use tunelens_models::encoders::{Clamp, ModelError};
 
-/// A fresh copy of the tiny RoBERTa fixture (safetensors only) in a temp dir.
-fn copy_fixture(tag: &str) -> PathBuf {
+/// A fresh copy of the tiny RoBERTa fixture (safetensors only) in a temp dir, removed on drop.
+struct Copy(PathBuf);
+
+impl std::ops::Deref for Copy {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_fixture(tag: &str) -> Copy {
     let src = fixture("clamp-tiny-roberta");
     let dir = std::env::temp_dir().join(format!("tunelens-bad-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -23,7 +38,7 @@ fn copy_fixture(tag: &str) -> PathBuf {
     ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    dir
+    Copy(dir)
 }
 
 fn load_err(dir: &Path) -> ModelError {
