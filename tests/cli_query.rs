@@ -10,11 +10,15 @@ const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe
 /// Bars 5-8 of the original, quoted in another tune between music of its own.
 const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd e2f|g2a b3|bag fed|edc B3|\nFAF FAF|GBG GBG|\n";
 
+/// The same bars 5-8 a fifth higher, in D.
+const TRANSPOSED: &str = "X:9\nT:Transposer\nM:6/8\nL:1/8\nK:D\nDED DEF|GFG AGA|\nfga b2c'|d'2e' f'3|f'e'd' c'ba|bag f3|\nFAF FAF|\n";
+
 fn setup(tmp: &TempDir) -> (String, String, String) {
     let dir = tmp.path().join("tunes");
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::write(dir.join("original.abc"), ORIGINAL).expect("write");
     std::fs::write(dir.join("quoting.abc"), QUOTING).expect("write");
+    std::fs::write(dir.join("transposed.abc"), TRANSPOSED).expect("write");
     let model = shared_fixture("clamp-tiny-bert").display().to_string();
     let db = tmp.path().join("db").display().to_string();
     let out = run(&[
@@ -136,4 +140,29 @@ fn bad_queries_are_clear_errors() {
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn a_transposed_quote_is_found_by_its_intervals() {
+    let tmp = TempDir::new("transposed");
+    let (model, db, original) = setup(&tmp);
+    let at = format!("{original}:7:2");
+    let answer = json(&run(&[
+        "similar", &at, "--json", "-k", "3", "--model", &model, "--db", &db,
+    ]));
+    let matches = answer["matches"].as_array().expect("matches");
+    assert_eq!(matches[0]["title"], "Borrower", "{answer}");
+    assert_eq!(matches[1]["title"], "Transposer", "{answer}");
+    assert_eq!(matches[1]["bars"], serde_json::json!([3, 6]));
+    assert!((matches[1]["symbolic_score"].as_f64().expect("score") - 1.0).abs() < 1e-6);
+    let answer = json(&run(&[
+        "similar", &at, "--json", "-k", "2", "--ranker", "symbolic", "--model", &model, "--db", &db,
+    ]));
+    let titles: Vec<&str> = answer["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .map(|m| m["title"].as_str().expect("title"))
+        .collect();
+    assert_eq!(titles, ["Borrower", "Transposer"]);
 }

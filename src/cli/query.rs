@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tunelens_daemon::index::{content_key, Catalog, Match, Store};
+use tunelens_daemon::index::symbolic::passage_ngrams;
+use tunelens_daemon::index::{content_key, Catalog, Match, Ranker, Store};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
@@ -73,8 +74,18 @@ pub struct SimilarArgs {
     /// Bars per passage window (as indexed).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     window: u32,
+    /// Rank passages by music vectors, shared interval n-grams (any key), or both.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    ranker: RankerArg,
     #[command(flatten)]
     query: QueryArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RankerArg {
+    Vector,
+    Symbolic,
+    Hybrid,
 }
 
 /// The longest query text taken: far more than any description, far less than a file.
@@ -125,7 +136,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let level = args.level.level();
     let window = args.window as usize;
     // The query unit, and (for a place in a file) what it must not match: itself.
-    let (unit, title, path, tune_index) = match (&args.at, &args.abc) {
+    let (unit, ngrams, title, path, tune_index) = match (&args.at, &args.abc) {
         (_, Some(abc_text)) => {
             if abc_text.chars().count() > MAX_QUERY_CHARS {
                 bail!("--abc is over {MAX_QUERY_CHARS} characters");
@@ -137,18 +148,20 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .next()
                 .context("--abc holds no bars")?;
-            (unit, tune.title().map(str::to_owned), None, None)
+            let ngrams = unit_ngrams(&source, tune, &unit);
+            (unit, ngrams, tune.title().map(str::to_owned), None, None)
         }
         (Some(at), None) => {
             let (path, line, col) = parse_place(at)?;
             let parsed = input::read(&path, abc::DEFAULT_SIZE_LIMIT)?;
             let (unit, tune) = unit_at(&parsed, line, col, level, window)?;
+            let ngrams = unit_ngrams(&parsed.source, &parsed.file.tunes[tune], &unit);
             let title = parsed.file.tunes[tune].title().map(str::to_owned);
             let canonical = std::fs::canonicalize(&path)
                 .with_context(|| path.display().to_string())?
                 .display()
                 .to_string();
-            (unit, title, Some(canonical), Some(tune))
+            (unit, ngrams, title, Some(canonical), Some(tune))
         }
         (None, None) => bail!("give FILE:LINE[:COL] or --abc"),
     };
@@ -165,7 +178,12 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
                 _ => m.range.start < own.end && own.start < m.range.end,
             }
     };
-    let matches = catalog.nearest(&vector, q.k as usize, &exclude)?;
+    let ranker = match args.ranker {
+        RankerArg::Vector => Ranker::Vector,
+        RankerArg::Symbolic => Ranker::Symbolic,
+        RankerArg::Hybrid => Ranker::Hybrid,
+    };
+    let matches = catalog.ranked(&vector, &ngrams, ranker, q.k as usize, &exclude)?;
     let query = SimilarQuery {
         path,
         title,
@@ -175,6 +193,15 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     };
     print(q.json, &query, &matches)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The interval n-grams of a passage unit (none for a whole tune).
+fn unit_ngrams(source: &SourceText, tune: &abc::Tune, unit: &Unit) -> Vec<u32> {
+    if unit.level == Level::Tune {
+        return Vec::new();
+    }
+    let notes = abc::notes::voice_notes(source, tune, unit.voice);
+    passage_ngrams(&notes, unit.first_bar, unit.last_bar)
 }
 
 /// `path:line[:col]`, taking the numbers from the right so paths may hold colons.

@@ -16,6 +16,7 @@ use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
 use super::records::{ContentKey, FileRecord, Span, TuneRecord, UnitRecord, UnitSettings};
 use super::store::{Store, StoreError};
+use super::symbolic::passage_ngrams;
 
 type PatchIds = [u8; PATCH_LENGTH];
 
@@ -192,6 +193,7 @@ fn prepare(
                 .collect(),
             range: span(tune.range),
         });
+        let notes = abc::notes::tune_notes(&source, tune);
         let window = options.settings.window as usize;
         let stride = options.settings.stride as usize;
         let all = abc::units(&source, tune, Level::Tune, window, stride)
@@ -215,6 +217,10 @@ fn prepare(
                 last_bar: unit.last_bar,
                 range: span(unit.range),
                 key,
+                ngrams: match (unit.level, notes.get(unit.voice)) {
+                    (Level::Passage, Some(n)) => passage_ngrams(n, unit.first_bar, unit.last_bar),
+                    _ => Vec::new(),
+                },
             });
             units.push((key, patches));
         }

@@ -5,8 +5,9 @@ pub mod job;
 pub mod query;
 pub mod records;
 pub mod store;
+pub mod symbolic;
 
 pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
-pub use query::{Catalog, Match, QueryError};
+pub use query::{Catalog, Match, QueryError, Ranker};
 pub use records::{ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION};
 pub use store::{Store, StoreError};

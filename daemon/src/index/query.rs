@@ -1,11 +1,14 @@
 //! Queries over the index: the units of some corpora loaded into a flat vector index, and
 //! their answers as places in files with titles and scores.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use tunelens_models::abc::{Level, TextRange};
 
 use super::records::{FileRecord, LineColRecord, UnitRecord};
 use super::store::{Store, StoreError};
+use super::symbolic::SymbolicIndex;
 use crate::search::{FlatIndex, Hit, SearchError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +27,25 @@ pub struct Catalog {
     /// Row id in `index` → (file, unit).
     units: Vec<(usize, usize)>,
     index: FlatIndex,
+    /// The same rows' interval n-grams (passages only).
+    symbolic: SymbolicIndex,
 }
+
+/// How matches are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ranker {
+    /// Cosine of the music vectors.
+    Vector,
+    /// Shared interval n-grams (Dice): key- and tempo-independent.
+    Symbolic,
+    /// The mean of both.
+    Hybrid,
+}
+
+/// Candidates taken from each side before a hybrid ranking, per result asked for.
+const HYBRID_POOL_PER_RESULT: usize = 10;
+const HYBRID_POOL_MIN: usize = 200;
 
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,6 +58,9 @@ pub struct Match {
     pub tune: usize,
     pub title: Option<String>,
     pub level: Level,
+    /// The two parts of a hybrid score: music vector cosine and n-gram similarity.
+    pub vector_score: f32,
+    pub symbolic_score: f32,
     pub voice: String,
     /// First and last bar of a passage.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +94,7 @@ impl Catalog {
         }
         let mut units = Vec::new();
         let mut index: Option<FlatIndex> = None;
+        let mut symbolic = SymbolicIndex::default();
         for (f, (_, record)) in files.iter().enumerate() {
             for (u, unit) in record.units.iter().enumerate() {
                 if unit.level != level {
@@ -85,6 +110,7 @@ impl Catalog {
                     None => index.insert(FlatIndex::new(vector.len())?),
                 };
                 index.add(units.len() as u64, &vector)?;
+                symbolic.push(&unit.ngrams);
                 units.push((f, u));
             }
         }
@@ -102,6 +128,7 @@ impl Catalog {
             files,
             units,
             index,
+            symbolic,
         })
     }
 
@@ -117,22 +144,85 @@ impl Catalog {
         self.index.dim()
     }
 
-    /// The `k` units closest to `query`, leaving out those `exclude` rejects.
+    /// The `k` units closest to `query` by their vectors, leaving out those `exclude` rejects.
     pub fn nearest(
         &self,
         query: &[f32],
         k: usize,
         exclude: &(dyn Fn(&Match) -> bool + Sync),
     ) -> Result<Vec<Match>, QueryError> {
-        let keep = |id: u64| !exclude(&self.describe(id, 0.0));
-        let hits = self.index.top_k(query, k, Some(&keep))?;
-        Ok(hits
-            .into_iter()
-            .map(|Hit { id, score }| self.describe(id, score))
-            .collect())
+        self.ranked(query, &[], Ranker::Vector, k, exclude)
     }
 
-    fn describe(&self, id: u64, score: f32) -> Match {
+    /// The `k` best units for a query given as a vector and (for passages) its interval
+    /// n-grams (`index::symbolic::passage_ngrams`), ranked by `ranker`.
+    pub fn ranked(
+        &self,
+        query: &[f32],
+        ngrams: &[u32],
+        ranker: Ranker,
+        k: usize,
+        exclude: &(dyn Fn(&Match) -> bool + Sync),
+    ) -> Result<Vec<Match>, QueryError> {
+        let keep = |id: u64| !exclude(&self.describe(id, 0.0, 0.0, 0.0));
+        let pool = match ranker {
+            Ranker::Vector => k,
+            _ => (k * HYBRID_POOL_PER_RESULT).max(HYBRID_POOL_MIN),
+        };
+        let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
+        if ranker != Ranker::Symbolic {
+            for Hit { id, score } in self.index.top_k(query, pool, Some(&keep))? {
+                candidates.insert(id as u32, (score, 0.0));
+            }
+        }
+        if ranker != Ranker::Vector && !ngrams.is_empty() {
+            let mut symbolic: Vec<(u32, f32)> = self.symbolic.scores(ngrams).into_iter().collect();
+            symbolic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut taken = 0;
+            for (row, score) in symbolic {
+                if taken == pool {
+                    break;
+                }
+                if !keep(u64::from(row)) {
+                    continue;
+                }
+                candidates.entry(row).or_insert((f32::NAN, 0.0)).1 = score;
+                taken += 1;
+            }
+            // Rows found by their vector alone have no n-gram score yet.
+            let all = self.symbolic.scores(ngrams);
+            for (row, scores) in candidates.iter_mut() {
+                scores.1 = all.get(row).copied().unwrap_or(0.0);
+            }
+        }
+        let q = normalised(query);
+        let mut matches: Vec<Match> = candidates
+            .into_iter()
+            .map(|(row, (vector, symbolic))| {
+                let vector = if vector.is_nan() {
+                    self.index.get(u64::from(row)).map_or(0.0, |v| dot(v, &q))
+                } else {
+                    vector
+                };
+                let score = match ranker {
+                    Ranker::Vector => vector,
+                    Ranker::Symbolic => symbolic,
+                    Ranker::Hybrid => 0.5 * (vector + symbolic),
+                };
+                self.describe(u64::from(row), score, vector, symbolic)
+            })
+            .collect();
+        matches.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then(a.range.start.cmp(&b.range.start))
+        });
+        matches.truncate(k);
+        Ok(matches)
+    }
+
+    fn describe(&self, id: u64, score: f32, vector_score: f32, symbolic_score: f32) -> Match {
         let (f, u) = self.units[id as usize];
         let (corpus, file) = &self.files[f];
         let unit: &UnitRecord = &file.units[u];
@@ -145,6 +235,8 @@ impl Catalog {
             tune: unit.tune,
             title: tune.and_then(|t| t.title.clone()),
             level: unit.level,
+            vector_score,
+            symbolic_score,
             voice: unit.voice.clone(),
             bars: (unit.level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
             start: unit.range.start_lc,
@@ -152,4 +244,13 @@ impl Catalog {
             range: unit.range.range(),
         }
     }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn normalised(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt().max(f32::MIN_POSITIVE);
+    v.iter().map(|x| x / norm).collect()
 }

@@ -70,6 +70,9 @@ pub struct UnitRecord {
     pub last_bar: u32,
     pub range: Span,
     pub key: ContentKey,
+    /// A passage's interval n-grams (see `index::symbolic`); empty for whole tunes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ngrams: Vec<u32>,
 }
 
 /// A place in a file, in bytes and as editors count.

@@ -1,0 +1,97 @@
+//! The symbolic index beside the vectors: for each passage, the hashes of its interval and
+//! duration-ratio 3-grams (the same in any key and tempo, as folk tune finders match), and an
+//! inverted index that scores passages by the n-grams they share with a query.
+//!
+//! It catches what a music vector may blur: a passage quoted in another key, or with a few
+//! notes changed, still shares most of its n-grams with the original.
+
+use std::collections::HashMap;
+
+use tunelens_models::abc::notes::{interval_ngrams, VoiceNotes};
+
+/// Steps per n-gram (so four notes each): long enough to be specific to a tune, short enough
+/// that one changed note leaves most of a 4-bar passage's n-grams intact.
+pub const NGRAM_STEPS: usize = 3;
+
+/// The n-gram hashes of bars `first_bar..=last_bar` (1-based) of a voice, sorted and without
+/// repeats. 32 bits of the 64-bit hash: collisions are rare at corpus sizes and the records
+/// stay small.
+pub fn passage_ngrams(notes: &VoiceNotes, first_bar: u32, last_bar: u32) -> Vec<u32> {
+    let bars = notes.bars(first_bar.saturating_sub(1) as usize..last_bar as usize);
+    let mut grams: Vec<u32> = interval_ngrams(bars, NGRAM_STEPS)
+        .into_iter()
+        .map(|h| (h >> 32) as u32 ^ h as u32)
+        .collect();
+    grams.sort_unstable();
+    grams.dedup();
+    grams
+}
+
+/// n-gram → the rows that hold it.
+#[derive(Debug, Default)]
+pub struct SymbolicIndex {
+    postings: HashMap<u32, Vec<u32>>,
+    sizes: Vec<u32>,
+}
+
+impl SymbolicIndex {
+    /// Adds row `sizes.len()` with its (sorted, distinct) n-grams.
+    pub fn push(&mut self, grams: &[u32]) {
+        let row = self.sizes.len() as u32;
+        for &g in grams {
+            self.postings.entry(g).or_default().push(row);
+        }
+        self.sizes.push(grams.len() as u32);
+    }
+
+    /// Dice similarity (2 × shared / (query + row)) of every row sharing an n-gram with
+    /// `query` (sorted, distinct).
+    pub fn scores(&self, query: &[u32]) -> HashMap<u32, f32> {
+        let mut shared: HashMap<u32, u32> = HashMap::new();
+        for g in query {
+            for &row in self.postings.get(g).map_or(&[][..], Vec::as_slice) {
+                *shared.entry(row).or_default() += 1;
+            }
+        }
+        shared
+            .into_iter()
+            .map(|(row, n)| {
+                let total = query.len() as f32 + self.sizes[row as usize] as f32;
+                (row, 2.0 * n as f32 / total.max(1.0))
+            })
+            .collect()
+    }
+
+    /// Dice similarity of one row with `query`.
+    pub fn score_of(&self, row: u32, shared: u32, query_len: usize) -> f32 {
+        let total = query_len as f32 + self.sizes.get(row as usize).copied().unwrap_or(0) as f32;
+        2.0 * shared as f32 / total.max(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tunelens_models::abc::{notes::voice_notes, parse, SourceText};
+
+    fn grams(abc: &str) -> Vec<u32> {
+        let source = SourceText::from_text(abc.to_owned());
+        let file = parse(&source);
+        let notes = voice_notes(&source, &file.tunes[0], 0);
+        passage_ngrams(&notes, 1, 4)
+    }
+
+    #[test]
+    fn transposed_passages_share_all_ngrams() {
+        let g = grams("X:1\nL:1/8\nK:G\nGAB c2d|e2f g3|gfe dcB|AGF G3|\n");
+        let d = grams("X:1\nL:1/8\nK:D\nDEF G2A|B2c d3|dcB AGF|EDC D3|\n");
+        assert!(!g.is_empty());
+        assert_eq!(g, d);
+        let mut index = SymbolicIndex::default();
+        index.push(&g);
+        index.push(&grams("X:1\nL:1/8\nK:C\nCCC CCC|EEE EEE|\n"));
+        let scores = index.scores(&d);
+        assert_eq!(scores.get(&0), Some(&1.0));
+        assert!(scores.get(&1).copied().unwrap_or(0.0) < 0.2);
+    }
+}
