@@ -38,6 +38,8 @@ enum Command {
     /// Reference corpora: add (fetch and index) or list.
     #[command(subcommand)]
     Corpus(cli::corpus::CorpusCommand),
+    /// Evaluate a model on labelled tunes: retrieval, zero-shot labels, linear probe.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Similar(a) => cli::query::similar(&a),
         Command::Classify(a) => cli::classify::run(&a),
         Command::Corpus(c) => cli::corpus::run(&c),
+        Command::Eval(a) => cli::eval::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod corpus;
 pub mod embed;
+pub mod eval;
 pub mod index;
 pub mod input;
 pub mod patches;

@@ -1,0 +1,408 @@
+//! `tunelens eval`: how well a model does on labelled data in WikiMT's JSONL form (`title`,
+//! `artist`, `genre`, `text`, `music`; `abc` is taken for `music`) or on a folder of tunes.
+//!
+//! - text → music retrieval: each text ranks all tunes; MRR and HR@1/10/100;
+//! - zero-shot labels (a label field, `genre` by default): accuracy, macro-F1, confusion;
+//! - linear probe: softmax regression on frozen tune vectors, k-fold: accuracy, macro-F1.
+//!
+//! Metrics the data cannot support are left out with a note, never an error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
+use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
+
+use super::embed::ModelArgs;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A JSONL file of tunes (WikiMT form).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The field holding each tune's label, for zero-shot and probe metrics.
+    #[arg(long, default_value = "genre")]
+    label_field: String,
+    /// The labels to choose among (default: those found in the data).
+    #[arg(long)]
+    labels: Option<String>,
+    /// The zero-shot prompt; `{label}` is replaced.
+    #[arg(long, default_value = "This piece of music is {label}.")]
+    template: String,
+    /// Folds of the linear probe.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=20))]
+    folds: u32,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One row of the data.
+struct Row {
+    music: String,
+    text: Option<String>,
+    label: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct Report {
+    data: String,
+    tunes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mrr: Option<f64>,
+    #[serde(rename = "hr@1", skip_serializing_if = "Option::is_none")]
+    hr1: Option<f64>,
+    #[serde(rename = "hr@10", skip_serializing_if = "Option::is_none")]
+    hr10: Option<f64>,
+    #[serde(rename = "hr@100", skip_serializing_if = "Option::is_none")]
+    hr100: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe_macro_f1: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    labels: Vec<String>,
+    /// `confusion[true][predicted]`, in the order of `labels`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    confusion: Vec<Vec<usize>>,
+    notes: Vec<String>,
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let rows = read_rows(args)?;
+    let clamp = args.model.load()?;
+    let mut report = Report {
+        data: args.data.display().to_string(),
+        tunes: rows.len(),
+        ..Report::default()
+    };
+
+    let music = embed_music(&clamp, &rows)?;
+
+    // Text → music retrieval, over the rows that have a text.
+    let with_text: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].text.is_some())
+        .collect();
+    if with_text.is_empty() {
+        report
+            .notes
+            .push("no `text` field: retrieval metrics left out".into());
+    } else {
+        let texts: Vec<String> = with_text
+            .iter()
+            .filter_map(|&i| rows[i].text.clone())
+            .collect();
+        let text_vectors = clamp.embed_text(&TextBatch { texts })?;
+        let ranks: Vec<usize> = with_text
+            .iter()
+            .zip(&text_vectors)
+            .map(|(&i, t)| {
+                let own = dot(t, &music[i]);
+                1 + music.iter().filter(|m| dot(t, m) > own).count()
+            })
+            .collect();
+        let n = ranks.len() as f64;
+        report.mrr = Some(ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n);
+        let hr = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
+        (report.hr1, report.hr10, report.hr100) = (Some(hr(1)), Some(hr(10)), Some(hr(100)));
+    }
+
+    // Zero-shot labels and the linear probe, over the rows that have a label.
+    let labelled: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].label.is_some())
+        .collect();
+    let labels: Vec<String> = match &args.labels {
+        Some(list) => list.split(',').map(|l| l.trim().to_owned()).collect(),
+        None => {
+            let mut l: Vec<String> = labelled
+                .iter()
+                .filter_map(|&i| rows[i].label.clone())
+                .collect();
+            l.sort();
+            l.dedup();
+            l
+        }
+    };
+    if labels.len() < 2 || labels.iter().any(String::is_empty) {
+        report.notes.push(format!(
+            "fewer than two labels in `{}`: label metrics left out",
+            args.label_field
+        ));
+    } else {
+        let truth: Vec<(usize, usize)> = labelled
+            .iter()
+            .filter_map(|&i| {
+                let l = rows[i].label.as_ref()?;
+                labels.iter().position(|x| x == l).map(|c| (i, c))
+            })
+            .collect();
+        let prompts = labels
+            .iter()
+            .map(|l| args.template.replace("{label}", l))
+            .collect();
+        let label_vectors = clamp.embed_text(&TextBatch { texts: prompts })?;
+        let predicted: Vec<usize> = truth
+            .iter()
+            .map(|&(i, _)| argmax(label_vectors.iter().map(|l| dot(l, &music[i]))))
+            .collect();
+        let gold: Vec<usize> = truth.iter().map(|&(_, c)| c).collect();
+        let confusion = confusion(&gold, &predicted, labels.len());
+        report.accuracy = Some(accuracy(&confusion));
+        report.macro_f1 = Some(macro_f1(&confusion));
+        report.confusion = confusion;
+        let features: Vec<&[f32]> = truth.iter().map(|&(i, _)| music[i].as_slice()).collect();
+        let probe = probe(&features, &gold, labels.len(), args.folds as usize);
+        report.probe_accuracy = Some(accuracy(&probe));
+        report.probe_macro_f1 = Some(macro_f1(&probe));
+        report.labels = labels;
+    }
+    print(args.json, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_rows(args: &EvalArgs) -> anyhow::Result<Vec<Row>> {
+    let name = args.data.display().to_string();
+    let text = std::fs::read_to_string(&args.data).with_context(|| name.clone())?;
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{name}:{}: not a JSON object", n + 1))?;
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let Some(music) = field("music").or_else(|| field("abc")) else {
+            bail!("{name}:{}: no `music` (or `abc`) field", n + 1);
+        };
+        rows.push(Row {
+            music,
+            text: field("text").filter(|t| !t.trim().is_empty()),
+            label: field(&args.label_field),
+        });
+    }
+    if rows.is_empty() {
+        bail!("{name}: no rows");
+    }
+    Ok(rows)
+}
+
+/// Each row's whole-tune vector (segment mode past the patch limit).
+fn embed_music(model: &dyn EmbeddingBackend, rows: &[Row]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut patchilizer = Patchilizer::new();
+    let options = PatchOptions {
+        max_patches: usize::MAX,
+        add_eos_patch: true,
+        reference_filter: false,
+    };
+    let tunes = rows
+        .iter()
+        .map(|r| {
+            let source = SourceText::from_text(r.music.clone());
+            let file = abc::parse(&source);
+            // A row is one tune; a row without music gives an EOS-only patch list.
+            let text = file
+                .tunes
+                .first()
+                .map(|t| abc::units(&source, t, Level::Tune, 1, 1).remove(0).text)
+                .unwrap_or_default();
+            patchilizer
+                .encode(&text, 0, options)
+                .into_iter()
+                .map(|p| p.ids)
+                .collect()
+        })
+        .collect();
+    Ok(model.embed_music(&MusicBatch {
+        tunes,
+        long_tunes: LongTunes::Segment,
+    })?)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn argmax(xs: impl Iterator<Item = f32>) -> usize {
+    xs.enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+fn confusion(gold: &[usize], predicted: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; classes]; classes];
+    for (&g, &p) in gold.iter().zip(predicted) {
+        m[g][p] += 1;
+    }
+    m
+}
+
+fn accuracy(m: &[Vec<usize>]) -> f64 {
+    let total: usize = m.iter().flatten().sum();
+    let right: usize = (0..m.len()).map(|i| m[i][i]).sum();
+    right as f64 / total.max(1) as f64
+}
+
+/// Mean F1 over the classes present in the gold labels.
+fn macro_f1(m: &[Vec<usize>]) -> f64 {
+    let mut f1s = Vec::new();
+    for c in 0..m.len() {
+        let tp = m[c][c] as f64;
+        let gold: usize = m[c].iter().sum();
+        if gold == 0 {
+            continue;
+        }
+        let predicted: usize = m.iter().map(|row| row[c]).sum();
+        let (p, r) = (tp / predicted.max(1) as f64, tp / gold as f64);
+        f1s.push(if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        });
+    }
+    f1s.iter().sum::<f64>() / f1s.len().max(1) as f64
+}
+
+/// k-fold linear probe: softmax regression (full-batch gradient descent, L2) trained on the
+/// other folds, confusion summed over the held-out folds. Folds are interleaved by position,
+/// so the result is the same on every run.
+fn probe(x: &[&[f32]], y: &[usize], classes: usize, folds: usize) -> Vec<Vec<usize>> {
+    const EPOCHS: usize = 300;
+    const RATE: f32 = 0.5;
+    const L2: f32 = 1e-3;
+    let dim = x.first().map_or(0, |v| v.len());
+    let mut total = vec![vec![0; classes]; classes];
+    for fold in 0..folds {
+        let train: Vec<usize> = (0..x.len()).filter(|i| i % folds != fold).collect();
+        let test: Vec<usize> = (0..x.len()).filter(|i| i % folds == fold).collect();
+        if train.is_empty() || test.is_empty() {
+            continue;
+        }
+        // Weights [classes][dim + 1], the last column the bias.
+        let mut w = vec![vec![0f32; dim + 1]; classes];
+        for _ in 0..EPOCHS {
+            let mut grad = vec![vec![0f32; dim + 1]; classes];
+            for &i in &train {
+                let p = softmax(&w, x[i]);
+                for c in 0..classes {
+                    let g = p[c] - f32::from(u8::from(y[i] == c));
+                    for (gw, xi) in grad[c].iter_mut().zip(x[i]) {
+                        *gw += g * xi;
+                    }
+                    grad[c][dim] += g;
+                }
+            }
+            let n = train.len() as f32;
+            for c in 0..classes {
+                for j in 0..=dim {
+                    w[c][j] -= RATE * (grad[c][j] / n + L2 * w[c][j]);
+                }
+            }
+        }
+        for &i in &test {
+            let p = softmax(&w, x[i]);
+            total[y[i]][argmax(p.into_iter())] += 1;
+        }
+    }
+    total
+}
+
+fn softmax(w: &[Vec<f32>], x: &[f32]) -> Vec<f32> {
+    let logits: Vec<f32> = w
+        .iter()
+        .map(|wc| dot(&wc[..x.len()], x) + wc[x.len()])
+        .collect();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+fn print(json: bool, r: &Report) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(out, "{}: {} tunes", r.data, r.tunes)?;
+    let metrics = [
+        ("text→music MRR", r.mrr),
+        ("text→music HR@1", r.hr1),
+        ("text→music HR@10", r.hr10),
+        ("text→music HR@100", r.hr100),
+        ("zero-shot accuracy", r.accuracy),
+        ("zero-shot macro-F1", r.macro_f1),
+        ("linear probe accuracy", r.probe_accuracy),
+        ("linear probe macro-F1", r.probe_macro_f1),
+    ];
+    for (name, value) in metrics {
+        if let Some(v) = value {
+            writeln!(out, "  {name:<24} {v:.4}")?;
+        }
+    }
+    if !r.confusion.is_empty() {
+        writeln!(out, "  confusion (rows: true, columns: predicted)")?;
+        writeln!(
+            out,
+            "  {:>10} {}",
+            "",
+            r.labels
+                .iter()
+                .map(|l| format!("{:>8.8}", l))
+                .collect::<Vec<_>>()
+                .join("")
+        )?;
+        for (label, row) in r.labels.iter().zip(&r.confusion) {
+            let cells: String = row.iter().map(|n| format!("{n:>8}")).collect();
+            writeln!(out, "  {label:>10.10} {cells}")?;
+        }
+    }
+    for note in &r.notes {
+        writeln!(out, "  note: {note}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_and_macro_f1_by_hand() {
+        // gold: a a b b c; predicted: a b b b a.
+        let m = confusion(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3);
+        assert_eq!(m, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
+        assert!((accuracy(&m) - 0.6).abs() < 1e-12);
+        // F1: a = 0.5 (p 1/2, r 1/2), b = 0.8 (p 2/3, r 1), c = 0.
+        assert!((macro_f1(&m) - (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_probe_separates_separable_classes() {
+        let xs: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let c = (i % 2) as f32;
+                vec![c * 2.0 - 1.0 + 0.01 * i as f32, 0.3, -0.2]
+            })
+            .collect();
+        let x: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+        let y: Vec<usize> = (0..40).map(|i| i % 2).collect();
+        let m = probe(&x, &y, 2, 4);
+        assert_eq!(accuracy(&m), 1.0, "{m:?}");
+    }
+}
