@@ -122,23 +122,10 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let label_vectors = clamp.embed_text(&TextBatch { texts: prompts })?;
 
     let mut patchilizer = Patchilizer::new();
-    let options = PatchOptions {
-        max_patches: usize::MAX,
-        add_eos_patch: true,
-        reference_filter: false,
-    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
-    for path in input::expand(&args.paths)? {
-        let parsed = match input::read(&path, DEFAULT_SIZE_LIMIT) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failed += 1;
-                continue;
-            }
-        };
-        input::print_diagnostics(&parsed);
+    let paths = input::expand(&args.paths)?;
+    for parsed in input::readable(&paths, DEFAULT_SIZE_LIMIT, &mut failed) {
         let source = &parsed.source;
         let tunes = &parsed.file.tunes;
         let batch = MusicBatch {
@@ -146,11 +133,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|t| {
                     let unit = &abc::units(source, t, Level::Tune, 1, 1)[0];
-                    patchilizer
-                        .encode(&unit.text, 0, options)
-                        .into_iter()
-                        .map(|p| p.ids)
-                        .collect()
+                    patchilizer.encode_ids(&unit.text, PatchOptions::ALL)
                 })
                 .collect(),
             long_tunes: LongTunes::Segment,
@@ -178,7 +161,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             scored.sort_by(|a, b| b.score.total_cmp(&a.score));
             scored.truncate(args.k as usize);
             let item = TuneLabels {
-                file: path.display().to_string(),
+                file: parsed.path.display().to_string(),
                 tune: tune.index,
                 title: tune.title().map(str::to_owned),
                 start: source.line_col(tune.range.start),
@@ -206,11 +189,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(input::exit_code(failed))
 }
 
 fn softmax(xs: &[f32], scale: f32) -> Vec<f32> {

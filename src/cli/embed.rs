@@ -170,16 +170,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
     let mut pending: Vec<(MusicItem, Vec<[u8; abc::PATCH_LENGTH]>)> = Vec::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
-    for path in &paths {
-        let parsed = match input::read(path, args.max_bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failed += 1;
-                continue;
-            }
-        };
-        input::print_diagnostics(&parsed);
+    for parsed in input::readable(&paths, args.max_bytes, &mut failed) {
         let source = &parsed.source;
         for tune in &parsed.file.tunes {
             let units = abc::units(
@@ -196,7 +187,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
                     .map(|p| p.ids)
                     .collect();
                 let item = MusicItem {
-                    file: path.display().to_string(),
+                    file: parsed.path.display().to_string(),
                     tune: tune.index,
                     title: tune.title().map(str::to_owned),
                     level,
@@ -219,11 +210,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
     }
     flush(&clamp, &mut pending, long_tunes, args, &mut out)?;
     out.flush()?;
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(input::exit_code(failed))
 }
 
 fn flush(

@@ -22,7 +22,7 @@ use super::embed::ModelArgs;
 pub struct EvalArgs {
     /// A JSONL file of tunes (WikiMT form).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     /// The field holding each tune's label, for zero-shot and probe metrics.
@@ -78,10 +78,11 @@ struct Report {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let rows = read_rows(args)?;
+    let data = args.data.as_ref().context("--data is required")?;
+    let rows = read_rows(data, &args.label_field)?;
     let clamp = args.model.load()?;
     let mut report = Report {
-        data: args.data.display().to_string(),
+        data: data.display().to_string(),
         tunes: rows.len(),
         ..Report::default()
     };
@@ -169,9 +170,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_rows(args: &EvalArgs) -> anyhow::Result<Vec<Row>> {
-    let name = args.data.display().to_string();
-    let text = std::fs::read_to_string(&args.data).with_context(|| name.clone())?;
+fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
+    let name = data.display().to_string();
+    let text = std::fs::read_to_string(data).with_context(|| name.clone())?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -186,7 +187,7 @@ fn read_rows(args: &EvalArgs) -> anyhow::Result<Vec<Row>> {
         rows.push(Row {
             music,
             text: field("text").filter(|t| !t.trim().is_empty()),
-            label: field(&args.label_field),
+            label: field(label_field),
         });
     }
     if rows.is_empty() {
@@ -198,11 +199,6 @@ fn read_rows(args: &EvalArgs) -> anyhow::Result<Vec<Row>> {
 /// Each row's whole-tune vector (segment mode past the patch limit).
 fn embed_music(model: &dyn EmbeddingBackend, rows: &[Row]) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut patchilizer = Patchilizer::new();
-    let options = PatchOptions {
-        max_patches: usize::MAX,
-        add_eos_patch: true,
-        reference_filter: false,
-    };
     let tunes = rows
         .iter()
         .map(|r| {
@@ -214,11 +210,7 @@ fn embed_music(model: &dyn EmbeddingBackend, rows: &[Row]) -> anyhow::Result<Vec
                 .first()
                 .map(|t| abc::units(&source, t, Level::Tune, 1, 1).remove(0).text)
                 .unwrap_or_default();
-            patchilizer
-                .encode(&text, 0, options)
-                .into_iter()
-                .map(|p| p.ids)
-                .collect()
+            patchilizer.encode_ids(&text, PatchOptions::ALL)
         })
         .collect();
     Ok(model.embed_music(&MusicBatch {

@@ -79,6 +79,37 @@ pub fn read(path: &Path, size_limit: usize) -> anyhow::Result<Parsed> {
     })
 }
 
+/// The files of `paths` that could be read, each with its warnings printed; a file that cannot
+/// be read is reported (naming it), counted in `failed` and skipped.
+pub fn readable<'a>(
+    paths: &'a [PathBuf],
+    size_limit: usize,
+    failed: &'a mut usize,
+) -> impl Iterator<Item = Parsed> + 'a {
+    paths
+        .iter()
+        .filter_map(move |path| match read(path, size_limit) {
+            Ok(parsed) => {
+                print_diagnostics(&parsed);
+                Some(parsed)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                *failed += 1;
+                None
+            }
+        })
+}
+
+/// Failure when any file could not be read.
+pub fn exit_code(failed: usize) -> std::process::ExitCode {
+    if failed > 0 {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
 /// `path:line:col: warning: message`, as editors and compilers print them.
 pub fn print_diagnostics(parsed: &Parsed) {
     for d in &parsed.file.diagnostics {

@@ -41,16 +41,7 @@ pub fn run(args: &PatchesArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for path in &paths {
-        let parsed = match input::read(path, args.max_bytes) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                failed += 1;
-                continue;
-            }
-        };
-        input::print_diagnostics(&parsed);
+    for parsed in input::readable(&paths, args.max_bytes, &mut failed) {
         let tunes: Vec<TuneOut> = parsed
             .file
             .tunes
@@ -71,11 +62,7 @@ pub fn run(args: &PatchesArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(input::exit_code(failed))
 }
 
 #[derive(Serialize)]

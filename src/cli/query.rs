@@ -283,16 +283,7 @@ fn unit_vector(
     model_id: &str,
     unit: &Unit,
 ) -> anyhow::Result<Vec<f32>> {
-    let options = PatchOptions {
-        max_patches: usize::MAX,
-        add_eos_patch: true,
-        reference_filter: false,
-    };
-    let patches: Vec<_> = Patchilizer::new()
-        .encode(&unit.text, 0, options)
-        .into_iter()
-        .map(|p| p.ids)
-        .collect();
+    let patches = Patchilizer::new().encode_ids(&unit.text, PatchOptions::ALL);
     if let Some(v) = store.vector(model_id, &content_key(&patches))? {
         return Ok(v);
     }

@@ -169,12 +169,6 @@ fn prepare(
     let file = abc::parse(&source);
     let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
     let mut patchilizer = Patchilizer::new();
-    // Every patch of a tune goes to the model; segment mode averages tunes past its limit.
-    let patch_options = PatchOptions {
-        max_patches: usize::MAX,
-        add_eos_patch: true,
-        reference_filter: false,
-    };
     let mut tunes = Vec::new();
     let mut unit_records = Vec::new();
     let mut units = Vec::new();
@@ -200,11 +194,8 @@ fn prepare(
             .into_iter()
             .chain(abc::units(&source, tune, Level::Passage, window, stride));
         for unit in all {
-            let patches: Vec<PatchIds> = patchilizer
-                .encode(&unit.text, 0, patch_options)
-                .into_iter()
-                .map(|p| p.ids)
-                .collect();
+            // Every patch goes to the model; segment mode averages tunes past its limit.
+            let patches = patchilizer.encode_ids(&unit.text, PatchOptions::ALL);
             let key = content_key(&patches);
             unit_records.push(UnitRecord {
                 level: unit.level,

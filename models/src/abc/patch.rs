@@ -88,6 +88,16 @@ impl Default for PatchOptions {
     }
 }
 
+impl PatchOptions {
+    /// Every patch, closed by EOS, no filter: what tunelens embeds (the model then cuts or
+    /// segments tunes past its own limit).
+    pub const ALL: PatchOptions = PatchOptions {
+        max_patches: usize::MAX,
+        add_eos_patch: true,
+        reference_filter: false,
+    };
+}
+
 /// Turns ABC text into patches. Holds reusable buffers, so one instance per thread that
 /// patches many tunes allocates little.
 #[derive(Debug, Default)]
@@ -178,6 +188,16 @@ impl Patchilizer {
         }
         patches.truncate(options.max_patches);
         patches
+    }
+}
+
+impl Patchilizer {
+    /// Only the patches' symbols, as the model takes them.
+    pub fn encode_ids(&mut self, music: &str, options: PatchOptions) -> Vec<[u8; PATCH_LENGTH]> {
+        self.encode(music, 0, options)
+            .into_iter()
+            .map(|p| p.ids)
+            .collect()
     }
 }
 
