@@ -22,6 +22,18 @@ fn fixture_model() -> Clamp {
     Clamp::load_dir(&dir, &device).expect("fixture model loads")
 }
 
+/// sled itself, to plant bad data; it frees its lock a moment after a handle is dropped, so
+/// a reopen may have to wait for it.
+fn raw_open(path: &Path) -> sled::Db {
+    for _ in 0..100 {
+        if let Ok(db) = sled::open(path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(path).expect("sled opens")
+}
+
 struct Tmp(PathBuf);
 
 impl Tmp {
@@ -171,7 +183,7 @@ fn newer_and_older_schemas_are_refused_with_advice() {
     let tmp = Tmp::new("schema");
     let path = tmp.0.join("db");
     {
-        let db = sled::open(&path).expect("sled");
+        let db = raw_open(&path);
         let meta = db.open_tree("meta").expect("tree");
         meta.insert("schema", &999u32.to_be_bytes())
             .expect("insert");
@@ -182,7 +194,7 @@ fn newer_and_older_schemas_are_refused_with_advice() {
         other => panic!("expected TooNew, got {:?}", other.err()),
     }
     {
-        let db = sled::open(&path).expect("sled");
+        let db = raw_open(&path);
         let meta = db.open_tree("meta").expect("tree");
         meta.insert("schema", &0u32.to_be_bytes()).expect("insert");
         db.flush().expect("flush");
@@ -202,7 +214,7 @@ fn a_damaged_record_is_a_clear_error() {
     {
         let store = Store::open(&path, false).expect("open");
         drop(store);
-        let db = sled::open(&path).expect("sled");
+        let db = raw_open(&path);
         let files = db.open_tree("files").expect("tree");
         files
             .insert(b"workspace\0x.abc", b"{not json".to_vec())
@@ -213,4 +225,21 @@ fn a_damaged_record_is_a_clear_error() {
     let err = store.files("workspace").expect_err("damaged");
     assert!(err.to_string().contains("damaged record"), "{err}");
     assert!(err.to_string().contains("x.abc"), "{err}");
+}
+
+#[test]
+fn a_database_in_use_is_a_clear_error_and_a_dropped_one_reopens() {
+    let tmp = Tmp::new("lock");
+    let path = tmp.0.join("db");
+    // Reopening right after a drop must work every time (sled frees its lock a moment late).
+    for _ in 0..50 {
+        let store = Store::open(&path, false).expect("open");
+        drop(store);
+    }
+    let held = Store::open(&path, false).expect("open");
+    match Store::open(&path, false) {
+        Err(e @ StoreError::InUse { .. }) => assert!(e.to_string().contains("in use"), "{e}"),
+        other => panic!("expected InUse, got {:?}", other.err()),
+    }
+    drop(held);
 }

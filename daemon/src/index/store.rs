@@ -26,7 +26,13 @@ pub enum StoreError {
     },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: sled::Error },
+    #[error("{path}: the index is in use by another tunelens process (a daemon, or an index run); wait for it or pass another --db")]
+    InUse { path: PathBuf },
 }
+
+/// How long `open` waits for a lock held by this process's own last handle: sled releases
+/// its file lock from a background thread, a moment after the handle is dropped.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -50,7 +56,7 @@ impl Store {
             // sled creates the folder itself, but not a missing parent chain on every platform.
             let _ = std::fs::create_dir_all(parent);
         }
-        let db = sled::open(path).map_err(open_err)?;
+        let db = open_waiting(path)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         let found = meta.get("schema").map_err(open_err)?.map(|v| {
             <[u8; 4]>::try_from(v.as_ref())
@@ -214,6 +220,31 @@ impl Store {
     /// Writes everything to disk now (sled also does so on its own every few hundred ms).
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+    }
+}
+
+/// `sled::open`, waiting out a lock that is about to be released; a lock still held after
+/// [`LOCK_WAIT`] belongs to another process.
+fn open_waiting(path: &Path) -> Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::open(path) {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if started.elapsed() > LOCK_WAIT {
+                    return Err(StoreError::InUse {
+                        path: path.to_owned(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
     }
 }
 
