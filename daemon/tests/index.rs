@@ -132,7 +132,7 @@ fn second_run_embeds_nothing_and_an_edit_only_its_windows() {
 
     // A deleted file leaves the index.
     std::fs::remove_file(&reel).expect("rm");
-    let fifth = run(&store, &model, &[jig.clone()], &root);
+    let fifth = run(&store, &model, std::slice::from_ref(&jig), &root);
     assert_eq!(fifth.files_removed, 1);
     assert!(store
         .file("workspace", &reel.display().to_string())
