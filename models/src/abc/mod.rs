@@ -19,6 +19,7 @@ pub mod notes;
 pub mod patch;
 pub mod source;
 pub mod translit;
+pub mod transpose;
 pub mod tune;
 pub mod units;
 

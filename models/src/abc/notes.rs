@@ -194,7 +194,7 @@ fn letter_index(c: u8) -> Option<usize> {
 }
 
 /// A key signature: the accidental (in semitones) of each letter C..B.
-type KeySig = [i8; 7];
+pub(crate) type KeySig = [i8; 7];
 
 /// The signature of `fifths` sharps (negative: flats); beyond 7, letters get double ones.
 fn signature_of_fifths(fifths: i32) -> KeySig {
@@ -234,7 +234,7 @@ fn mode_fifths(word: &str) -> Option<i32> {
 
 /// Reads a `K:` value. Returns `None` when it names no key (`K:clef=bass`, `K:`), so that
 /// the key in force stays.
-fn parse_key(value: &str) -> Option<KeySig> {
+pub(crate) fn parse_key(value: &str) -> Option<KeySig> {
     let v = value.trim();
     let b = v.as_bytes();
     let (mut sig, rest) = if let Some(rest) = v.strip_prefix("HP") {
