@@ -110,3 +110,100 @@ fn missing_fields_are_notes_and_broken_lines_errors() {
         out.stderr
     );
 }
+
+const TUNES: [&str; 3] = [
+    "X:1\nT:One\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n",
+    "X:2\nT:Two\nM:4/4\nL:1/8\nK:D\n|:DFAF DFAF|GBdB GBdB|AFdF AFdF|GEcE GEcE:|\n|:dcBA GFED|EFGA B2A2|dcBA GFED|E2D2 D4:|\n",
+    "X:3\nT:Three\nM:3/4\nL:1/8\nK:Am\nA2 c2 e2|a4 g2|e2 d2 c2|B6|A2 B2 c2|d4 e2|c2 B2 A2|E6|\n",
+];
+
+#[test]
+fn passage_retrieval_from_a_folder_and_from_given_queries() {
+    let tmp = TempDir::new("eval-passages");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let folder = tmp.path().join("tunes");
+    std::fs::create_dir(&folder).expect("mkdir");
+    for (i, t) in TUNES.iter().enumerate() {
+        std::fs::write(folder.join(format!("t{i}.abc")), t).expect("write");
+    }
+    for perturb in ["none", "transpose", "vary"] {
+        let out = run(&[
+            "eval",
+            "passages",
+            "--json",
+            "--tunes",
+            folder.to_str().expect("path"),
+            "--count",
+            "8",
+            "--perturb",
+            perturb,
+            "--model",
+            &model,
+        ]);
+        assert!(out.ok, "{}", out.stderr);
+        let r: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+        assert_eq!(r["queries"], 8, "{r}");
+        assert_eq!(r["perturb"], perturb);
+        let (top1, top10) = (
+            r["top1"].as_f64().expect("top1"),
+            r["top10"].as_f64().expect("top10"),
+        );
+        assert!(top1 <= top10 && top10 <= 1.0);
+        if perturb != "vary" {
+            // Three tunes with nothing in common: every window finds its own.
+            assert_eq!(top1, 1.0, "{perturb}: {r}");
+        }
+    }
+
+    // Given queries: bars 5-8 of tune "one", a fifth up, in D.
+    let tunes = tmp.path().join("tunes.jsonl");
+    let lines: Vec<String> = TUNES
+        .iter()
+        .zip(["one", "two", "three"])
+        .map(|(t, id)| serde_json::json!({"id": id, "abc": t}).to_string())
+        .collect();
+    std::fs::write(&tunes, lines.join("\n")).expect("write");
+    let queries = tmp.path().join("queries.jsonl");
+    let q = serde_json::json!({"abc": "L:1/8\nM:6/8\nK:D\nfga b2c'|d'2e' f'3|f'e'd' c'ba|bag f3|\n", "source_id": "one"});
+    std::fs::write(&queries, q.to_string()).expect("write");
+    let out = run(&[
+        "eval",
+        "passages",
+        "--json",
+        "--tunes",
+        tunes.to_str().expect("path"),
+        "--queries",
+        queries.to_str().expect("path"),
+        "--model",
+        &model,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(
+        (r["queries"].as_u64(), r["top1"].as_f64()),
+        (Some(1), Some(1.0)),
+        "{r}"
+    );
+
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        serde_json::json!({"abc": "K:C\nCDEF|", "source_id": "nope"}).to_string(),
+    )
+    .expect("write");
+    let out = run(&[
+        "eval",
+        "passages",
+        "--tunes",
+        tunes.to_str().expect("path"),
+        "--queries",
+        bad.to_str().expect("path"),
+        "--model",
+        &model,
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("source_id nope is no tune id"),
+        "{}",
+        out.stderr
+    );
+}

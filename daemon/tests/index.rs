@@ -225,6 +225,11 @@ fn a_damaged_record_is_a_clear_error() {
     let err = store.files("workspace").expect_err("damaged");
     assert!(err.to_string().contains("damaged record"), "{err}");
     assert!(err.to_string().contains("x.abc"), "{err}");
+    assert!(err.to_string().contains("--rebuild"), "{err}");
+    drop(store);
+    // The rebuild the error offers clears it.
+    let store = Store::open(&path, true).expect("rebuild");
+    assert!(store.files("workspace").expect("readable").is_empty());
 }
 
 #[test]

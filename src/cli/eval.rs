@@ -19,7 +19,10 @@ use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBat
 use super::embed::ModelArgs;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EvalArgs {
+    #[command(subcommand)]
+    command: Option<EvalCommand>,
     /// A JSONL file of tunes (WikiMT form).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -40,6 +43,12 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum EvalCommand {
+    /// Passage → tune retrieval with (perturbed) windows as queries.
+    Passages(super::eval_passages::PassagesArgs),
 }
 
 /// One row of the data.
@@ -78,6 +87,9 @@ struct Report {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(EvalCommand::Passages(p)) = &args.command {
+        return super::eval_passages::run(p);
+    }
     let data = args.data.as_ref().context("--data is required")?;
     let rows = read_rows(data, &args.label_field)?;
     let clamp = args.model.load()?;

@@ -64,31 +64,33 @@ impl Store {
                 .unwrap_or(0)
         });
         match found {
-            Some(v) if v == SCHEMA_VERSION => {}
+            // A newer schema is never touched, even with `rebuild`: it may be another
+            // version's index the user still wants.
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(StoreError::TooNew {
                     path: path.to_owned(),
                     found: v,
                 })
             }
-            Some(v) if !rebuild => {
+            Some(v) if v != SCHEMA_VERSION && !rebuild => {
                 return Err(StoreError::TooOld {
                     path: path.to_owned(),
                     found: v,
                 })
             }
-            _ => {
-                if found.is_some() {
-                    for name in db.tree_names() {
-                        if name.as_ref() != b"__sled__default" {
-                            db.drop_tree(&name).map_err(open_err)?;
-                        }
+            // Rebuilding empties the database whatever was wrong with it (an old schema, a
+            // damaged record); vectors are recomputed by the next index run.
+            _ if rebuild || found.is_none() => {
+                for name in db.tree_names() {
+                    if name.as_ref() != b"__sled__default" {
+                        db.drop_tree(&name).map_err(open_err)?;
                     }
                 }
                 let meta = db.open_tree("meta").map_err(open_err)?;
                 meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())
                     .map_err(open_err)?;
             }
+            _ => {}
         }
         let vectors = db.open_tree("vectors").map_err(open_err)?;
         let files = db.open_tree("files").map_err(open_err)?;

@@ -1,0 +1,367 @@
+//! `tunelens eval passages`: passage → tune retrieval. Windows of W bars are cut from the
+//! tunes (or given as queries), optionally varied (~12% of notes moved a step) or moved to
+//! another key, and searched against every passage of every tune; a query scores when its
+//! source tune comes first (top-1) or among the first ten tunes (top-10).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use tunelens_daemon::index::symbolic::passage_ngrams;
+use tunelens_daemon::index::{index_files, Catalog, IndexOptions, Ranker, Store, UnitSettings};
+use tunelens_models::abc::transpose::{self, Interval};
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
+use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
+
+use super::embed::ModelArgs;
+use super::input;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Perturb {
+    /// The windows as they are.
+    None,
+    /// About 12% of the notes moved one step up or down.
+    Vary,
+    /// Moved to another key (a 2nd, 4th or 5th up or down).
+    Transpose,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RankerArg {
+    Vector,
+    Symbolic,
+    Hybrid,
+}
+
+#[derive(clap::Args)]
+pub struct PassagesArgs {
+    /// The tunes: a folder of .abc files, or JSONL with `id` and `abc` per line.
+    #[arg(long)]
+    tunes: PathBuf,
+    /// Given queries (JSONL: `abc`, `source_id`) instead of windows cut from the tunes.
+    #[arg(long)]
+    queries: Option<PathBuf>,
+    /// How many windows to cut when no queries are given.
+    #[arg(long, default_value_t = 500)]
+    count: usize,
+    #[arg(long, value_enum, default_value = "none")]
+    perturb: Perturb,
+    #[arg(long, value_enum, default_value = "hybrid")]
+    ranker: RankerArg,
+    /// Bars per window.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    window: u32,
+    /// Seed of the window choice and perturbations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep the index here (default: a temporary folder, removed after).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    queries: usize,
+    perturb: Perturb,
+    ranker: String,
+    top1: f64,
+    top10: f64,
+}
+
+/// A query window and the tune it came from (`path#index`).
+struct Query {
+    abc: String,
+    source: String,
+}
+
+pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
+    let scratch = ScratchDir::new()?;
+    let files = tune_files(&args.tunes, scratch.path())?;
+    let (clamp, model_id) = args.model.load_with_id()?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("index.sled"));
+    let store = Store::open(&db, false)?;
+    let options = IndexOptions {
+        corpus: "eval".into(),
+        settings: UnitSettings {
+            window: args.window,
+            stride: 1,
+        },
+        max_bytes: abc::DEFAULT_SIZE_LIMIT,
+        batch: 64,
+        roots: Vec::new(),
+        collections_under: None,
+    };
+    eprintln!("indexing {} file(s) ...", files.len());
+    let report = index_files(
+        &store,
+        &clamp,
+        &model_id,
+        &files,
+        &options,
+        &|_| {},
+        &AtomicBool::new(false),
+    )?;
+    for f in &report.failed {
+        eprintln!("warning: {f}");
+    }
+
+    let mut queries = match &args.queries {
+        Some(path) => read_queries(path, &args.tunes, &files)?,
+        None => cut_windows(&files, args.window as usize, args.count, args.seed)?,
+    };
+    if queries.is_empty() {
+        bail!(
+            "no query windows: the tunes have fewer than {} bars",
+            args.window
+        );
+    }
+    let mut rng = args.seed.max(1);
+    for q in &mut queries {
+        q.abc = match args.perturb {
+            Perturb::None => std::mem::take(&mut q.abc),
+            Perturb::Vary => transpose::vary(&q.abc, 0.12, next(&mut rng)),
+            Perturb::Transpose => {
+                const INTERVALS: [Interval; 6] = [
+                    Interval::MAJOR_SECOND_UP,
+                    Interval::MAJOR_SECOND_DOWN,
+                    Interval::FOURTH_UP,
+                    Interval::FOURTH_DOWN,
+                    Interval::FIFTH_UP,
+                    Interval::FIFTH_DOWN,
+                ];
+                transpose::transpose(&q.abc, INTERVALS[(next(&mut rng) % 6) as usize])
+            }
+        };
+    }
+
+    let ranker = match args.ranker {
+        RankerArg::Vector => Ranker::Vector,
+        RankerArg::Symbolic => Ranker::Symbolic,
+        RankerArg::Hybrid => Ranker::Hybrid,
+    };
+    let catalog = Catalog::load(&store, &model_id, &["eval".to_owned()], Level::Passage)?;
+    let vectors = embed(&clamp, &queries)?;
+    let (mut top1, mut top10) = (0usize, 0usize);
+    for (q, v) in queries.iter().zip(&vectors) {
+        let grams = query_ngrams(&q.abc);
+        // Enough passages to see ten distinct tunes in nearly every case.
+        let matches = catalog.ranked(v, &grams, ranker, 100, &|_| false)?;
+        let mut tunes: Vec<String> = Vec::new();
+        for m in matches {
+            let id = format!("{}#{}", m.path, m.tune);
+            if !tunes.contains(&id) {
+                tunes.push(id);
+            }
+        }
+        let rank = tunes.iter().position(|t| *t == q.source);
+        top1 += usize::from(rank == Some(0));
+        top10 += usize::from(rank.is_some_and(|r| r < 10));
+    }
+    let n = queries.len() as f64;
+    let report = Report {
+        queries: queries.len(),
+        perturb: args.perturb,
+        ranker: format!("{ranker:?}").to_lowercase(),
+        top1: top1 as f64 / n,
+        top10: top10 as f64 / n,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let perturb = match args.perturb {
+            Perturb::None => "none",
+            Perturb::Vary => "vary",
+            Perturb::Transpose => "transpose",
+        };
+        writeln!(
+            out,
+            "passage → tune, {} queries, perturb {perturb}, ranker {}: top-1 {:.4}, top-10 {:.4}",
+            report.queries, report.ranker, report.top1, report.top10
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The .abc files of a folder (canonical paths), or JSONL rows written out as one file each.
+fn tune_files(tunes: &std::path::Path, scratch: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    if tunes.is_dir() {
+        return input::expand(&[tunes.to_owned()])?
+            .into_iter()
+            .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
+            .collect();
+    }
+    let name = tunes.display().to_string();
+    let text = std::fs::read_to_string(tunes).with_context(|| name.clone())?;
+    let dir = scratch.join("tunes");
+    std::fs::create_dir_all(&dir)?;
+    let mut files = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{name}:{}: not JSON", n + 1))?;
+        let abc = v["abc"]
+            .as_str()
+            .with_context(|| format!("{name}:{}: no `abc`", n + 1))?;
+        let path = dir.join(format!("{:06}.abc", files.len()));
+        std::fs::write(&path, abc)?;
+        files.push(std::fs::canonicalize(&path)?);
+    }
+    Ok(files)
+}
+
+/// Given queries; `source_id` names a tune by its line's `id` in the tunes JSONL.
+fn read_queries(
+    path: &std::path::Path,
+    tunes: &std::path::Path,
+    files: &[PathBuf],
+) -> anyhow::Result<Vec<Query>> {
+    if tunes.is_dir() {
+        bail!("--queries needs --tunes as JSONL with an `id` per tune");
+    }
+    let name = path.display().to_string();
+    let tune_text = std::fs::read_to_string(tunes).with_context(|| tunes.display().to_string())?;
+    // id → the file the tune was written to (row order, see tune_files) and its tune 0.
+    let mut ids = HashMap::new();
+    for (row, line) in tune_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let id = match &v["id"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        ids.insert(id, row);
+    }
+    let mut out = Vec::new();
+    let text = std::fs::read_to_string(path).with_context(|| name.clone())?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{name}:{}: not JSON", n + 1))?;
+        let abc = v["abc"]
+            .as_str()
+            .with_context(|| format!("{name}:{}: no `abc`", n + 1))?;
+        let id = match &v["source_id"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let file = ids
+            .get(&id)
+            .and_then(|&row| files.get(row))
+            .with_context(|| format!("{name}:{}: source_id {id} is no tune id", n + 1))?;
+        out.push(Query {
+            abc: abc.to_owned(),
+            source: format!("{}#0", file.display()),
+        });
+    }
+    Ok(out)
+}
+
+/// `count` windows chosen at random (seeded) among all windows of all tunes.
+fn cut_windows(
+    files: &[PathBuf],
+    window: usize,
+    count: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<Query>> {
+    let mut all = Vec::new();
+    for path in files {
+        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
+        for tune in &parsed.file.tunes {
+            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
+                if (unit.last_bar - unit.first_bar + 1) as usize == window {
+                    all.push(Query {
+                        abc: unit.text,
+                        source: format!("{}#{}", path.display(), tune.index),
+                    });
+                }
+            }
+        }
+    }
+    let mut rng = seed.max(1);
+    let mut chosen = Vec::new();
+    while chosen.len() < count.min(all.len()) {
+        let i = (next(&mut rng) % all.len() as u64) as usize;
+        chosen.push(all.swap_remove(i));
+    }
+    Ok(chosen)
+}
+
+fn embed(model: &dyn EmbeddingBackend, queries: &[Query]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut p = Patchilizer::new();
+    let tunes = queries
+        .iter()
+        .map(|q| p.encode_ids(&q.abc, PatchOptions::ALL))
+        .collect();
+    Ok(model.embed_music(&MusicBatch {
+        tunes,
+        long_tunes: LongTunes::Segment,
+    })?)
+}
+
+fn query_ngrams(abc_text: &str) -> Vec<u32> {
+    let source = SourceText::from_text(abc_text.to_owned());
+    let file = abc::parse(&source);
+    let Some(tune) = file.tunes.first() else {
+        return Vec::new();
+    };
+    let notes = abc::notes::voice_notes(&source, tune, 0);
+    let bars = tune.voices.first().map_or(0, |v| v.bars.len()) as u32;
+    passage_ngrams(&notes, 1, bars)
+}
+
+/// xorshift64: reproducible choices without a crate for it.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// A temporary folder for the index and written-out tunes, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> anyhow::Result<Self> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("tunelens-eval-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| path.display().to_string())?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
