@@ -87,19 +87,19 @@ impl MusicEncoder {
             }
         }
         let mut out = vec![0f32; tunes.len() * seq * h];
-        out.par_chunks_mut(seq * h)
-            .zip(tunes.par_iter())
-            .for_each(|(rows, tune)| {
-                for (row, patch) in rows.chunks_exact_mut(h).zip(tune.iter()) {
-                    row.copy_from_slice(&self.bias);
-                    for (pos, &id) in patch.iter().enumerate() {
-                        let at = (pos * self.vocab + id as usize) * h;
-                        for (o, w) in row.iter_mut().zip(&self.table[at..at + h]) {
-                            *o += w;
-                        }
-                    }
+        // One task per patch row (not per tune), so a single long tune uses every core too.
+        out.par_chunks_mut(h).enumerate().for_each(|(r, row)| {
+            let Some(patch) = tunes[r / seq].get(r % seq) else {
+                return;
+            };
+            row.copy_from_slice(&self.bias);
+            for (pos, &id) in patch.iter().enumerate() {
+                let at = (pos * self.vocab + id as usize) * h;
+                for (o, w) in row.iter_mut().zip(&self.table[at..at + h]) {
+                    *o += w;
                 }
-            });
+            }
+        });
         Ok(Tensor::from_vec(out, (tunes.len(), seq, h), &self.device)?)
     }
 
