@@ -72,6 +72,12 @@ pub fn read(path: &Path, size_limit: usize) -> anyhow::Result<Parsed> {
         e => anyhow::anyhow!("{}: {e}", path.display()),
     })?;
     let file = abc::parse(&source);
+    if file.tunes.is_empty() {
+        bail!(
+            "{}: no ABC tunes here (no X: field, and no K: field or bar lines)",
+            path.display()
+        );
+    }
     Ok(Parsed {
         path: path.to_owned(),
         source,

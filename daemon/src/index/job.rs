@@ -167,6 +167,11 @@ fn prepare(
         Err(e) => return Ok(Prepared::Failed(format!("{name}: {e}"))),
     };
     let file = abc::parse(&source);
+    if file.tunes.is_empty() {
+        return Ok(Prepared::Failed(format!(
+            "{name}: no ABC tunes here (no X: field, and no K: field or bar lines)"
+        )));
+    }
     let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
     let mut patchilizer = Patchilizer::new();
     let mut tunes = Vec::new();

@@ -96,7 +96,8 @@ pub fn parse(source: &SourceText) -> AbcFile {
         // A snippet without `X:` (a pasted phrase, a file of one tune written by hand): read it
         // as one tune rather than finding nothing.
         file_header = None;
-        if lines.iter().any(|(_, l)| is_content(l)) {
+        // Only text with something musical in it: prose (a README) is no tune.
+        if lines.iter().any(|(_, l)| looks_like_music(l)) {
             diagnostics.push(Diagnostic::warning(
                 TextRange::new(0, 0),
                 "no X: field: reading the whole file as one tune",
@@ -137,9 +138,10 @@ fn lines_with_offsets(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn is_content(line: &str) -> bool {
-    let t = line.trim();
-    !t.is_empty() && !t.starts_with('%')
+/// A `K:` field or a bar line outside a comment.
+fn looks_like_music(line: &str) -> bool {
+    let t = line.trim_start();
+    field_key(t) == Some('K') || (!t.starts_with('%') && t.contains('|'))
 }
 
 fn range(start: usize, end: usize) -> TextRange {
@@ -252,6 +254,16 @@ mod tests {
         assert_eq!(f.tunes.len(), 1);
         assert_eq!(f.diagnostics.len(), 1);
         assert_eq!(f.tunes[0].voices[0].bars.len(), 2);
+    }
+
+    #[test]
+    fn prose_is_no_tune() {
+        assert!(
+            parse_str("This folder holds my tunes.\nSee the other files.\n")
+                .tunes
+                .is_empty()
+        );
+        assert_eq!(parse_str("K:G\nGABc dedB\n").tunes.len(), 1);
     }
 
     #[test]
