@@ -207,3 +207,33 @@ fn passage_retrieval_from_a_folder_and_from_given_queries() {
         out.stderr
     );
 }
+
+#[test]
+fn a_folder_of_tunes_takes_labels_from_a_header_field() {
+    let tmp = TempDir::new("eval-folder");
+    let model = shared_fixture("clamp-tiny-roberta").display().to_string();
+    std::fs::write(
+        tmp.path().join("set.abc"),
+        "X:1\nR:Jig\nK:G\nGAB c2d|\n\nX:2\nR:reel\nK:D\nDFAF DFAF|\n\nX:3\nR:jig\nK:A\nABc d2e|\n",
+    )
+    .expect("write");
+    let dir = tmp.path().to_str().expect("path");
+    let out = run(&[
+        "eval",
+        "--json",
+        "--data",
+        dir,
+        "--label-field",
+        "R",
+        "--folds",
+        "2",
+        "--model",
+        &model,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(r["tunes"], 3);
+    assert_eq!(r["labels"], serde_json::json!(["jig", "reel"]));
+    assert!(r.get("mrr").is_none(), "no texts, no retrieval: {r}");
+    assert!(r["accuracy"].as_f64().is_some());
+}

@@ -1,5 +1,6 @@
 //! `tunelens eval`: how well a model does on labelled data in WikiMT's JSONL form (`title`,
-//! `artist`, `genre`, `text`, `music`; `abc` is taken for `music`) or on a folder of tunes.
+//! `artist`, `genre`, `text`, `music`; `abc` is taken for `music`) or on a folder of tunes
+//! (labels from a header field: `--label-field R`).
 //!
 //! - text → music retrieval: each text ranks all tunes; MRR and HR@1/10/100;
 //! - zero-shot labels (a label field, `genre` by default): accuracy, macro-F1, confusion;
@@ -183,6 +184,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
+    if data.is_dir() {
+        return folder_rows(data, label_field);
+    }
     let name = data.display().to_string();
     let text = std::fs::read_to_string(data).with_context(|| name.clone())?;
     let mut rows = Vec::new();
@@ -204,6 +208,34 @@ fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Ro
     }
     if rows.is_empty() {
         bail!("{name}: no rows");
+    }
+    Ok(rows)
+}
+
+/// The tunes of a folder of ABC files: no texts, and labels from a header field when
+/// `label_field` is a field letter (e.g. `R` for rhythm).
+fn folder_rows(dir: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
+    let letter = match label_field.as_bytes() {
+        [c] if c.is_ascii_alphabetic() => Some(char::from(*c)),
+        _ => None,
+    };
+    let paths = super::input::expand(&[dir.to_owned()])?;
+    let mut failed = 0;
+    let mut rows = Vec::new();
+    for parsed in super::input::readable(&paths, abc::DEFAULT_SIZE_LIMIT, &mut failed) {
+        for tune in &parsed.file.tunes {
+            rows.push(Row {
+                music: parsed.source.slice(tune.range).to_owned(),
+                text: None,
+                label: letter
+                    .and_then(|l| tune.field(l))
+                    .map(|v| v.trim().to_lowercase())
+                    .filter(|v| !v.is_empty()),
+            });
+        }
+    }
+    if rows.is_empty() {
+        bail!("{}: no tunes", dir.display());
     }
     Ok(rows)
 }
