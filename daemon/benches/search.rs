@@ -3,7 +3,8 @@
 //! per size and dimension and dropped before the next (500k × 768 is 1.5 GB of f32).
 //!
 //! Besides the timings it prints, per index, how often the int8 mode needed its second pass and
-//! whether its results equalled the f32 scan's (recall@10 vs exact). Results:
+//! whether its results equalled the f32 scan's (recall@10 vs exact). `Int8Rerank-crowded` times
+//! a query whose 2000 nearest rows are near-copies of it, which forces the second pass. Results:
 //! docs/benchmarks.md, "Vector search".
 //!
 //! `SEARCH_BENCH_SIZES=100000` (comma-separated) and `SEARCH_BENCH_DIMS=256` narrow the grid.
@@ -76,8 +77,21 @@ fn search(c: &mut Criterion) {
                     })
                 });
             }
-            group.finish();
             report_int8(&mut ix, &queries);
+
+            // Crowded: 2000 rows become near-copies of one query (cosines ~0.99), so its 266
+            // nearest all lie within the int8 bound and the second pass must run.
+            let q = &queries[0];
+            for id in 0..2000u64 {
+                let v: Vec<f32> = q.iter().map(|x| x + 0.03 * rng.next_f32()).collect();
+                ix.upsert(id, &v).expect("valid vector");
+            }
+            group.bench_function(BenchmarkId::from_parameter("Int8Rerank-crowded"), |b| {
+                b.iter(|| ix.top_k(q, 10, None).expect("valid query"))
+            });
+            group.finish();
+            let (_, stats) = ix.top_k_with_stats(q, 10, None).expect("valid query");
+            eprintln!("{n}x{dim} crowded: {stats:?}");
             // `ix` is dropped here, before the next size is built.
         }
     }
