@@ -155,6 +155,27 @@ fn passage_retrieval_from_a_folder_and_from_given_queries() {
         }
     }
 
+    // The character baseline finds exact windows.
+    let out = run(&[
+        "eval",
+        "passages",
+        "--json",
+        "--tunes",
+        folder.to_str().expect("path"),
+        "--count",
+        "8",
+        "--ranker",
+        "chars",
+        "--model",
+        &model,
+    ]);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(
+        (r["ranker"].as_str(), r["top1"].as_f64()),
+        (Some("chars"), Some(1.0)),
+        "{r}"
+    );
+
     // Given queries: bars 5-8 of tune "one", a fifth up, in D.
     let tunes = tmp.path().join("tunes.jsonl");
     let lines: Vec<String> = TUNES

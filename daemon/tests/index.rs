@@ -107,6 +107,9 @@ fn second_run_embeds_nothing_and_an_edit_only_its_windows() {
         .expect("read")
         .expect("record");
     assert_eq!(record.units.len(), 6);
+    assert_eq!(record.bars.len(), 8);
+    assert_eq!(record.bars[4].number, 5);
+    assert_eq!(record.bars[4].range.start_lc.line, 8);
     assert_eq!(record.tunes[0].title.as_deref(), Some("The Test Jig"));
 
     let second = run(&store, &model, &files, &root);

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tunelens_daemon::index::symbolic::passage_ngrams;
+use tunelens_daemon::index::symbolic::{passage_ngrams, SymbolicIndex};
 use tunelens_daemon::index::{index_files, Catalog, IndexOptions, Ranker, Store, UnitSettings};
 use tunelens_models::abc::transpose::{self, Interval};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
@@ -31,11 +31,13 @@ pub enum Perturb {
     Transpose,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum RankerArg {
     Vector,
     Symbolic,
     Hybrid,
+    /// A baseline: shared character 4-grams of the ABC music text (no model).
+    Chars,
 }
 
 #[derive(clap::Args)]
@@ -147,25 +149,33 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         };
     }
 
-    let ranker = match args.ranker {
-        RankerArg::Vector => Ranker::Vector,
-        RankerArg::Symbolic => Ranker::Symbolic,
-        RankerArg::Hybrid => Ranker::Hybrid,
-    };
-    let catalog = Catalog::load(&store, &model_id, &["eval".to_owned()], Level::Passage)?;
-    let vectors = embed(&clamp, &queries)?;
-    let (mut top1, mut top10) = (0usize, 0usize);
-    for (q, v) in queries.iter().zip(&vectors) {
-        let grams = query_ngrams(&q.abc);
-        // Enough passages to see ten distinct tunes in nearly every case.
-        let matches = catalog.ranked(v, &grams, ranker, 100, &|_| false)?;
-        let mut tunes: Vec<String> = Vec::new();
-        for m in matches {
-            let id = format!("{}#{}", m.path, m.tune);
-            if !tunes.contains(&id) {
-                tunes.push(id);
-            }
+    // For each query, the tunes in the order the ranker puts them.
+    let (ranker_name, rankings) = if args.ranker == RankerArg::Chars {
+        (
+            "chars".to_owned(),
+            chars_baseline(&files, args.window as usize, &queries)?,
+        )
+    } else {
+        let ranker = match args.ranker {
+            RankerArg::Vector => Ranker::Vector,
+            RankerArg::Symbolic => Ranker::Symbolic,
+            _ => Ranker::Hybrid,
+        };
+        let catalog = Catalog::load(&store, &model_id, &["eval".to_owned()], Level::Passage)?;
+        let vectors = embed(&clamp, &queries)?;
+        let mut rankings = Vec::new();
+        for (q, v) in queries.iter().zip(&vectors) {
+            let grams = query_ngrams(&q.abc);
+            // Enough passages to see ten distinct tunes in nearly every case.
+            let matches = catalog.ranked(v, &grams, ranker, 100, &|_| false)?;
+            rankings.push(distinct(
+                matches.iter().map(|m| format!("{}#{}", m.path, m.tune)),
+            ));
         }
+        (format!("{ranker:?}").to_lowercase(), rankings)
+    };
+    let (mut top1, mut top10) = (0usize, 0usize);
+    for (q, tunes) in queries.iter().zip(&rankings) {
         let rank = tunes.iter().position(|t| *t == q.source);
         top1 += usize::from(rank == Some(0));
         top10 += usize::from(rank.is_some_and(|r| r < 10));
@@ -174,7 +184,7 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
     let report = Report {
         queries: queries.len(),
         perturb: args.perturb,
-        ranker: format!("{ranker:?}").to_lowercase(),
+        ranker: ranker_name,
         top1: top1 as f64 / n,
         top10: top10 as f64 / n,
     };
@@ -331,6 +341,73 @@ fn query_ngrams(abc_text: &str) -> Vec<u32> {
     let notes = abc::notes::voice_notes(&source, tune, 0);
     let bars = tune.voices.first().map_or(0, |v| v.bars.len()) as u32;
     passage_ngrams(&notes, 1, bars)
+}
+
+/// Tune ids in first-seen order, each once.
+fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// The baseline ranking: every passage of every tune scored by the character 4-grams of its
+/// music text it shares with the query (Dice), the way a plain text search would match.
+fn chars_baseline(
+    files: &[PathBuf],
+    window: usize,
+    queries: &[Query],
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut index = SymbolicIndex::default();
+    let mut owners = Vec::new();
+    for path in files {
+        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
+        for tune in &parsed.file.tunes {
+            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
+                index.push(&char_grams(&unit.text));
+                owners.push(format!("{}#{}", path.display(), tune.index));
+            }
+        }
+    }
+    Ok(queries
+        .iter()
+        .map(|q| {
+            let mut scored: Vec<(u32, f32)> =
+                index.scores(&char_grams(&q.abc)).into_iter().collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            scored.truncate(100);
+            distinct(
+                scored
+                    .into_iter()
+                    .map(|(row, _)| owners[row as usize].clone()),
+            )
+        })
+        .collect())
+}
+
+/// Hashes of the 4-character pieces of a unit's music (its header field lines left out).
+fn char_grams(text: &str) -> Vec<u32> {
+    let music: Vec<u8> = text
+        .lines()
+        .filter(|l| {
+            !(l.len() > 1 && l.as_bytes()[0].is_ascii_alphabetic() && l.as_bytes()[1] == b':')
+        })
+        .flat_map(|l| l.bytes())
+        .collect();
+    let mut grams: Vec<u32> = music
+        .windows(4)
+        .map(|w| {
+            w.iter().fold(0x811c_9dc5u32, |h, &b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            })
+        })
+        .collect();
+    grams.sort_unstable();
+    grams.dedup();
+    grams
 }
 
 /// xorshift64: reproducible choices without a crate for it.

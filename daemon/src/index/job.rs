@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
-use super::records::{ContentKey, FileRecord, Span, TuneRecord, UnitRecord, UnitSettings};
+use super::records::{
+    BarRecord, ContentKey, FileRecord, Span, TuneRecord, UnitRecord, UnitSettings,
+};
 use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
 
@@ -175,6 +177,7 @@ fn prepare(
     let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
     let mut patchilizer = Patchilizer::new();
     let mut tunes = Vec::new();
+    let mut bars = Vec::new();
     let mut unit_records = Vec::new();
     let mut units = Vec::new();
     for tune in &file.tunes {
@@ -192,6 +195,14 @@ fn prepare(
                 .collect(),
             range: span(tune.range),
         });
+        for voice in &tune.voices {
+            bars.extend(voice.bars.iter().map(|b| BarRecord {
+                tune: tune.index,
+                voice: voice.id.clone(),
+                number: b.number,
+                range: span(b.range),
+            }));
+        }
         let notes = abc::notes::tune_notes(&source, tune);
         let window = options.settings.window as usize;
         let stride = options.settings.stride as usize;
@@ -239,6 +250,7 @@ fn prepare(
                 )
             }),
             tunes,
+            bars,
             units: unit_records,
         },
         units,

@@ -9,5 +9,7 @@ pub mod symbolic;
 
 pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
 pub use query::{Catalog, Match, QueryError, Ranker};
-pub use records::{ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION};
+pub use records::{
+    BarRecord, ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION,
+};
 pub use store::{Store, StoreError};

@@ -27,7 +27,20 @@ pub struct FileRecord {
     #[serde(default)]
     pub collection: Option<String>,
     pub tunes: Vec<TuneRecord>,
+    /// Every bar of every voice, so a place in the file maps to its bar without re-parsing.
+    #[serde(default)]
+    pub bars: Vec<BarRecord>,
     pub units: Vec<UnitRecord>,
+}
+
+/// One bar of one voice of a tune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BarRecord {
+    pub tune: usize,
+    pub voice: String,
+    /// 1-based within the voice.
+    pub number: u32,
+    pub range: Span,
 }
 
 /// How units are cut; part of every file record so that changing it re-indexes.
