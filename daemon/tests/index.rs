@@ -193,9 +193,14 @@ fn newer_and_older_schemas_are_refused_with_advice() {
         db.flush().expect("flush");
     }
     match Store::open(&path, false) {
-        Err(e @ StoreError::TooNew { .. }) => assert!(e.to_string().contains("newer")),
+        Err(e @ StoreError::TooNew { .. }) => {
+            assert!(e.to_string().contains("newer"), "{e}");
+            assert!(e.to_string().contains("--rebuild"), "{e}");
+        }
         other => panic!("expected TooNew, got {:?}", other.err()),
     }
+    // The rebuild that the error offers replaces it.
+    assert!(Store::open(&path, true).is_ok());
     {
         let db = raw_open(&path);
         let meta = db.open_tree("meta").expect("tree");

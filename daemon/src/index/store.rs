@@ -14,7 +14,7 @@ use super::records::{ContentKey, FileRecord, SCHEMA_VERSION};
 pub enum StoreError {
     #[error("{path}: cannot open the index database ({source}); if it is damaged, move it away or delete it and index again")]
     Open { path: PathBuf, source: sled::Error },
-    #[error("{path}: written by a newer tunelens (schema {found}, this one reads {SCHEMA_VERSION}); upgrade tunelens or index into another --db")]
+    #[error("{path}: written by a newer tunelens (schema {found}, this one reads {SCHEMA_VERSION}); upgrade tunelens, index into another --db, or pass --rebuild to replace it with a new index")]
     TooNew { path: PathBuf, found: u32 },
     #[error("{path}: an older index (schema {found}); rebuild it: delete it and index again, or pass --rebuild")]
     TooOld { path: PathBuf, found: u32 },
@@ -64,9 +64,7 @@ impl Store {
                 .unwrap_or(0)
         });
         match found {
-            // A newer schema is never touched, even with `rebuild`: it may be another
-            // version's index the user still wants.
-            Some(v) if v > SCHEMA_VERSION => {
+            Some(v) if v > SCHEMA_VERSION && !rebuild => {
                 return Err(StoreError::TooNew {
                     path: path.to_owned(),
                     found: v,
@@ -78,8 +76,8 @@ impl Store {
                     found: v,
                 })
             }
-            // Rebuilding empties the database whatever was wrong with it (an old schema, a
-            // damaged record); vectors are recomputed by the next index run.
+            // Rebuilding, which only the user asks for, empties the database whatever was wrong
+            // with it (another schema, a damaged record); the next index run refills it.
             _ if rebuild || found.is_none() => {
                 for name in db.tree_names() {
                     if name.as_ref() != b"__sled__default" {
