@@ -187,18 +187,11 @@ fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Ro
     if data.is_dir() {
         return folder_rows(data, label_field);
     }
-    let name = data.display().to_string();
-    let text = std::fs::read_to_string(data).with_context(|| name.clone())?;
     let mut rows = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{name}:{}: not a JSON object", n + 1))?;
+    for (place, v) in super::input::jsonl(data)? {
         let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
         let Some(music) = field("music").or_else(|| field("abc")) else {
-            bail!("{name}:{}: no `music` (or `abc`) field", n + 1);
+            bail!("{place}: no `music` (or `abc`) field");
         };
         rows.push(Row {
             music,
@@ -207,7 +200,7 @@ fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Ro
         });
     }
     if rows.is_empty() {
-        bail!("{name}: no rows");
+        bail!("{}: no rows", data.display());
     }
     Ok(rows)
 }

@@ -215,21 +215,13 @@ fn tune_files(tunes: &std::path::Path, scratch: &std::path::Path) -> anyhow::Res
             .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
             .collect();
     }
-    let name = tunes.display().to_string();
-    let text = std::fs::read_to_string(tunes).with_context(|| name.clone())?;
     let dir = scratch.join("tunes");
     std::fs::create_dir_all(&dir)?;
     let mut files = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{name}:{}: not JSON", n + 1))?;
+    for (place, v) in input::jsonl(tunes)? {
         let abc = v["abc"]
             .as_str()
-            .with_context(|| format!("{name}:{}: no `abc`", n + 1))?;
+            .with_context(|| format!("{place}: no `abc`"))?;
         let path = dir.join(format!("{:06}.abc", files.len()));
         std::fs::write(&path, abc)?;
         files.push(std::fs::canonicalize(&path)?);
@@ -246,48 +238,35 @@ fn read_queries(
     if tunes.is_dir() {
         bail!("--queries needs --tunes as JSONL with an `id` per tune");
     }
-    let name = path.display().to_string();
-    let tune_text = std::fs::read_to_string(tunes).with_context(|| tunes.display().to_string())?;
-    // id → the file the tune was written to (row order, see tune_files) and its tune 0.
+    // id → the file the tune was written to (row order, see tune_files).
     let mut ids = HashMap::new();
-    for (row, line) in tune_text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-    {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let id = match &v["id"] {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        ids.insert(id, row);
+    for (row, (_, v)) in input::jsonl(tunes)?.into_iter().enumerate() {
+        ids.insert(id_text(&v["id"]), row);
     }
     let mut out = Vec::new();
-    let text = std::fs::read_to_string(path).with_context(|| name.clone())?;
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{name}:{}: not JSON", n + 1))?;
+    for (place, v) in input::jsonl(path)? {
         let abc = v["abc"]
             .as_str()
-            .with_context(|| format!("{name}:{}: no `abc`", n + 1))?;
-        let id = match &v["source_id"] {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+            .with_context(|| format!("{place}: no `abc`"))?;
+        let id = id_text(&v["source_id"]);
         let file = ids
             .get(&id)
             .and_then(|&row| files.get(row))
-            .with_context(|| format!("{name}:{}: source_id {id} is no tune id", n + 1))?;
+            .with_context(|| format!("{place}: source_id {id} is no tune id"))?;
         out.push(Query {
             abc: abc.to_owned(),
             source: format!("{}#0", file.display()),
         });
     }
     Ok(out)
+}
+
+/// An id as written: a string as it is, a number (or anything else) as JSON.
+fn id_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// `count` windows chosen at random (seeded) among all windows of all tunes.

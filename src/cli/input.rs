@@ -107,6 +107,23 @@ pub fn readable<'a>(
         })
 }
 
+/// The objects of a JSON Lines file, each with its place (`path:line`) for error messages;
+/// blank lines are skipped, a line that is not JSON is an error naming it.
+pub fn jsonl(path: &Path) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| name.clone())?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            let place = format!("{name}:{}", n + 1);
+            let value = serde_json::from_str(line)
+                .with_context(|| format!("{place}: not a JSON object"))?;
+            Ok((place, value))
+        })
+        .collect()
+}
+
 /// Failure when any file could not be read.
 pub fn exit_code(failed: usize) -> std::process::ExitCode {
     if failed > 0 {
