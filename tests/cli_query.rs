@@ -155,6 +155,39 @@ fn a_transposed_quote_is_found_by_its_intervals() {
     assert_eq!(matches[1]["title"], "Transposer", "{answer}");
     assert_eq!(matches[1]["bars"], serde_json::json!([3, 6]));
     assert!((matches[1]["symbolic_score"].as_f64().expect("score") - 1.0).abs() < 1e-6);
+    // Why: the copy is the same notes in the same key, the quote the same notes a fifth up
+    // (octaves folded: down a 4th).
+    let copy = &matches[0]["explain"];
+    assert_eq!(copy["interval"], "same key", "{copy}");
+    assert_eq!(
+        (
+            copy["changed"].as_u64(),
+            copy["inserted"].as_u64(),
+            copy["dropped"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
+    );
+    let quote = &matches[1]["explain"];
+    assert_eq!(quote["transposition"], -5, "{quote}");
+    assert_eq!(quote["interval"], "down a perfect 4th");
+    assert_eq!(quote["same"], quote["notes"]);
+    assert_eq!(quote["query_bars"], serde_json::json!([5, 8]));
+    assert_eq!(quote["match_bars"], serde_json::json!([3, 6]));
+    assert_eq!(
+        quote["summary"],
+        format!(
+            "bars 5–8 = bars 3–6 of Transposer, down a perfect 4th, 0 of {} notes differ",
+            quote["notes"]
+        )
+    );
+    // In text, each match is followed by its explanation.
+    let text = run(&["similar", &at, "-k", "2", "--model", &model, "--db", &db]);
+    assert!(
+        text.stdout
+            .contains("bars 5–8 = bars 3–6 of Borrower, same key, 0 of"),
+        "{}",
+        text.stdout
+    );
     let answer = json(&run(&[
         "similar", &at, "--json", "-k", "2", "--ranker", "symbolic", "--model", &model, "--db", &db,
     ]));

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_daemon::index::symbolic::passage_ngrams;
-use tunelens_daemon::index::{content_key, Catalog, Match, Ranker, Store};
+use tunelens_daemon::index::{content_key, Catalog, Explainer, Explanation, Match, Ranker, Store};
+use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
@@ -94,7 +95,7 @@ const MAX_QUERY_CHARS: usize = 10_000;
 #[derive(Serialize)]
 struct Answer<'a, Q: Serialize> {
     query: Q,
-    matches: &'a [Match],
+    matches: &'a [Explained],
 }
 
 pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
@@ -115,6 +116,10 @@ pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
         .pop()
         .context("the model returned no vector")?;
     let matches = catalog.nearest(&vector, q.k as usize, &|_| false)?;
+    let matches: Vec<Explained> = matches
+        .into_iter()
+        .map(|m| Explained { m, explain: None })
+        .collect();
     print(q.json, &serde_json::json!({ "text": args.text }), &matches)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -136,7 +141,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let level = args.level.level();
     let window = args.window as usize;
     // The query unit, and (for a place in a file) what it must not match: itself.
-    let (unit, ngrams, title, path, tune_index) = match (&args.at, &args.abc) {
+    let (unit, notes, ngrams, title, path, tune_index) = match (&args.at, &args.abc) {
         (_, Some(abc_text)) => {
             if abc_text.chars().count() > MAX_QUERY_CHARS {
                 bail!("--abc is over {MAX_QUERY_CHARS} characters");
@@ -148,20 +153,27 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .next()
                 .context("--abc holds no bars")?;
-            let ngrams = unit_ngrams(&source, tune, &unit);
-            (unit, ngrams, tune.title().map(str::to_owned), None, None)
+            let (notes, ngrams) = unit_notes(&source, tune, &unit);
+            (
+                unit,
+                notes,
+                ngrams,
+                tune.title().map(str::to_owned),
+                None,
+                None,
+            )
         }
         (Some(at), None) => {
             let (path, line, col) = parse_place(at)?;
             let parsed = input::read(&path, abc::DEFAULT_SIZE_LIMIT)?;
             let (unit, tune) = unit_at(&parsed, line, col, level, window)?;
-            let ngrams = unit_ngrams(&parsed.source, &parsed.file.tunes[tune], &unit);
+            let (notes, ngrams) = unit_notes(&parsed.source, &parsed.file.tunes[tune], &unit);
             let title = parsed.file.tunes[tune].title().map(str::to_owned);
             let canonical = std::fs::canonicalize(&path)
                 .with_context(|| path.display().to_string())?
                 .display()
                 .to_string();
-            (unit, ngrams, title, Some(canonical), Some(tune))
+            (unit, notes, ngrams, title, Some(canonical), Some(tune))
         }
         (None, None) => bail!("give FILE:LINE[:COL] or --abc"),
     };
@@ -184,6 +196,15 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         RankerArg::Hybrid => Ranker::Hybrid,
     };
     let matches = catalog.ranked(&vector, &ngrams, ranker, q.k as usize, &exclude)?;
+    let mut explainer = Explainer::default();
+    let query_bars = [unit.first_bar, unit.last_bar];
+    let explained: Vec<Explained> = matches
+        .into_iter()
+        .map(|m| Explained {
+            explain: explainer.explain(&notes, query_bars, &m),
+            m,
+        })
+        .collect();
     let query = SimilarQuery {
         path,
         title,
@@ -191,17 +212,30 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         bars: (level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
         text: unit.text.clone(),
     };
-    print(q.json, &query, &matches)?;
+    print(q.json, &query, &explained)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The interval n-grams of a passage unit (none for a whole tune).
-fn unit_ngrams(source: &SourceText, tune: &abc::Tune, unit: &Unit) -> Vec<u32> {
+/// A match with why it matched (passages only).
+#[derive(Serialize)]
+struct Explained {
+    #[serde(flatten)]
+    m: Match,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<Explanation>,
+}
+
+/// The notes and interval n-grams of a passage unit (none for a whole tune).
+fn unit_notes(source: &SourceText, tune: &abc::Tune, unit: &Unit) -> (Vec<Note>, Vec<u32>) {
     if unit.level == Level::Tune {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let notes = abc::notes::voice_notes(source, tune, unit.voice);
-    passage_ngrams(&notes, unit.first_bar, unit.last_bar)
+    let bars = notes.bars(unit.first_bar.saturating_sub(1) as usize..unit.last_bar as usize);
+    (
+        bars.to_vec(),
+        passage_ngrams(&notes, unit.first_bar, unit.last_bar),
+    )
 }
 
 /// `path:line[:col]`, taking the numbers from the right so paths may hold colons.
@@ -296,7 +330,7 @@ fn unit_vector(
         .context("the model returned no vector")
 }
 
-fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Match]) -> anyhow::Result<()> {
+fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Explained]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer(&mut out, &Answer { query, matches })?;
@@ -306,7 +340,8 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Match]) -> anyhow::Resu
     if matches.is_empty() {
         writeln!(out, "no matches")?;
     }
-    for m in matches {
+    for item in matches {
+        let m = &item.m;
         let bars = m.bars.map_or_else(String::new, |[a, b]| {
             format!(", bars {a}-{b}, voice {}", m.voice)
         });
@@ -322,6 +357,9 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Match]) -> anyhow::Resu
             m.title.as_deref().unwrap_or("(untitled)"),
             m.corpus,
         )?;
+        if let Some(e) = &item.explain {
+            writeln!(out, "       {}", e.summary)?;
+        }
     }
     Ok(())
 }

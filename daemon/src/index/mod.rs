@@ -1,12 +1,14 @@
 //! The corpus index: file records and content-addressed vectors in sled, filled by an
 //! incremental, resumable indexing job.
 
+pub mod explain;
 pub mod job;
 pub mod query;
 pub mod records;
 pub mod store;
 pub mod symbolic;
 
+pub use explain::{Explainer, Explanation};
 pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
 pub use query::{Catalog, Match, QueryError, Ranker};
 pub use records::{
