@@ -10,6 +10,8 @@ use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
+use tunelens_daemon::search::kernels::dot_f32;
+
 use super::embed::ModelArgs;
 use super::input;
 
@@ -144,10 +146,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             clamp.embed_music(&batch)?
         };
         for (tune, v) in tunes.iter().zip(vectors) {
-            let cosines: Vec<f32> = label_vectors
-                .iter()
-                .map(|l| l.iter().zip(&v).map(|(a, b)| a * b).sum())
-                .collect();
+            let cosines: Vec<f32> = label_vectors.iter().map(|l| dot_f32(l, &v)).collect();
             let scores = softmax(&cosines, std::f32::consts::E);
             let mut scored: Vec<Scored> = labels
                 .iter()

@@ -17,6 +17,8 @@ use serde::Serialize;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
+use tunelens_daemon::search::kernels::dot_f32;
+
 use super::embed::ModelArgs;
 
 #[derive(clap::Args)]
@@ -120,8 +122,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .zip(&text_vectors)
             .map(|(&i, t)| {
-                let own = dot(t, &music[i]);
-                1 + music.iter().filter(|m| dot(t, m) > own).count()
+                let own = dot_f32(t, &music[i]);
+                1 + music.iter().filter(|m| dot_f32(t, m) > own).count()
             })
             .collect();
         let n = ranks.len() as f64;
@@ -166,7 +168,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let label_vectors = clamp.embed_text(&TextBatch { texts: prompts })?;
         let predicted: Vec<usize> = truth
             .iter()
-            .map(|&(i, _)| argmax(label_vectors.iter().map(|l| dot(l, &music[i]))))
+            .map(|&(i, _)| argmax(label_vectors.iter().map(|l| dot_f32(l, &music[i]))))
             .collect();
         let gold: Vec<usize> = truth.iter().map(|&(_, c)| c).collect();
         let confusion = confusion(&gold, &predicted, labels.len());
@@ -254,10 +256,6 @@ fn embed_music(model: &dyn EmbeddingBackend, rows: &[Row]) -> anyhow::Result<Vec
         tunes,
         long_tunes: LongTunes::Segment,
     })?)
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn argmax(xs: impl Iterator<Item = f32>) -> usize {
@@ -353,7 +351,7 @@ fn probe(x: &[&[f32]], y: &[usize], classes: usize, folds: usize) -> Vec<Vec<usi
 fn softmax(w: &[Vec<f32>], x: &[f32]) -> Vec<f32> {
     let logits: Vec<f32> = w
         .iter()
-        .map(|wc| dot(&wc[..x.len()], x) + wc[x.len()])
+        .map(|wc| dot_f32(&wc[..x.len()], x) + wc[x.len()])
         .collect();
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();

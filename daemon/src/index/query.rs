@@ -9,6 +9,7 @@ use tunelens_models::abc::{Level, TextRange};
 use super::records::{FileRecord, LineColRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
+use crate::search::kernels::dot_f32;
 use crate::search::{FlatIndex, Hit, SearchError};
 
 #[derive(Debug, thiserror::Error)]
@@ -176,21 +177,17 @@ impl Catalog {
             }
         }
         if ranker != Ranker::Vector && !ngrams.is_empty() {
-            let mut symbolic: Vec<(u32, f32)> = self.symbolic.scores(ngrams).into_iter().collect();
-            symbolic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let mut taken = 0;
-            for (row, score) in symbolic {
-                if taken == pool {
-                    break;
-                }
-                if !keep(u64::from(row)) {
-                    continue;
-                }
-                candidates.entry(row).or_insert((f32::NAN, 0.0)).1 = score;
-                taken += 1;
-            }
-            // Rows found by their vector alone have no n-gram score yet.
             let all = self.symbolic.scores(ngrams);
+            let mut symbolic: Vec<(u32, f32)> = all.iter().map(|(&r, &s)| (r, s)).collect();
+            symbolic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let best = symbolic
+                .into_iter()
+                .filter(|&(row, _)| keep(u64::from(row)))
+                .take(pool);
+            for (row, _) in best {
+                candidates.entry(row).or_insert((f32::NAN, 0.0));
+            }
+            // Every candidate, found by its vector or its n-grams, gets its n-gram score.
             for (row, scores) in candidates.iter_mut() {
                 scores.1 = all.get(row).copied().unwrap_or(0.0);
             }
@@ -200,7 +197,9 @@ impl Catalog {
             .into_iter()
             .map(|(row, (vector, symbolic))| {
                 let vector = if vector.is_nan() {
-                    self.index.get(u64::from(row)).map_or(0.0, |v| dot(v, &q))
+                    self.index
+                        .get(u64::from(row))
+                        .map_or(0.0, |v| dot_f32(v, &q))
                 } else {
                     vector
                 };
@@ -246,11 +245,7 @@ impl Catalog {
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = dot(v, v).sqrt().max(f32::MIN_POSITIVE);
+    let norm = dot_f32(v, v).sqrt().max(f32::MIN_POSITIVE);
     v.iter().map(|x| x / norm).collect()
 }

@@ -154,11 +154,6 @@ impl Store {
         self.vectors.apply_batch(batch).map_err(|e| self.io(e))
     }
 
-    /// Number of vectors stored for `model`.
-    pub fn vector_count(&self, model: &str) -> usize {
-        self.vectors.scan_prefix(model_prefix(model)).count()
-    }
-
     pub fn file(&self, corpus: &str, path: &str) -> Result<Option<FileRecord>> {
         let key = file_key(corpus, path);
         let Some(bytes) = self.files.get(&key).map_err(|e| self.io(e))? else {

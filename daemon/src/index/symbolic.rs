@@ -61,12 +61,6 @@ impl SymbolicIndex {
             })
             .collect()
     }
-
-    /// Dice similarity of one row with `query`.
-    pub fn score_of(&self, row: u32, shared: u32, query_len: usize) -> f32 {
-        let total = query_len as f32 + self.sizes.get(row as usize).copied().unwrap_or(0) as f32;
-        2.0 * shared as f32 / total.max(1.0)
-    }
 }
 
 #[cfg(test)]
