@@ -33,6 +33,9 @@ enum Command {
     Search(cli::query::SearchArgs),
     /// Find the passages (or tunes) nearest to the one at FILE:LINE[:COL].
     Similar(cli::query::SimilarArgs),
+    /// Originality check: passages too close to a reference corpus (exit 1 when any); with
+    /// --syntax, the ABC diagnostics.
+    Check(cli::check::CheckArgs),
     /// Zero-shot labels (genre, rhythm or your own) for each tune.
     Classify(cli::classify::ClassifyArgs),
     /// Reference corpora: add (fetch and index) or list.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Index(a) => cli::index::run(&a),
         Command::Search(a) => cli::query::search(&a),
         Command::Similar(a) => cli::query::similar(&a),
+        Command::Check(a) => cli::check::run(&a),
         Command::Classify(a) => cli::classify::run(&a),
         Command::Corpus(c) => cli::corpus::run(&c),
         Command::Eval(a) => cli::eval::run(&a),

@@ -142,9 +142,11 @@ pub fn print_diagnostics(parsed: &Parsed) {
 
 pub fn format_diagnostic(parsed: &Parsed, d: &Diagnostic) -> String {
     let at = parsed.source.line_col(d.range.start);
-    let severity = match d.severity {
-        abc::Severity::Warning => "warning",
-        abc::Severity::Error => "error",
-    };
-    format!("{}:{at}: {severity}: {}", parsed.path.display(), d.message)
+    format!(
+        "{}:{at}: {}: {} [{}]",
+        parsed.path.display(),
+        d.severity.as_str(),
+        d.message,
+        d.code.as_str(),
+    )
 }

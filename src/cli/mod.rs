@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share.
 
+pub mod check;
 pub mod classify;
 pub mod corpus;
 pub mod embed;

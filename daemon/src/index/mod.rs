@@ -2,13 +2,18 @@
 //! incremental, resumable indexing job.
 
 pub mod explain;
+pub mod filter;
+pub mod group;
 pub mod job;
+pub mod originality;
 pub mod query;
 pub mod records;
 pub mod store;
 pub mod symbolic;
 
 pub use explain::{Explainer, Explanation};
+pub use filter::{Candidate, Filters, Position, RhythmPredictions};
+pub use group::{group, Grouping, Source, TuneGroup};
 pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
 pub use query::{Catalog, Match, QueryError, Ranker};
 pub use records::{

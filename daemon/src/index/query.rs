@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tunelens_models::abc::{Level, TextRange};
 
-use super::records::{FileRecord, LineColRecord, UnitRecord};
+use super::records::{FileRecord, LineColRecord, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
 use crate::search::kernels::dot_f32;
@@ -70,6 +70,9 @@ pub struct Match {
     pub end: LineColRecord,
     #[serde(skip)]
     pub range: TextRange,
+    /// The unit's row in its catalog (see [`Catalog::record`]).
+    #[serde(skip)]
+    pub row: u32,
 }
 
 impl Catalog {
@@ -145,6 +148,20 @@ impl Catalog {
         self.index.dim()
     }
 
+    /// The corpus, file record and unit record behind a match (filters and grouping read
+    /// the tune's header fields and the file's collection from them).
+    pub fn record(&self, m: &Match) -> Option<(&str, &FileRecord, &UnitRecord)> {
+        let &(f, u) = self.units.get(m.row as usize)?;
+        let (corpus, file) = &self.files[f];
+        Some((corpus, file, &file.units[u]))
+    }
+
+    /// The header fields of a match's tune.
+    pub fn tune_record(&self, m: &Match) -> Option<&TuneRecord> {
+        let (_, file, unit) = self.record(m)?;
+        file.tunes.iter().find(|t| t.index == unit.tune)
+    }
+
     /// The `k` units closest to `query` by their vectors, leaving out those `exclude` rejects.
     pub fn nearest(
         &self,
@@ -196,7 +213,10 @@ impl Catalog {
         let mut matches: Vec<Match> = candidates
             .into_iter()
             .map(|(row, (vector, symbolic))| {
-                let vector = if vector.is_nan() {
+                // A query without a vector (symbolic only) has no vector part.
+                let vector = if query.is_empty() {
+                    0.0
+                } else if vector.is_nan() {
                     self.index
                         .get(u64::from(row))
                         .map_or(0.0, |v| dot_f32(v, &q))
@@ -241,6 +261,7 @@ impl Catalog {
             start: unit.range.start_lc,
             end: unit.range.end_lc,
             range: unit.range.range(),
+            row: id as u32,
         }
     }
 }

@@ -7,8 +7,11 @@
 
 use serde::Serialize;
 
-use super::tune::{field_key, field_value, HeaderField};
-use super::{Diagnostic, TextRange};
+use super::tune::{
+    field_key, field_value, is_header_only, is_inline_field, is_known_field, unknown_field,
+    HeaderField,
+};
+use super::{Code, Diagnostic, TextRange};
 
 /// One voice of a tune and its bars. A tune without `V:` fields has one voice, `"1"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,12 +47,21 @@ pub(crate) fn scan(
             .collect(),
         current: 0,
         bar: None,
+        slurs: Vec::new(),
         diagnostics,
     };
     for &(at, line) in lines {
         s.line(at, line);
     }
     s.close_pending();
+    for open in std::mem::take(&mut s.slurs).into_iter().flatten() {
+        s.warn(
+            Code::UnclosedSlur,
+            open as usize,
+            open as usize + 1,
+            "unclosed slur `(`: no `)` in this voice",
+        );
+    }
     let mut voices = s.voices;
     if voices.is_empty() {
         voices.push(Voice {
@@ -94,6 +106,8 @@ struct Scanner<'d> {
     voices: Vec<Voice>,
     current: usize,
     bar: Option<Pending>,
+    /// Open slurs per voice (offsets of their `(`), closed by `)` in the same voice.
+    slurs: Vec<Vec<u32>>,
     diagnostics: &'d mut Vec<Diagnostic>,
 }
 
@@ -106,6 +120,16 @@ impl Scanner<'_> {
         if let Some(key) = field_key(line) {
             // A field line ends the bar being read: music does not run across it.
             self.close_pending();
+            if !is_known_field(key) {
+                self.diagnostics.push(unknown_field(at, key));
+            } else if is_header_only(key) {
+                self.warn(
+                    Code::FieldOutOfPlace,
+                    at,
+                    at + line.len(),
+                    &format!("{key}: belongs in the tune header, before K:"),
+                );
+            }
             if key == 'V' {
                 self.switch_voice(field_value(line));
             }
@@ -202,8 +226,9 @@ impl Scanner<'_> {
         });
     }
 
-    fn warn(&mut self, start: usize, end: usize, message: &str) {
+    fn warn(&mut self, code: Code, start: usize, end: usize, message: &str) {
         self.diagnostics.push(Diagnostic::warning(
+            code,
             TextRange::new(start as u32, end as u32),
             message,
         ));
@@ -225,7 +250,7 @@ impl Scanner<'_> {
                         i = j + 1;
                     }
                     None => {
-                        self.warn(at + i, line_end, "unclosed quote: chord symbol or annotation runs to the end of the line");
+                        self.warn(Code::UnclosedQuote, at + i, line_end, "unclosed quote: chord symbol or annotation runs to the end of the line");
                         self.music(at + i, line_end);
                         break;
                     }
@@ -237,9 +262,28 @@ impl Scanner<'_> {
                         i = j + 1;
                     }
                     // A lone `!` is the old line-break mark; a lone `+` is harmless.
-                    None => i += 1,
+                    None => {
+                        // `!trill` without its closing mark, unless it is the old line break.
+                        if b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+                            self.warn(
+                                Code::UnclosedDecoration,
+                                at + i,
+                                line_end,
+                                &format!("unclosed decoration `{}`", char::from(c)),
+                            );
+                        }
+                        i += 1
+                    }
                 },
-                b'{' => i = self.bracketed(at, line, i, b'}', "unclosed grace notes `{`"),
+                b'{' => {
+                    i = self.bracketed(
+                        at,
+                        line,
+                        i,
+                        b'}',
+                        (Code::UnclosedGrace, "unclosed grace notes `{`"),
+                    )
+                }
                 b'[' => {
                     let next = b.get(i + 1).copied();
                     if next == Some(b'|') {
@@ -255,7 +299,13 @@ impl Scanner<'_> {
                     {
                         i = self.inline_field(at, line, i);
                     } else {
-                        i = self.bracketed(at, line, i, b']', "unclosed chord `[`");
+                        i = self.bracketed(
+                            at,
+                            line,
+                            i,
+                            b']',
+                            (Code::UnclosedChord, "unclosed chord `[`"),
+                        );
                     }
                 }
                 b'|' => {
@@ -275,9 +325,37 @@ impl Scanner<'_> {
                         .iter()
                         .position(|&c| is_special(c))
                         .map_or(b.len(), |p| i + 1 + p);
+                    self.slur_marks(at, b, i, run);
                     self.music(at + i, at + run);
                     i = run;
                 }
+            }
+        }
+    }
+
+    /// Slurs opened and closed in `b[from..to]`, a run of plain music (`(3` is a tuplet).
+    fn slur_marks(&mut self, at: usize, b: &[u8], from: usize, to: usize) {
+        for k in from..to {
+            match b[k] {
+                b'(' if !b.get(k + 1).is_some_and(u8::is_ascii_digit) => {
+                    let v = self.current;
+                    if self.slurs.len() <= v {
+                        self.slurs.resize_with(v + 1, Vec::new);
+                    }
+                    self.slurs[v].push((at + k) as u32);
+                }
+                b')' => {
+                    let open = self.slurs.get_mut(self.current).and_then(Vec::pop);
+                    if open.is_none() {
+                        self.warn(
+                            Code::UnmatchedSlur,
+                            at + k,
+                            at + k + 1,
+                            "`)` closes no slur",
+                        );
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -300,20 +378,43 @@ impl Scanner<'_> {
         let b = line.as_bytes();
         match find(b, i + 1, b']') {
             Some(j) => {
-                if b[i + 1] == b'V' {
+                let key = char::from(b[i + 1]);
+                if !is_known_field(key) {
+                    self.diagnostics.push(unknown_field(at + i + 1, key));
+                } else if !is_inline_field(key) {
+                    self.warn(
+                        Code::InlineFieldOutOfPlace,
+                        at + i,
+                        at + j + 1,
+                        &format!("{key}: cannot stand inline among the notes; put it on a line of its own"),
+                    );
+                }
+                if key == 'V' {
                     self.switch_voice(line[i + 3..j].trim());
                 }
                 j + 1
             }
             None => {
-                self.warn(at + i, at + b.len(), "unclosed inline field `[`");
+                self.warn(
+                    Code::UnclosedInlineField,
+                    at + i,
+                    at + b.len(),
+                    "unclosed inline field `[`",
+                );
                 b.len()
             }
         }
     }
 
     /// A chord or grace group: music up to the closing bracket on the same line.
-    fn bracketed(&mut self, at: usize, line: &str, i: usize, close: u8, unclosed: &str) -> usize {
+    fn bracketed(
+        &mut self,
+        at: usize,
+        line: &str,
+        i: usize,
+        close: u8,
+        unclosed: (Code, &str),
+    ) -> usize {
         let b = line.as_bytes();
         match find(b, i + 1, close) {
             Some(j) => {
@@ -321,7 +422,7 @@ impl Scanner<'_> {
                 j + 1
             }
             None => {
-                self.warn(at + i, at + b.len(), unclosed);
+                self.warn(unclosed.0, at + i, at + b.len(), unclosed.1);
                 self.music(at + i, at + b.len());
                 b.len()
             }

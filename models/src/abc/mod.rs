@@ -14,6 +14,7 @@
 //! be shown at its place in the editor.
 
 pub mod bars;
+pub mod diagnostics;
 pub mod invariants;
 pub mod notes;
 pub mod patch;
@@ -56,25 +57,96 @@ impl TextRange {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How much a diagnostic matters, in the order LSP counts them (`Error` = 1 ... `Hint` = 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    Warning,
     Error,
+    Warning,
+    Information,
+    Hint,
 }
 
-/// Something wrong with the input that parsing worked around.
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Information => "info",
+            Severity::Hint => "hint",
+        }
+    }
+}
+
+/// What kind of problem a diagnostic reports: a stable name for scripts, editors and
+/// suppression lists (`tunelens check --syntax --json` prints it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// Bytes that are not UTF-8, read as Latin-1.
+    NotUtf8,
+    /// Music without an `X:` line.
+    NoReference,
+    /// Music before any `K:` field.
+    MissingKey,
+    /// A line in a tune header that is no field.
+    StrayHeaderLine,
+    /// A field letter ABC 2.1 does not define.
+    UnknownField,
+    /// A header-only field (`A:`, `B:`, `O:`, `X:` ...) among the music.
+    FieldOutOfPlace,
+    /// An inline field `[T:..]` of a kind that cannot stand inside the music.
+    InlineFieldOutOfPlace,
+    UnclosedQuote,
+    UnclosedChord,
+    UnclosedGrace,
+    UnclosedInlineField,
+    UnclosedDecoration,
+    UnclosedSlur,
+    /// A `)` that closes no slur.
+    UnmatchedSlur,
+    /// A bar whose notes add up to more (or, inside a section, less) than `M:` gives.
+    BarDuration,
+}
+
+impl Code {
+    /// The kebab-case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::NotUtf8 => "not-utf8",
+            Code::NoReference => "no-reference",
+            Code::MissingKey => "missing-key",
+            Code::StrayHeaderLine => "stray-header-line",
+            Code::UnknownField => "unknown-field",
+            Code::FieldOutOfPlace => "field-out-of-place",
+            Code::InlineFieldOutOfPlace => "inline-field-out-of-place",
+            Code::UnclosedQuote => "unclosed-quote",
+            Code::UnclosedChord => "unclosed-chord",
+            Code::UnclosedGrace => "unclosed-grace",
+            Code::UnclosedInlineField => "unclosed-inline-field",
+            Code::UnclosedDecoration => "unclosed-decoration",
+            Code::UnclosedSlur => "unclosed-slur",
+            Code::UnmatchedSlur => "unmatched-slur",
+            Code::BarDuration => "bar-duration",
+        }
+    }
+}
+
+/// Something wrong with the input that parsing worked around, at its exact byte range
+/// (`SourceText::line_col` turns it into the `line:col` editors show, in characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub code: Code,
     pub range: TextRange,
     pub message: String,
 }
 
 impl Diagnostic {
-    pub fn warning(range: TextRange, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, range: TextRange, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
+            code,
             range,
             message: message.into(),
         }

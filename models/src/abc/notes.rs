@@ -124,6 +124,19 @@ pub struct VoiceNotes {
     pub notes: Vec<Note>,
     /// `bar_ends[i]` is the end in `notes` of bar `i` (0-based, as in `Voice::bars`).
     bar_ends: Vec<u32>,
+    /// How long each bar lasts and the meter in force, for the bar-duration diagnostic.
+    times: Vec<BarTime>,
+}
+
+/// The time one bar takes, as its notes and rests add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BarTime {
+    /// In whole notes; `None` for a bar without notes or rests.
+    pub duration: Option<Ratio>,
+    /// The meter in force at the bar's end; `None` for free meter.
+    pub meter: Option<(u32, u32)>,
+    /// False when the bar holds a multi-bar rest (`Z4`, `X`), whose length is in bars.
+    pub measurable: bool,
 }
 
 impl VoiceNotes {
@@ -151,6 +164,11 @@ impl VoiceNotes {
         };
         // `notes` is public, so a caller may have shortened it: never index past it.
         self.notes.get(from..to).unwrap_or(&[])
+    }
+
+    /// How long bar `i` (0-based) lasts, and in what meter.
+    pub fn time(&self, i: usize) -> Option<BarTime> {
+        self.times.get(i).copied()
     }
 
     /// The notes of each bar in order.
@@ -463,6 +481,7 @@ fn read_tune(source: &SourceText, tune: &Tune, want: Option<usize>) -> Vec<Voice
             _ => VoiceNotes {
                 notes: Vec::with_capacity(voice.bars.len() * 8),
                 bar_ends: Vec::with_capacity(voice.bars.len()),
+                times: Vec::with_capacity(voice.bars.len()),
             },
         })
         .collect();
@@ -498,8 +517,9 @@ fn read_tune(source: &SourceText, tune: &Tune, want: Option<usize>) -> Vec<Voice
             let bytes = text
                 .get(bar.start as usize..bar.end as usize)
                 .unwrap_or(&[]);
-            BarReader::new(bytes, bar.start, &mut states[v], &mut notes.notes).read();
+            let time = BarReader::new(bytes, bar.start, &mut states[v], &mut notes.notes).read();
             notes.bar_ends.push(notes.notes.len() as u32);
+            notes.times.push(time);
         }
         at = at.max(bar.end as usize);
     }
@@ -616,6 +636,11 @@ struct BarReader<'a> {
     last: Last,
     /// The factor a `>` or `<` left for the next note.
     broken: Option<Ratio>,
+    /// Time of the bar before the last note or rest read, and that item's own time (a `>`
+    /// after it still changes it).
+    elapsed: Option<Ratio>,
+    last_part: Option<Ratio>,
+    measurable: bool,
 }
 
 impl<'a> BarReader<'a> {
@@ -631,14 +656,23 @@ impl<'a> BarReader<'a> {
             accidentals: [UNSET; POSITIONS],
             last: Last::None,
             broken: None,
+            elapsed: None,
+            last_part: None,
+            measurable: true,
         }
+    }
+
+    /// Counts a note's or rest's time in this bar.
+    fn count(&mut self, part: Ratio) {
+        self.elapsed = sum(self.elapsed, self.last_part.take());
+        self.last_part = Some(part);
     }
 
     fn peek(&self, ahead: usize) -> Option<u8> {
         self.b.get(self.i + ahead).copied()
     }
 
-    fn read(mut self) {
+    fn read(mut self) -> BarTime {
         while let Some(c) = self.peek(0) {
             match c {
                 b'%' => self.skip_line(),
@@ -655,8 +689,17 @@ impl<'a> BarReader<'a> {
                 b'A'..=b'G' | b'a'..=b'g' => self.note(),
                 b'z' | b'x' => self.rest(),
                 // `Z4`, `X`: bars of rest; their number is no length of ours.
+                b'Z' | b'X' => {
+                    self.measurable = false;
+                    self.i += 1;
+                }
                 _ => self.i += 1,
             }
+        }
+        BarTime {
+            duration: sum(self.elapsed, self.last_part),
+            meter: self.state.meter,
+            measurable: self.measurable,
         }
     }
 
@@ -776,6 +819,9 @@ impl<'a> BarReader<'a> {
         } else {
             (short, long)
         };
+        if !matches!(self.last, Last::None) {
+            self.last_part = self.last_part.map(|p| p * first);
+        }
         match self.last {
             Last::None => return,
             Last::Rest => {}
@@ -906,7 +952,8 @@ impl<'a> BarReader<'a> {
     fn rest(&mut self) {
         self.i += 1;
         let length = self.length();
-        self.timed(self.state.unit * length);
+        let part = self.timed(self.state.unit * length);
+        self.count(part);
         self.state.tie = None;
         self.last = Last::Rest;
     }
@@ -926,6 +973,7 @@ impl<'a> BarReader<'a> {
     /// Adds the note read from `start` to the cursor, or lengthens the note a tie holds.
     fn emit(&mut self, start: usize, head: Head, length: Ratio) {
         let duration = self.timed(self.state.unit * length);
+        self.count(duration);
         let range = TextRange::new(self.base + start as u32, self.base + self.i as u32);
         if let Some(tie) = self.state.tie.take() {
             if let Some(&tied) = self.notes.get(tie.note) {
@@ -963,6 +1011,13 @@ impl<'a> BarReader<'a> {
             part: duration,
             pos: head.pos,
         };
+    }
+}
+
+fn sum(a: Option<Ratio>, b: Option<Ratio>) -> Option<Ratio> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }
 

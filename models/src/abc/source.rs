@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Diagnostic, TextRange};
+use super::{Code, Diagnostic, TextRange};
 
 /// Files larger than this are refused unless the caller raises the limit: no real ABC
 /// collection comes close, and a huge input is far more likely a mistake (a binary, a dump).
@@ -71,6 +71,7 @@ impl SourceText {
         if let Some(at) = bad_at {
             let start = source.lines.line_start(line_of_byte(bytes, at));
             source.diagnostics.push(Diagnostic::warning(
+                Code::NotUtf8,
                 TextRange::new(start, start),
                 "not valid UTF-8: read the file as Latin-1",
             ));

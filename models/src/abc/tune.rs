@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::bars::{self, Voice};
-use super::{Diagnostic, SourceText, TextRange};
+use super::{Code, Diagnostic, SourceText, TextRange};
 
 /// A parsed file: its tunes and what was wrong with it.
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +99,7 @@ pub fn parse(source: &SourceText) -> AbcFile {
         // Only text with something musical in it: prose (a README) is no tune.
         if lines.iter().any(|(_, l)| looks_like_music(l)) {
             diagnostics.push(Diagnostic::warning(
+                Code::NoReference,
                 TextRange::new(0, 0),
                 "no X: field: reading the whole file as one tune",
             ));
@@ -161,6 +162,30 @@ pub(crate) fn field_value(line: &str) -> &str {
     v.trim()
 }
 
+/// The field letters of ABC 2.1 (section 3.1); any other letter and a colon is a mistake.
+pub(crate) fn is_known_field(key: char) -> bool {
+    "ABCDFGHIKLMmNOPQRrSsTUVWwXZ".contains(key)
+}
+
+/// Fields that belong in the tune header only (ABC 2.1, table 3.1).
+pub(crate) fn is_header_only(key: char) -> bool {
+    "ABCDFGHOSXZ".contains(key)
+}
+
+/// Fields that may stand inline, `[K:D]`, among the notes.
+pub(crate) fn is_inline_field(key: char) -> bool {
+    "IKLMmNPQRrUV".contains(key)
+}
+
+/// An unknown field letter at byte `at` (the letter and its colon).
+pub(crate) fn unknown_field(at: usize, key: char) -> Diagnostic {
+    Diagnostic::warning(
+        Code::UnknownField,
+        range(at, at + 2),
+        format!("unknown field {key}: (ABC 2.1 defines no such field)"),
+    )
+}
+
 fn parse_tune(
     lines: &[(usize, &str)],
     index: usize,
@@ -186,12 +211,18 @@ fn parse_tune(
             continue;
         }
         match field_key(line) {
-            Some(key) => header.push(HeaderField {
-                key,
-                value: field_value(line).to_owned(),
-                range: range(at, at + line.len()),
-            }),
+            Some(key) => {
+                if !is_known_field(key) {
+                    diagnostics.push(unknown_field(at, key));
+                }
+                header.push(HeaderField {
+                    key,
+                    value: field_value(line).to_owned(),
+                    range: range(at, at + line.len()),
+                })
+            }
             None if key_line.is_some() => diagnostics.push(Diagnostic::warning(
+                Code::StrayHeaderLine,
                 range(at, at + line.len()),
                 "not a header field (a letter and a colon); the header runs to K:",
             )),
@@ -204,6 +235,7 @@ fn parse_tune(
     let body_start = lines.get(body_line).map_or(end, |(at, _)| *at);
     if key_line.is_none() && body_line < lines.len() {
         diagnostics.push(Diagnostic::warning(
+            Code::MissingKey,
             range(start, lines[0].0 + lines[0].1.len()),
             "tune has no K: field before its music",
         ));

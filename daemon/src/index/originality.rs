@@ -1,0 +1,240 @@
+//! The originality check: which passages of a user's tunes are too close to a tune of a
+//! reference corpus, each with where it is on both sides and why it matched.
+//!
+//! Detection rests on what works without a trained model: each W-bar window of the user's
+//! tunes asks the symbolic index (interval and duration-ratio n-grams, any key) for its
+//! nearest passages, and each candidate is aligned note by note (`abc::notes::align`, through
+//! [`Explainer`]). The score is the share of notes that agree after the transposition,
+//! `same / max(notes on either side)`, optionally blended with the music-vector cosine when a
+//! model worth trusting made the vectors (`vector_weight`). The default threshold comes from
+//! measurements on music21 (docs/benchmarks.md, "Originality check").
+//!
+//! Pure logic over parsed text and a [`Catalog`]: the CLI prints the findings, the daemon can
+//! publish them as diagnostics at `query.range`.
+
+use serde::{Deserialize, Serialize};
+use tunelens_models::abc::notes::{tune_notes, Note};
+use tunelens_models::abc::{self, AbcFile, Level, LineCol, SourceText, TextRange, Unit};
+
+use super::explain::{Explainer, Explanation};
+use super::group::Source;
+use super::query::{Catalog, Match, QueryError, Ranker};
+use super::symbolic::passage_ngrams;
+
+/// Notes agreeing after transposition, of the longer side, above which a passage is reported.
+/// Chosen from the music21 distributions in docs/benchmarks.md ("Originality check").
+pub const DEFAULT_THRESHOLD: f32 = 0.8;
+
+/// Windows with fewer notes say too little to accuse anyone: four bars of long notes match
+/// half the corpus.
+pub const DEFAULT_MIN_NOTES: usize = 12;
+
+/// How the check runs; the daemon keeps one in its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOptions {
+    /// Report passages scoring at least this (0..=1).
+    pub threshold: f32,
+    /// Bars per window, as the reference corpus was indexed.
+    pub window: u32,
+    /// Candidates aligned per window, best by shared n-grams first.
+    pub candidates: usize,
+    /// Windows with fewer notes are not checked.
+    pub min_notes: usize,
+    /// Weight of the vector cosine in the score (0: notes only, the right choice for a model
+    /// that was not trained, such as the random test fixtures).
+    pub vector_weight: f32,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            threshold: DEFAULT_THRESHOLD,
+            window: 4,
+            candidates: 8,
+            min_notes: DEFAULT_MIN_NOTES,
+            vector_weight: 0.0,
+        }
+    }
+}
+
+/// One W-bar window of a user's tune, ready to be checked (and embedded, by the caller, when
+/// vectors are wanted).
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub tune: usize,
+    pub title: Option<String>,
+    /// Index of the voice in `Tune::voices`, and its id.
+    pub voice: usize,
+    pub voice_id: String,
+    pub unit: Unit,
+    pub notes: Vec<Note>,
+    pub ngrams: Vec<u32>,
+}
+
+/// The windows of every voice of every tune of a parsed file.
+pub fn windows(source: &SourceText, file: &AbcFile, window: u32) -> Vec<Window> {
+    let mut out = Vec::new();
+    for tune in &file.tunes {
+        let notes = tune_notes(source, tune);
+        for unit in abc::units(source, tune, Level::Passage, window as usize, 1) {
+            let Some(voice) = notes.get(unit.voice) else {
+                continue;
+            };
+            let bars = unit.first_bar.saturating_sub(1) as usize..unit.last_bar as usize;
+            out.push(Window {
+                tune: tune.index,
+                title: tune.title().map(str::to_owned),
+                voice: unit.voice,
+                voice_id: tune
+                    .voices
+                    .get(unit.voice)
+                    .map_or_else(String::new, |v| v.id.clone()),
+                notes: voice.bars(bars).to_vec(),
+                ngrams: passage_ngrams(voice, unit.first_bar, unit.last_bar),
+                unit,
+            });
+        }
+    }
+    out
+}
+
+/// Where a finding is in the user's file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Place {
+    pub tune: usize,
+    pub title: Option<String>,
+    pub voice: String,
+    pub bars: [u32; 2],
+    pub start: LineCol,
+    pub end: LineCol,
+    /// Byte range of the window in the user's text (for an editor's diagnostic).
+    pub range: TextRange,
+}
+
+/// A passage of the user's too close to a reference passage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub score: f32,
+    /// Share of notes that agree after the transposition, of the longer side.
+    pub agreement: f32,
+    pub query: Place,
+    /// The reference passage: file, tune, bars and `line:col` range there.
+    pub reference: Match,
+    pub explain: Explanation,
+    /// Other reference tunes the same bars match as closely (settings in other collections).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Source>,
+}
+
+/// Share of notes that agree, of the longer side.
+pub fn agreement(e: &Explanation) -> f32 {
+    let theirs = e.same + e.changed + e.inserted;
+    e.same as f32 / e.notes.max(theirs).max(1) as f32
+}
+
+/// Checks `windows` (from [`windows`] over `source`) against `catalog`. `vectors`, when given,
+/// are the windows' music vectors in the same order; `exclude` rejects reference passages that
+/// do not count (the user's own file when it is indexed too).
+pub fn check(
+    source: &SourceText,
+    windows: &[Window],
+    vectors: Option<&[Vec<f32>]>,
+    catalog: &Catalog,
+    exclude: &(dyn Fn(&Match) -> bool + Sync),
+    options: &CheckOptions,
+    explainer: &mut Explainer,
+) -> Result<Vec<Finding>, QueryError> {
+    let w = options.vector_weight.clamp(0.0, 1.0);
+    let mut raw: Vec<Finding> = Vec::new();
+    for (i, win) in windows.iter().enumerate() {
+        if win.notes.len() < options.min_notes || win.ngrams.is_empty() {
+            continue;
+        }
+        let vector = vectors
+            .and_then(|v| v.get(i))
+            .filter(|v| v.len() == catalog.dim())
+            .map_or(&[][..], Vec::as_slice);
+        let candidates = catalog.ranked(
+            vector,
+            &win.ngrams,
+            Ranker::Symbolic,
+            options.candidates,
+            exclude,
+        )?;
+        let bars = [win.unit.first_bar, win.unit.last_bar];
+        for m in candidates {
+            let Some(explain) = explainer.explain(&win.notes, bars, &m) else {
+                continue;
+            };
+            let agreement = agreement(&explain);
+            let score = (1.0 - w) * agreement + w * m.vector_score.max(0.0);
+            if score < options.threshold {
+                continue;
+            }
+            raw.push(Finding {
+                score,
+                agreement,
+                query: Place {
+                    tune: win.tune,
+                    title: win.title.clone(),
+                    voice: win.voice_id.clone(),
+                    bars,
+                    start: source.line_col(win.unit.range.start),
+                    end: source.line_col(win.unit.range.end),
+                    range: win.unit.range,
+                },
+                reference: m,
+                explain,
+                also: Vec::new(),
+            });
+        }
+    }
+    Ok(select(raw))
+}
+
+/// One finding per stretch of the user's music: the best window wins, overlapping windows are
+/// dropped, and other reference tunes matched at exactly the same bars are listed with it.
+fn select(mut raw: Vec<Finding>) -> Vec<Finding> {
+    raw.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.query.range.start.cmp(&b.query.range.start))
+            .then_with(|| a.reference.path.cmp(&b.reference.path))
+            .then(a.reference.range.start.cmp(&b.reference.range.start))
+    });
+    let mut kept: Vec<Finding> = Vec::new();
+    for f in raw {
+        let overlapping = kept.iter_mut().find(|k| {
+            k.query.tune == f.query.tune
+                && k.query.voice == f.query.voice
+                && k.query.bars[0] <= f.query.bars[1]
+                && f.query.bars[0] <= k.query.bars[1]
+        });
+        match overlapping {
+            None => kept.push(f),
+            Some(k) => {
+                let other_tune = (k.reference.path.as_str(), k.reference.tune)
+                    != (&f.reference.path, f.reference.tune);
+                let listed = k
+                    .also
+                    .iter()
+                    .any(|s| s.path == f.reference.path && s.tune == f.reference.tune);
+                if k.query.bars == f.query.bars && other_tune && !listed {
+                    let r = &f.reference;
+                    k.also.push(Source {
+                        corpus: r.corpus.clone(),
+                        collection: r.collection.clone(),
+                        path: r.path.clone(),
+                        tune: r.tune,
+                        title: r.title.clone(),
+                        score: f.score,
+                    });
+                }
+            }
+        }
+    }
+    kept.sort_by(|a, b| {
+        (a.query.tune, a.query.range.start).cmp(&(b.query.tune, b.query.range.start))
+    });
+    kept
+}
