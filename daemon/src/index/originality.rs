@@ -13,7 +13,7 @@
 //! publish them as diagnostics at `query.range`.
 
 use serde::{Deserialize, Serialize};
-use tunelens_models::abc::notes::{tune_notes, Note};
+use tunelens_models::abc::notes::{describe_transposition, tune_notes, Note};
 use tunelens_models::abc::{self, AbcFile, Level, LineCol, SourceText, TextRange, Unit};
 
 use super::explain::{Explainer, Explanation};
@@ -163,9 +163,16 @@ pub fn check(
         )?;
         let bars = [win.unit.first_bar, win.unit.last_bar];
         for m in candidates {
-            let Some(explain) = explainer.explain(&win.notes, bars, &m) else {
+            let Some(mut explain) = explainer.explain(&win.notes, bars, &m) else {
                 continue;
             };
+            // A quote is described from the reference to the user's music: "up a 4th" means
+            // the user moved the reference's passage up.
+            let from_reference = -explain.transposition;
+            let interval = describe_transposition(from_reference);
+            explain.summary = explain.summary.replace(explain.interval, interval);
+            explain.transposition = (from_reference + 5).rem_euclid(12) - 5;
+            explain.interval = interval;
             let agreement = agreement(&explain);
             let score = (1.0 - w) * agreement + w * m.vector_score.max(0.0);
             if score < options.threshold {
