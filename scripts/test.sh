@@ -9,4 +9,11 @@ cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
 # nextest does not run doctests; run them first so nextest's summary closes the log.
 cargo test --locked --workspace --doc
+# The Milvus backend tests (daemon/tests/milvus_*.rs) run against a real server: PyPI's
+# milvus==2.3.5 standalone, on loopback with a fresh data dir, stopped by its PID on any exit,
+# also when a test fails (~10 s to start, ~45 s of tests).
+scripts/milvus.sh start >/dev/null
+trap 'scripts/milvus.sh stop' EXIT
+TUNELENS_MILVUS_URI=$(scripts/milvus.sh uri)
+export TUNELENS_MILVUS_URI
 cargo nextest run --locked --workspace --no-fail-fast

@@ -43,6 +43,9 @@ enum Command {
     Corpus(cli::corpus::CorpusCommand),
     /// Evaluate a model on labelled tunes: retrieval, zero-shot labels, linear probe.
     Eval(cli::eval::EvalArgs),
+    /// The vector store: migrate the local index to Milvus, or show what each side holds.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Classify(a) => cli::classify::run(&a),
         Command::Corpus(c) => cli::corpus::run(&c),
         Command::Eval(a) => cli::eval::run(&a),
+        Command::Store(c) => cli::store::run(&c),
     };
     match result {
         Ok(code) => code,

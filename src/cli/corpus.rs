@@ -95,6 +95,7 @@ fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
     let files = input::expand(&folders)?;
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
+    let backend = args.db.store.backend()?;
     let options = IndexOptions {
         corpus: "music21".into(),
         settings: UnitSettings::default(),
@@ -103,7 +104,9 @@ fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
         roots: folders,
         collections_under: Some(root),
     };
-    run_job(&store, &clamp, &model_id, &files, &options, args.json)
+    run_job(
+        &store, &backend, &clamp, &model_id, &files, &options, args.json,
+    )
 }
 
 /// Downloads the music21 wheel with pip (once) and extracts its ABC collections (once);

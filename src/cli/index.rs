@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tunelens_daemon::index::{index_files, IndexOptions, Progress, Store, UnitSettings};
+use tunelens_daemon::index::{
+    index_files_to, Backend, IndexOptions, Progress, Store, UnitSettings,
+};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
 use tunelens_models::encoders::Clamp;
 
@@ -53,6 +55,9 @@ pub struct DbArgs {
     /// Empty a database of an older schema and start again.
     #[arg(long)]
     rebuild: bool,
+    /// Where the searchable vectors live (embedded or Milvus).
+    #[command(flatten)]
+    pub store: super::store::StoreArgs,
 }
 
 impl DbArgs {
@@ -87,6 +92,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
+    let backend = args.db.store.backend()?;
     let roots = args
         .paths
         .iter()
@@ -104,12 +110,15 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
         roots,
         collections_under: None,
     };
-    run_job(&store, &clamp, &model_id, &files, &options, args.json)
+    run_job(
+        &store, &backend, &clamp, &model_id, &files, &options, args.json,
+    )
 }
 
 /// Runs an indexing job with a progress bar and Ctrl-C handling, and prints its report.
 pub fn run_job(
     store: &Store,
+    backend: &Backend,
     clamp: &Clamp,
     model_id: &str,
     files: &[PathBuf],
@@ -144,8 +153,9 @@ pub fn run_job(
             p.embedded, p.cached, p.queued
         ));
     };
-    let report = index_files(
+    let report = index_files_to(
         store,
+        backend,
         clamp,
         model_id,
         files,

@@ -10,3 +10,4 @@ pub mod index;
 pub mod input;
 pub mod patches;
 pub mod query;
+pub mod store;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_daemon::index::symbolic::passage_ngrams;
-use tunelens_daemon::index::{content_key, Catalog, Explainer, Explanation, Match, Ranker, Store};
+use tunelens_daemon::index::{content_key, Explainer, Explanation, Match, Ranker, Store};
 use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
@@ -108,7 +108,9 @@ pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
     let q = &args.query;
     let (clamp, model_id) = q.model.load_with_id()?;
     let store = q.db.open()?;
-    let catalog = Catalog::load(&store, &model_id, &q.corpus, args.level.level())?;
+    let backend = q.db.store.backend()?;
+    let catalog =
+        q.db.catalog(&store, &backend, &model_id, &q.corpus, args.level.level())?;
     let vector = clamp
         .embed_text(&TextBatch {
             texts: vec![args.text.clone()],
@@ -180,7 +182,9 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
 
     let (clamp, model_id) = q.model.load_with_id()?;
     let store = q.db.open()?;
-    let catalog = Catalog::load(&store, &model_id, &q.corpus, level)?;
+    let backend = q.db.store.backend()?;
+    let catalog =
+        q.db.catalog(&store, &backend, &model_id, &q.corpus, level)?;
     let vector = unit_vector(&clamp, &store, &model_id, &unit)?;
     let own = unit.range;
     let exclude = |m: &Match| {

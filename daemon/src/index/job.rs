@@ -19,6 +19,7 @@ use super::records::{
 };
 use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
+use super::vectors::{sync, Backend, VectorError};
 
 type PatchIds = [u8; PATCH_LENGTH];
 
@@ -69,6 +70,9 @@ pub enum IndexError {
     Store(#[from] StoreError),
     #[error("the model failed: {0}")]
     Model(String),
+    /// The vector backend (Milvus) failed; what was recorded before stays, and a rerun resumes.
+    #[error(transparent)]
+    Vectors(#[from] VectorError),
 }
 
 /// Files are prepared and recorded in groups of this many, so a cancelled run loses at most
@@ -79,6 +83,32 @@ const GROUP: usize = 64;
 /// after every batch; `cancel` is checked between batches.
 pub fn index_files(
     store: &Store,
+    model: &(dyn EmbeddingBackend + Sync),
+    model_id: &str,
+    files: &[PathBuf],
+    options: &IndexOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<IndexReport, IndexError> {
+    index_files_to(
+        store,
+        &Backend::Embedded,
+        model,
+        model_id,
+        files,
+        options,
+        progress,
+        cancel,
+    )
+}
+
+/// [`index_files`], also writing each file's rows to `backend` (Milvus) before its record:
+/// a file is recorded only once the server has its rows, so a run stopped by the server going
+/// away resumes from the first file not recorded.
+#[allow(clippy::too_many_arguments)]
+pub fn index_files_to(
+    store: &Store,
+    backend: &Backend,
     model: &(dyn EmbeddingBackend + Sync),
     model_id: &str,
     files: &[PathBuf],
@@ -100,7 +130,7 @@ pub fn index_files(
         }
         let prepared: Vec<Prepared> = group
             .par_iter()
-            .map(|path| prepare(store, model_id, path, options))
+            .map(|path| prepare(store, backend, model_id, path, options))
             .collect::<Result<_, _>>()?;
         let done = embed_missing(
             store,
@@ -121,6 +151,7 @@ pub fn index_files(
                 Prepared::Unchanged => report.files_unchanged += 1,
                 Prepared::Failed(reason) => report.failed.push(reason),
                 Prepared::Ready { record, .. } => {
+                    sync::push_file(store, backend, &options.corpus, &record)?;
                     store.put_file(&options.corpus, &record)?;
                     report.files_indexed += 1;
                 }
@@ -130,7 +161,7 @@ pub fn index_files(
         progress(&report.progress);
     }
     if !report.cancelled {
-        report.files_removed = drop_missing(store, files, options)?;
+        report.files_removed = drop_missing(store, backend, files, options)?;
     }
     store.flush()?;
     Ok(report)
@@ -149,6 +180,7 @@ enum Prepared {
 
 fn prepare(
     store: &Store,
+    backend: &Backend,
     model_id: &str,
     path: &Path,
     options: &IndexOptions,
@@ -160,7 +192,11 @@ fn prepare(
     };
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
     if let Some(old) = store.file(&options.corpus, &name)? {
-        if old.sha256 == sha256 && old.model == model_id && old.settings == options.settings {
+        if old.sha256 == sha256
+            && old.model == model_id
+            && old.settings == options.settings
+            && sync::is_current(store, backend, &options.corpus, &old)?
+        {
             return Ok(Prepared::Unchanged);
         }
     }
@@ -336,6 +372,7 @@ fn embed_missing(
 /// (deleted or renamed since the last run).
 fn drop_missing(
     store: &Store,
+    backend: &Backend,
     files: &[PathBuf],
     options: &IndexOptions,
 ) -> Result<usize, IndexError> {
@@ -353,6 +390,7 @@ fn drop_missing(
     for record in store.files(&options.corpus)? {
         let under_root = roots.iter().any(|r| Path::new(&record.path).starts_with(r));
         if under_root && !seen.contains(&record.path) {
+            sync::forget_file(store, backend, &options.corpus, &record)?;
             store.remove_file(&options.corpus, &record.path)?;
             removed += 1;
         }

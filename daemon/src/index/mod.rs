@@ -10,13 +10,17 @@ pub mod query;
 pub mod records;
 pub mod store;
 pub mod symbolic;
+pub mod vectors;
 
 pub use explain::{Explainer, Explanation};
 pub use filter::{Candidate, Filters, Position, RhythmPredictions};
 pub use group::{group, Grouping, Source, TuneGroup};
-pub use job::{content_key, index_files, IndexError, IndexOptions, IndexReport, Progress};
+pub use job::{
+    content_key, index_files, index_files_to, IndexError, IndexOptions, IndexReport, Progress,
+};
 pub use query::{Catalog, Match, QueryError, Ranker};
 pub use records::{
     BarRecord, ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION,
 };
 pub use store::{Store, StoreError};
+pub use vectors::{Backend, VectorError, VectorStore};

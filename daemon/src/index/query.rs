@@ -9,8 +9,9 @@ use tunelens_models::abc::{Level, TextRange};
 use super::records::{FileRecord, LineColRecord, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
+use super::vectors::{Backend, Filter, FlatVectors, Row, RowId, VectorError, VectorStore};
 use crate::search::kernels::dot_f32;
-use crate::search::{FlatIndex, Hit, SearchError};
+use crate::search::SearchError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -18,16 +19,25 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error(transparent)]
+    Vectors(#[from] VectorError),
     #[error("nothing indexed{}{}: run `tunelens index` first", .corpora, .model)]
     Empty { corpora: String, model: String },
+    #[error("Milvus at {uri} holds no vectors of model {model}: run `tunelens index --store milvus`, or copy the local index with `tunelens store migrate --to milvus`")]
+    NotInMilvus { uri: String, model: String },
 }
 
 /// The indexed units of one level, from some corpora, searchable.
 pub struct Catalog {
     files: Vec<(String, FileRecord)>,
-    /// Row id in `index` → (file, unit).
+    /// Row → (file, unit).
     units: Vec<(usize, usize)>,
-    index: FlatIndex,
+    /// Row → its id in the vector store, and back.
+    ids: Vec<RowId>,
+    rows: HashMap<RowId, u32>,
+    /// Where the vectors are searched: in memory or on a server (see `index::vectors`).
+    vectors: Box<dyn VectorStore>,
+    filter: Filter,
     /// The same rows' interval n-grams (passages only).
     symbolic: SymbolicIndex,
 }
@@ -76,9 +86,22 @@ pub struct Match {
 }
 
 impl Catalog {
-    /// Loads the units of `level` that `model` embedded, from `corpora` (all when empty).
+    /// Loads the units of `level` that `model` embedded, from `corpora` (all when empty), into
+    /// memory (the embedded backend).
     pub fn load(
         store: &Store,
+        model: &str,
+        corpora: &[String],
+        level: Level,
+    ) -> Result<Self, QueryError> {
+        Self::open(store, &Backend::Embedded, model, corpora, level)
+    }
+
+    /// The one place a catalog is made: the file records come from the local `store`, the
+    /// vectors from `backend` (loaded into memory from the local cache, or searched on Milvus).
+    pub fn open(
+        store: &Store,
+        backend: &Backend,
         model: &str,
         corpora: &[String],
         level: Level,
@@ -97,28 +120,53 @@ impl Catalog {
             }
         }
         let mut units = Vec::new();
-        let mut index: Option<FlatIndex> = None;
+        let mut ids = Vec::new();
+        let mut flat: Option<FlatVectors> = None;
         let mut symbolic = SymbolicIndex::default();
-        for (f, (_, record)) in files.iter().enumerate() {
+        let remote = match backend {
+            Backend::Embedded => None,
+            Backend::Milvus(milvus) => {
+                Some(milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
+                    uri: milvus.config().uri.clone(),
+                    model: model.to_owned(),
+                })?)
+            }
+        };
+        for (f, (corpus, record)) in files.iter().enumerate() {
             for (u, unit) in record.units.iter().enumerate() {
                 if unit.level != level {
                     continue;
                 }
-                let Some(vector) = store.vector(model, &unit.key)? else {
-                    // A record names only stored vectors (see index::job); a miss means the
-                    // vector was removed by hand. Skip it rather than fail the query.
-                    continue;
-                };
-                let index = match &mut index {
-                    Some(i) => i,
-                    None => index.insert(FlatIndex::new(vector.len())?),
-                };
-                index.add(units.len() as u64, &vector)?;
+                if remote.is_none() {
+                    let Some(vector) = store.vector(model, &unit.key)? else {
+                        // A record names only stored vectors (see index::job); a miss means
+                        // the vector was removed by hand. Skip it rather than fail the query.
+                        continue;
+                    };
+                    let flat = match &mut flat {
+                        Some(i) => i,
+                        None => flat.insert(FlatVectors::new(vector.len())?),
+                    };
+                    flat.upsert(&[Row {
+                        corpus,
+                        path: &record.path,
+                        unit: u,
+                        level,
+                        key: unit.key,
+                        vector: &vector,
+                    }])?;
+                }
+                ids.push(RowId::new(corpus, &record.path, u));
                 symbolic.push(&unit.ngrams);
                 units.push((f, u));
             }
         }
-        let Some(index) = index else {
+        let vectors: Option<Box<dyn VectorStore>> = match (remote, flat) {
+            (Some(remote), _) if !units.is_empty() => Some(Box::new(remote)),
+            (None, Some(flat)) => Some(Box::new(flat)),
+            _ => None,
+        };
+        let Some(vectors) = vectors else {
             return Err(QueryError::Empty {
                 corpora: if corpora.is_empty() {
                     String::new()
@@ -128,10 +176,21 @@ impl Catalog {
                 model: format!(" for model {model}"),
             });
         };
+        let rows = ids
+            .iter()
+            .enumerate()
+            .map(|(r, id)| (*id, r as u32))
+            .collect();
         Ok(Self {
             files,
             units,
-            index,
+            ids,
+            rows,
+            vectors,
+            filter: Filter {
+                corpora: corpora.to_vec(),
+                level: Some(level),
+            },
             symbolic,
         })
     }
@@ -145,7 +204,7 @@ impl Catalog {
     }
 
     pub fn dim(&self) -> usize {
-        self.index.dim()
+        self.vectors.dim()
     }
 
     /// The corpus, file record and unit record behind a match (filters and grouping read
@@ -182,15 +241,18 @@ impl Catalog {
         k: usize,
         exclude: &(dyn Fn(&Match) -> bool + Sync),
     ) -> Result<Vec<Match>, QueryError> {
-        let keep = |id: u64| !exclude(&self.describe(id, 0.0, 0.0, 0.0));
+        let keep = |row: u64| !exclude(&self.describe(row, 0.0, 0.0, 0.0));
+        // Rows the store holds but these records do not name (another machine's corpus) are
+        // not answers here: they cannot be shown as places in files.
+        let keep_id = |id: RowId| self.rows.get(&id).is_some_and(|&r| keep(u64::from(r)));
         let pool = match ranker {
             Ranker::Vector => k,
             _ => (k * HYBRID_POOL_PER_RESULT).max(HYBRID_POOL_MIN),
         };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
         if ranker != Ranker::Symbolic {
-            for Hit { id, score } in self.index.top_k(query, pool, Some(&keep))? {
-                candidates.insert(id as u32, (score, 0.0));
+            for hit in self.vectors.top_k(query, pool, &self.filter, &keep_id)? {
+                candidates.insert(self.rows[&hit.id], (hit.score, 0.0));
             }
         }
         if ranker != Ranker::Vector && !ngrams.is_empty() {
@@ -210,6 +272,17 @@ impl Catalog {
             }
         }
         let q = normalised(query);
+        // Candidates found by their n-grams alone get their vector score too, in one request.
+        let unscored: Vec<RowId> = candidates
+            .iter()
+            .filter(|(_, (v, _))| v.is_nan())
+            .map(|(&row, _)| self.ids[row as usize])
+            .collect();
+        let fetched = if unscored.is_empty() || query.is_empty() {
+            HashMap::new()
+        } else {
+            self.vectors.vectors(&unscored)?
+        };
         let mut matches: Vec<Match> = candidates
             .into_iter()
             .map(|(row, (vector, symbolic))| {
@@ -217,8 +290,8 @@ impl Catalog {
                 let vector = if query.is_empty() {
                     0.0
                 } else if vector.is_nan() {
-                    self.index
-                        .get(u64::from(row))
+                    fetched
+                        .get(&self.ids[row as usize])
                         .map_or(0.0, |v| dot_f32(v, &q))
                 } else {
                     vector

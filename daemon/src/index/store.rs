@@ -104,7 +104,13 @@ impl Store {
         &self.path
     }
 
-    fn io(&self, source: sled::Error) -> StoreError {
+    /// Another tree of the same database, for state that belongs beside the records (the
+    /// vector backends' push markers, `index::vectors::sync`). Emptied by `--rebuild` with the rest.
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree> {
+        self.db.open_tree(name).map_err(|e| self.io(e))
+    }
+
+    pub(crate) fn io(&self, source: sled::Error) -> StoreError {
         StoreError::Io {
             path: self.path.clone(),
             source,
