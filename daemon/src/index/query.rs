@@ -251,7 +251,7 @@ impl Catalog {
 
 /// The measures a unit of a MusicXML file spans (a whole tune: its voice's first and last).
 fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
-    if !file.bars.first().is_some_and(|b| b.measure.is_some()) {
+    if file.bars.first().is_none_or(|b| b.measure.is_none()) {
         return None;
     }
     let in_voice = || {
@@ -260,7 +260,7 @@ fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
             .filter(|b| b.tune == unit.tune && b.voice == unit.voice)
     };
     let (first, last) = if unit.level == Level::Tune {
-        (in_voice().next()?, in_voice().last()?)
+        (in_voice().next()?, in_voice().next_back()?)
     } else {
         let at = |n: u32| in_voice().find(|b| b.number == n);
         (at(unit.first_bar)?, at(unit.last_bar)?)
