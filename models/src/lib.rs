@@ -6,3 +6,4 @@
 
 pub mod abc;
 pub mod encoders;
+pub mod musicxml;

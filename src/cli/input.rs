@@ -1,12 +1,16 @@
-//! Reading the ABC files named on the command line, with errors that name the file and line.
+//! Reading the ABC and MusicXML files named on the command line, with errors that name the
+//! file and line (or part and measure). MusicXML (`.musicxml`, `.xml`, `.mxl`) is converted to
+//! ABC here, once, and everything after reads the ABC; the conversion's map from bars back to
+//! measures travels along in [`Parsed::musicxml`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use tunelens_models::abc::{self, AbcFile, Diagnostic, SourceError, SourceText};
+use tunelens_models::musicxml::{self, Converted};
 
-/// Expands the paths given by the user: files as they are, folders to the `.abc` files under
-/// them (sorted, so runs are reproducible).
+/// Expands the paths given by the user: files as they are, folders to the `.abc` and MusicXML
+/// files under them (sorted, so runs are reproducible).
 pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for path in paths {
@@ -15,7 +19,10 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             let before = out.len();
             walk(path, &mut out).with_context(|| format!("{}", path.display()))?;
             if out.len() == before {
-                bail!("{}: no .abc files in this folder", path.display());
+                bail!(
+                    "{}: no .abc or MusicXML files in this folder",
+                    path.display()
+                );
             }
         } else {
             out.push(path.clone());
@@ -31,21 +38,41 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             walk(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("abc"))
-        {
+        } else if is_score(&path) {
             out.push(path);
         }
     }
     Ok(())
 }
 
+/// Whether a path names a file we read: ABC, or MusicXML by its extension.
+pub fn is_score(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("abc"))
+        || musicxml::is_musicxml_path(path)
+}
+
 /// A file read and parsed.
 pub struct Parsed {
     pub path: PathBuf,
+    /// The ABC text: the file's own, or what its MusicXML converted to.
     pub source: SourceText,
     pub file: AbcFile,
+    /// For a MusicXML file: the conversion, whose bars know their part and measure.
+    pub musicxml: Option<Converted>,
+}
+
+impl Parsed {
+    /// Where byte `offset` of the ABC text is, as the user's file counts: `line:col` for ABC,
+    /// `part 1 (Soprano), measure 12` for MusicXML.
+    pub fn place(&self, offset: u32) -> String {
+        match &self.musicxml {
+            Some(c) => c
+                .measure_at(offset)
+                .map_or_else(|| "header".to_owned(), ToString::to_string),
+            None => self.source.line_col(offset).to_string(),
+        }
+    }
 }
 
 /// Reads and parses one file. The error names the file, and the line where there is one.
@@ -63,14 +90,26 @@ pub fn read(path: &Path, size_limit: usize) -> anyhow::Result<Parsed> {
         );
     }
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    let source = SourceText::from_bytes(&bytes, size_limit).map_err(|e| match e {
-        // The binary error carries its line; say it the way compilers do.
-        SourceError::Binary { line } => anyhow::anyhow!(
-            "{}:{line}: NUL byte: this looks like a binary file, not ABC text",
-            path.display()
-        ),
-        e => anyhow::anyhow!("{}: {e}", path.display()),
-    })?;
+    let (source, converted) = if musicxml::is_musicxml_path(path) {
+        let limits = musicxml::Limits {
+            max_bytes: size_limit,
+        };
+        let converted = musicxml::convert_with(&bytes, &path.display().to_string(), limits)?;
+        (
+            SourceText::from_text(converted.abc.clone()),
+            Some(converted),
+        )
+    } else {
+        let source = SourceText::from_bytes(&bytes, size_limit).map_err(|e| match e {
+            // The binary error carries its line; say it the way compilers do.
+            SourceError::Binary { line } => anyhow::anyhow!(
+                "{}:{line}: NUL byte: this looks like a binary file, not ABC text",
+                path.display()
+            ),
+            e => anyhow::anyhow!("{}: {e}", path.display()),
+        })?;
+        (source, None)
+    };
     let file = abc::parse(&source);
     if file.tunes.is_empty() {
         bail!(
@@ -82,6 +121,7 @@ pub fn read(path: &Path, size_limit: usize) -> anyhow::Result<Parsed> {
         path: path.to_owned(),
         source,
         file,
+        musicxml: converted,
     })
 }
 
@@ -135,6 +175,11 @@ pub fn exit_code(failed: usize) -> std::process::ExitCode {
 
 /// `path:line:col: warning: message`, as editors and compilers print them.
 pub fn print_diagnostics(parsed: &Parsed) {
+    if let Some(c) = &parsed.musicxml {
+        for w in &c.warnings {
+            eprintln!("{}: warning: {w}", parsed.path.display());
+        }
+    }
     for d in &parsed.file.diagnostics {
         eprintln!("{}", format_diagnostic(parsed, d));
     }
@@ -142,6 +187,17 @@ pub fn print_diagnostics(parsed: &Parsed) {
 
 pub fn format_diagnostic(parsed: &Parsed, d: &Diagnostic) -> String {
     let at = parsed.source.line_col(d.range.start);
+    if parsed.musicxml.is_some() {
+        // The ABC was made by the converter: point at the measure, not at its text.
+        let at = parsed.place(d.range.start);
+        return format!(
+            "{}: {at}: {}: {} [{}]",
+            parsed.path.display(),
+            d.severity.as_str(),
+            d.message,
+            d.code.as_str(),
+        );
+    }
     format!(
         "{}:{at}: {}: {} [{}]",
         parsed.path.display(),

@@ -63,7 +63,8 @@ pub struct SearchArgs {
 
 #[derive(clap::Args)]
 pub struct SimilarArgs {
-    /// FILE:LINE[:COL], the place of the passage (or tune) to match.
+    /// FILE:LINE[:COL], the place of the passage (or tune) to match; for a MusicXML file
+    /// FILE:MEASURE[:PART] (the measure's number as the score writes it; part 1 by default).
     #[arg(required_unless_present = "abc", conflicts_with = "abc")]
     at: Option<String>,
     /// ABC music to match instead of a place in a file.
@@ -135,6 +136,9 @@ struct SimilarQuery {
     level: Level,
     #[serde(skip_serializing_if = "Option::is_none")]
     bars: Option<[u32; 2]>,
+    /// For a MusicXML file: where the passage starts, e.g. "part 1 (Soprano), measure 12".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measure: Option<String>,
     text: String,
 }
 
@@ -142,6 +146,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let q = &args.query;
     let level = args.level.level();
     let window = args.window as usize;
+    let mut query_measure = None;
     // The query unit, and (for a place in a file) what it must not match: itself.
     let (unit, notes, ngrams, title, path, tune_index) = match (&args.at, &args.abc) {
         (_, Some(abc_text)) => {
@@ -168,7 +173,25 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         (Some(at), None) => {
             let (path, line, col) = parse_place(at)?;
             let parsed = input::read(&path, abc::DEFAULT_SIZE_LIMIT)?;
+            let (line, col) = match &parsed.musicxml {
+                // FILE:MEASURE[:PART]: the measure's first bar, as a place in the ABC text.
+                Some(c) => {
+                    let (measure, part) = (line, col);
+                    let bar = c
+                        .find_measure(part, &measure.to_string())
+                        .with_context(|| {
+                            format!("{}: part {part} has no measure {measure}", path.display())
+                        })?;
+                    let lc = parsed.source.line_col(bar.range.start);
+                    (lc.line, lc.col)
+                }
+                None => (line, col),
+            };
             let (unit, tune) = unit_at(&parsed, line, col, level, window)?;
+            query_measure = parsed
+                .musicxml
+                .as_ref()
+                .map(|_| parsed.place(unit.range.start));
             let (notes, ngrams) = unit_notes(&parsed.source, &parsed.file.tunes[tune], &unit);
             let title = parsed.file.tunes[tune].title().map(str::to_owned);
             let canonical = std::fs::canonicalize(&path)
@@ -214,6 +237,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         title,
         level,
         bars: (level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
+        measure: query_measure,
         text: unit.text.clone(),
     };
     print(q.json, &query, &explained)?;
@@ -349,15 +373,29 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Explained]) -> anyhow::
         let bars = m.bars.map_or_else(String::new, |[a, b]| {
             format!(", bars {a}-{b}, voice {}", m.voice)
         });
+        // A MusicXML match is shown by its measures: its line:col are in converted text.
+        let place = match &m.measures {
+            Some([a, b]) if a == b => format!("{}: {a}", m.path),
+            Some([a, b]) if a.part == b.part => {
+                let part = a
+                    .part_name
+                    .as_ref()
+                    .map_or_else(String::new, |n| format!(" ({n})"));
+                format!(
+                    "{}: part {}{part}, measures {}-{}",
+                    m.path, a.part, a.measure, b.measure
+                )
+            }
+            Some([a, b]) => format!("{}: {a} - {b}", m.path),
+            None => format!(
+                "{}:{}:{}-{}:{}",
+                m.path, m.start.line, m.start.col, m.end.line, m.end.col
+            ),
+        };
         writeln!(
             out,
-            "{:.3}  {}:{}:{}-{}:{}  {}{bars}  [{}]",
+            "{:.3}  {place}  {}{bars}  [{}]",
             m.score,
-            m.path,
-            m.start.line,
-            m.start.col,
-            m.end.line,
-            m.end.col,
             m.title.as_deref().unwrap_or("(untitled)"),
             m.corpus,
         )?;

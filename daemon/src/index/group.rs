@@ -176,6 +176,7 @@ mod tests {
             bars: Some([1, 4]),
             start: lc,
             end: lc,
+            measures: None,
             range: TextRange::default(),
             row: 0,
         }

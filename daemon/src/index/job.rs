@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
+use tunelens_models::musicxml;
 
 use super::records::{
-    BarRecord, ContentKey, FileRecord, Span, TuneRecord, UnitRecord, UnitSettings,
+    BarRecord, ContentKey, FileRecord, MeasureLoc, Span, TuneRecord, UnitRecord, UnitSettings,
 };
 use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
@@ -200,9 +201,20 @@ fn prepare(
             return Ok(Prepared::Unchanged);
         }
     }
-    let source = match SourceText::from_bytes(&bytes, options.max_bytes) {
-        Ok(s) => s,
-        Err(e) => return Ok(Prepared::Failed(format!("{name}: {e}"))),
+    // MusicXML is converted to ABC first; its bars remember their measures.
+    let (source, converted) = if musicxml::is_musicxml_path(path) {
+        let limits = musicxml::Limits {
+            max_bytes: options.max_bytes,
+        };
+        match musicxml::convert_with(&bytes, &name, limits) {
+            Ok(c) => (SourceText::from_text(c.abc.clone()), Some(c)),
+            Err(e) => return Ok(Prepared::Failed(e.to_string())),
+        }
+    } else {
+        match SourceText::from_bytes(&bytes, options.max_bytes) {
+            Ok(s) => (s, None),
+            Err(e) => return Ok(Prepared::Failed(format!("{name}: {e}"))),
+        }
     };
     let file = abc::parse(&source);
     if file.tunes.is_empty() {
@@ -232,11 +244,21 @@ fn prepare(
             range: span(tune.range),
         });
         for voice in &tune.voices {
-            bars.extend(voice.bars.iter().map(|b| BarRecord {
-                tune: tune.index,
-                voice: voice.id.clone(),
-                number: b.number,
-                range: span(b.range),
+            bars.extend(voice.bars.iter().map(|b| {
+                BarRecord {
+                    tune: tune.index,
+                    voice: voice.id.clone(),
+                    number: b.number,
+                    range: span(b.range),
+                    measure: converted
+                        .as_ref()
+                        .and_then(|c| c.measure_of(&voice.id, b.number))
+                        .map(|m| MeasureLoc {
+                            part: m.part,
+                            part_name: m.part_name.clone(),
+                            measure: m.measure.clone(),
+                        }),
+                }
             }));
         }
         let notes = abc::notes::tune_notes(&source, tune);
@@ -282,6 +304,9 @@ fn prepare(
                         .as_os_str()
                         .to_string_lossy()
                         .trim_end_matches(".abc")
+                        .trim_end_matches(".mxl")
+                        .trim_end_matches(".musicxml")
+                        .trim_end_matches(".xml")
                         .to_owned(),
                 )
             }),

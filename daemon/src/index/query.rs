@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tunelens_models::abc::{Level, TextRange};
 
-use super::records::{FileRecord, LineColRecord, TuneRecord, UnitRecord};
+use super::records::{FileRecord, LineColRecord, MeasureLoc, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
 use super::vectors::{Backend, Filter, FlatVectors, Row, RowId, VectorError, VectorStore};
@@ -78,6 +78,9 @@ pub struct Match {
     pub bars: Option<[u32; 2]>,
     pub start: LineColRecord,
     pub end: LineColRecord,
+    /// For a MusicXML file: the first and last measure of the passage (or tune).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measures: Option<[MeasureLoc; 2]>,
     #[serde(skip)]
     pub range: TextRange,
     /// The unit's row in its catalog (see [`Catalog::record`]).
@@ -333,10 +336,30 @@ impl Catalog {
             bars: (unit.level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
             start: unit.range.start_lc,
             end: unit.range.end_lc,
+            measures: measures(file, unit),
             range: unit.range.range(),
             row: id as u32,
         }
     }
+}
+
+/// The measures a unit of a MusicXML file spans (a whole tune: its voice's first and last).
+fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
+    if file.bars.first().is_none_or(|b| b.measure.is_none()) {
+        return None;
+    }
+    let in_voice = || {
+        file.bars
+            .iter()
+            .filter(|b| b.tune == unit.tune && b.voice == unit.voice)
+    };
+    let (first, last) = if unit.level == Level::Tune {
+        (in_voice().next()?, in_voice().next_back()?)
+    } else {
+        let at = |n: u32| in_voice().find(|b| b.number == n);
+        (at(unit.first_bar)?, at(unit.last_bar)?)
+    };
+    Some([first.measure.clone()?, last.measure.clone()?])
 }
 
 fn normalised(v: &[f32]) -> Vec<f32> {

@@ -41,6 +41,29 @@ pub struct BarRecord {
     /// 1-based within the voice.
     pub number: u32,
     pub range: Span,
+    /// For a MusicXML file: the part and measure the bar was converted from (its `range` is
+    /// into the converted ABC, which the user never sees).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure: Option<MeasureLoc>,
+}
+
+/// A measure of a MusicXML part, as results name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasureLoc {
+    pub part: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_name: Option<String>,
+    pub measure: String,
+}
+
+impl std::fmt::Display for MeasureLoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "part {}", self.part)?;
+        if let Some(name) = &self.part_name {
+            write!(f, " ({name})")?;
+        }
+        write!(f, ", measure {}", self.measure)
+    }
 }
 
 /// How units are cut; part of every file record so that changing it re-indexes.
