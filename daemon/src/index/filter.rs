@@ -96,7 +96,7 @@ impl Filters {
         }
         if let Some(want) = &self.meter {
             let have = c.tune.and_then(|t| t.meter.as_deref());
-            if !have.is_some_and(|h| normal_meter(h) == normal_meter(want)) {
+            if have.is_none_or(|h| normal_meter(h) != normal_meter(want)) {
                 return false;
             }
         }
@@ -116,7 +116,7 @@ impl Filters {
         if let Some(want) = &self.rhythm {
             let written = c.tune.and_then(|t| t.rhythm.as_deref());
             let have = written.or(c.predicted_rhythm);
-            if !have.is_some_and(|h| normal_rhythm(h) == normal_rhythm(want)) {
+            if have.is_none_or(|h| normal_rhythm(h) != normal_rhythm(want)) {
                 return false;
             }
         }

@@ -127,22 +127,22 @@ pub fn group<T>(
             titled || same_tune(b, m)
         });
         match family {
-            Some(g) => {
+            Some(g)
                 if !g
                     .sources
                     .iter()
-                    .any(|s| s.path == m.path && s.tune == m.tune)
-                {
-                    g.sources.push(Source {
-                        corpus: m.corpus.clone(),
-                        collection: m.collection.clone(),
-                        path: m.path.clone(),
-                        tune: m.tune,
-                        title: m.title.clone(),
-                        score: m.score,
-                    });
-                }
+                    .any(|s| s.path == m.path && s.tune == m.tune) =>
+            {
+                g.sources.push(Source {
+                    corpus: m.corpus.clone(),
+                    collection: m.collection.clone(),
+                    path: m.path.clone(),
+                    tune: m.tune,
+                    title: m.title.clone(),
+                    score: m.score,
+                });
             }
+            Some(_) => {}
             None if room => groups.push(TuneGroup {
                 best: item,
                 other_passages: 0,
