@@ -116,7 +116,7 @@ fn bad_paths_and_models_are_clear_errors() {
         empty.to_str().expect("path"),
     ]);
     assert!(
-        !out.ok && out.stderr.contains("no .abc files"),
+        !out.ok && out.stderr.contains("no .abc or MusicXML files"),
         "{}",
         out.stderr
     );

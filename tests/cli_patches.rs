@@ -164,5 +164,9 @@ fn an_empty_folder_is_an_error() {
     let tmp = TempDir::new("empty-dir");
     let out = run(&["patches", tmp.path().to_str().expect("path")]);
     assert!(!out.ok);
-    assert!(out.stderr.contains("no .abc files"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no .abc or MusicXML files"),
+        "{}",
+        out.stderr
+    );
 }
