@@ -46,6 +46,10 @@ enum Command {
     /// The vector store: migrate the local index to Milvus, or show what each side holds.
     #[command(subcommand)]
     Store(cli::store::StoreCommand),
+    /// The language server for editors, on stdin/stdout (hover, similar passages, genres).
+    Lsp(cli::lsp::LspArgs),
+    /// The same analysis for scripts: JSON-RPC 2.0 on a local Unix socket.
+    Daemon(cli::lsp::DaemonArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Corpus(c) => cli::corpus::run(&c),
         Command::Eval(a) => cli::eval::run(&a),
         Command::Store(c) => cli::store::run(&c),
+        Command::Lsp(a) => cli::lsp::lsp(&a),
+        Command::Daemon(a) => cli::lsp::daemon(&a),
     };
     match result {
         Ok(code) => code,

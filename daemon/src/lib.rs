@@ -4,5 +4,11 @@
 //! **Architecture Invariant:** only this crate (and the binary) knows LSP, sockets and files on
 //! disk being watched; `tunelens-models` knows none of it.
 
+pub mod analysis;
 pub mod index;
+pub mod labels;
+pub mod lsp;
+pub mod queue;
 pub mod search;
+pub mod socket;
+pub mod watch;

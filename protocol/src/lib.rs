@@ -1,17 +1,363 @@
 //! The one serialisable boundary of tunelens: the JSON-RPC messages that the daemon speaks to
 //! editors (the `tunelens/*` LSP extensions) and to scripts (the local socket).
 //!
+//! Positions and ranges are LSP ones: 0-based line, 0-based character in UTF-16 code units.
+//! JSON field names are camelCase. `docs/protocol.md` shows every method with an example.
+//!
 //! **Architecture Invariant:** this crate does no I/O and depends on nothing but `serde`; both
 //! ends of every connection can use it.
 
 use serde::{Deserialize, Serialize};
 
+pub mod jsonrpc;
+
 /// The protocol version reported in the handshake. Bumped on every incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Method names, so that both ends spell them once.
+pub mod methods {
+    pub const HANDSHAKE: &str = "tunelens/handshake";
+    pub const SIMILAR: &str = "tunelens/similar";
+    pub const SEARCH: &str = "tunelens/search";
+    pub const CLASSIFY: &str = "tunelens/classify";
+    pub const STATUS: &str = "tunelens/status";
+    pub const REINDEX: &str = "tunelens/reindex";
+    /// Socket only (LSP clients use the standard methods): hover, code lenses and
+    /// diagnostics of a file on disk.
+    pub const HOVER: &str = "textDocument/hover";
+    pub const CODE_LENS: &str = "textDocument/codeLens";
+    pub const DIAGNOSTICS: &str = "tunelens/diagnostics";
+    /// Command ids carried by code lenses and code actions.
+    pub const CMD_SUGGEST_GENRE: &str = "tunelens.suggestGenre";
+    pub const CMD_FIND_SIMILAR: &str = "tunelens.findSimilar";
+}
 
 /// A position in a source file as editors count it: 1-based line and column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LineCol {
     pub line: u32,
     pub col: u32,
+}
+
+/// An LSP position: 0-based line, 0-based UTF-16 code unit offset in the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Position {
+    pub line: u32,
+    pub character: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Range {
+    pub start: Position,
+    pub end: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextDocumentIdentifier {
+    /// A `file://` URI.
+    pub uri: String,
+}
+
+// ---- tunelens/handshake ----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeParams {
+    pub client_name: String,
+    pub protocol_version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeResult {
+    pub server_name: String,
+    pub server_version: String,
+    pub protocol_version: u32,
+}
+
+// ---- tunelens/similar and tunelens/search ----------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Passage,
+    Tune,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimilarParams {
+    pub text_document: TextDocumentIdentifier,
+    pub position: Position,
+    /// A selection: the passage starting at its first bar (its start is used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Range>,
+    #[serde(default)]
+    pub level: Level,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+}
+
+/// What was matched: the passage or tune under the cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryUnit {
+    pub uri: String,
+    pub range: Range,
+    /// First and last bar (1-based, within the voice); for a tune, its first and last bar.
+    pub bars: [u32; 2],
+}
+
+/// One similar passage or tune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Match {
+    pub uri: String,
+    pub range: Range,
+    pub title: Option<String>,
+    /// The tune's index in its file (0-based).
+    pub tune: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    pub corpus: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bars: Option<[u32; 2]>,
+    pub score: f32,
+    pub vector_score: f32,
+    pub symbolic_score: f32,
+    /// "bars 5–8 = bars 3–6 of The Kesh, up a perfect 4th, 2 of 24 notes differ".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimilarResult {
+    pub query: QueryUnit,
+    pub matches: Vec<Match>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchParams {
+    pub text: String,
+    #[serde(default = "tune_level")]
+    pub level: Level,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u32>,
+}
+
+fn tune_level() -> Level {
+    Level::Tune
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    pub matches: Vec<Match>,
+}
+
+// ---- tunelens/classify -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassifyParams {
+    pub text_document: TextDocumentIdentifier,
+    /// Labels of your own; else `labelSet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    /// A shipped label set: `genre` (default) or `rhythm`, or one from the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_set: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelScore {
+    pub label: String,
+    /// Softmax over the labels of cosine × e (the reference CLaMP's zero-shot scoring).
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TuneLabels {
+    pub range: Range,
+    pub title: Option<String>,
+    /// Best first.
+    pub labels: Vec<LabelScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifyResult {
+    pub tunes: Vec<TuneLabels>,
+}
+
+// ---- tunelens/status, tunelens/reindex -------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The id vectors are stored under (a hash of the model's files).
+    pub id: String,
+    /// The model directory.
+    pub name: String,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorpusInfo {
+    pub name: String,
+    pub files: usize,
+    pub tunes: usize,
+    pub passages: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueInfo {
+    /// Units waiting for the model.
+    pub pending: usize,
+    /// Units in the batch the model is running now.
+    pub running: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub server_version: String,
+    pub protocol_version: u32,
+    pub model: ModelInfo,
+    pub device: String,
+    pub corpora: Vec<CorpusInfo>,
+    pub queue: QueueInfo,
+    pub indexing: bool,
+    /// Files indexed and to index in the current run (both 0 when idle).
+    #[serde(default)]
+    pub files_done: usize,
+    #[serde(default)]
+    pub files_total: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReindexParams {
+    /// One file or folder; all workspace folders and corpora when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReindexResult {}
+
+// ---- socket-only reads of files on disk ------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextDocumentPositionParams {
+    pub text_document: TextDocumentIdentifier,
+    pub position: Position,
+}
+
+/// A hover as the socket answers it (LSP clients get the standard `Hover`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoverResult {
+    /// Markdown.
+    pub contents: String,
+    pub range: Option<Range>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentParams {
+    pub text_document: TextDocumentIdentifier,
+}
+
+/// A code lens as the socket answers it: a range and its title.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lens {
+    pub range: Range,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+    Hint,
+}
+
+/// A finding in a document: ABC syntax warnings today, originality findings later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub range: Range,
+    pub severity: Severity,
+    /// Where it comes from: `abc`, `originality`.
+    pub source: String,
+    /// A stable code for the kind of finding (`unclosed-slur`, `bar-duration`, ...), as
+    /// `tunelens check` prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+}
+
+// ---- configuration ---------------------------------------------------------------------------
+
+/// `initializationOptions`, and the `tunelens` section of `workspace/configuration`. Every
+/// field is optional; the command line's flags and environment fill what is missing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    pub model_dir: Option<String>,
+    /// `auto`, `cpu`, `cuda`, `cuda:N`.
+    pub device: Option<String>,
+    /// Folders of ABC files to match against (indexed and watched).
+    pub corpora: Vec<String>,
+    pub window_bars: Option<u32>,
+    /// Label sets of your own: name → labels (the prompt is "This piece of music is {label}.").
+    pub label_sets: std::collections::BTreeMap<String, Vec<String>>,
+    /// The header field the genre code action writes (default `R`).
+    pub genre_field: Option<String>,
+    pub originality: Option<OriginalityConfig>,
+    pub db_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OriginalityConfig {
+    pub enabled: bool,
+    pub threshold: Option<f32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_params_read_the_plugin_shape() {
+        let p: SimilarParams = serde_json::from_str(
+            r#"{"textDocument":{"uri":"file:///t.abc"},"position":{"line":6,"character":2},"k":5}"#,
+        )
+        .expect("parses");
+        assert_eq!(p.level, Level::Passage);
+        assert_eq!(p.k, Some(5));
+        assert_eq!(
+            p.position,
+            Position {
+                line: 6,
+                character: 2
+            }
+        );
+    }
+
+    #[test]
+    fn config_fields_are_camel_case_and_optional() {
+        let c: Config =
+            serde_json::from_str(r#"{"modelDir":"/m","windowBars":8,"labelSets":{"x":["a","b"]}}"#)
+                .expect("parses");
+        assert_eq!(c.model_dir.as_deref(), Some("/m"));
+        assert_eq!(c.window_bars, Some(8));
+        assert_eq!(c.label_sets["x"], vec!["a", "b"]);
+        let empty: Config = serde_json::from_str("{}").expect("parses");
+        assert_eq!(empty, Config::default());
+    }
 }

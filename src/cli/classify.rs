@@ -5,29 +5,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
-use tunelens_daemon::search::kernels::dot_f32;
+use tunelens_daemon::labels::{zero_shot, LabelSet, Scored, DEFAULT_TEMPLATE};
 
 use super::embed::ModelArgs;
 use super::input;
-
-/// Label sets shipped with tunelens: (name, prompt template, labels).
-const LABEL_SETS: &[(&str, &str, &str)] = &[
-    (
-        "genre",
-        "This piece of music is {label}.",
-        include_str!("label_sets/genre.txt"),
-    ),
-    (
-        "rhythm",
-        "This is a {label}.",
-        include_str!("label_sets/rhythm.txt"),
-    ),
-];
 
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
@@ -54,14 +39,6 @@ pub struct ClassifyArgs {
 }
 
 #[derive(Serialize)]
-struct Scored {
-    label: String,
-    /// Softmax over the labels of cosine × e, as the reference CLaMP's zero-shot code does.
-    score: f32,
-    cosine: f32,
-}
-
-#[derive(Serialize)]
 struct TuneLabels {
     file: String,
     tune: usize,
@@ -72,56 +49,26 @@ struct TuneLabels {
 }
 
 /// The labels and template to use, checked.
-fn label_list(args: &ClassifyArgs) -> anyhow::Result<(Vec<String>, String)> {
-    let (labels, template): (Vec<String>, &str) = match &args.labels {
-        Some(list) => (
-            list.split(',').map(|l| l.trim().to_owned()).collect(),
-            "This piece of music is {label}.",
-        ),
-        None => {
-            let Some((_, template, text)) = LABEL_SETS
-                .iter()
-                .find(|(name, _, _)| *name == args.label_set)
-            else {
-                let names: Vec<&str> = LABEL_SETS.iter().map(|(n, _, _)| *n).collect();
-                bail!(
-                    "unknown label set {:?}; the shipped ones are: {}",
-                    args.label_set,
-                    names.join(", ")
-                );
-            };
-            let labels = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect();
-            (labels, template)
-        }
+fn label_list(args: &ClassifyArgs) -> anyhow::Result<LabelSet> {
+    let mut set = match &args.labels {
+        Some(list) => LabelSet::new(
+            list.split(',').map(str::to_owned).collect(),
+            DEFAULT_TEMPLATE,
+        )?,
+        None => LabelSet::shipped(&args.label_set)?,
     };
-    if labels.len() < 2 || labels.iter().any(String::is_empty) {
-        bail!("bad label list: give at least two non-empty labels, separated by commas");
+    if let Some(t) = &args.template {
+        set = LabelSet::new(set.labels, t)?;
     }
-    let mut sorted = labels.clone();
-    sorted.sort();
-    if let Some(w) = sorted.windows(2).find(|w| w[0].eq_ignore_ascii_case(&w[1])) {
-        bail!("bad label list: {:?} is given twice", w[0]);
-    }
-    let template = args.template.clone().unwrap_or_else(|| template.to_owned());
-    if !template.contains("{label}") {
-        bail!("the template must contain {{label}}: {template:?}");
-    }
-    Ok((labels, template))
+    Ok(set)
 }
 
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
-    let (labels, template) = label_list(args)?;
+    let set = label_list(args)?;
     let clamp = args.model.load()?;
-    let prompts: Vec<String> = labels
-        .iter()
-        .map(|l| template.replace("{label}", l))
-        .collect();
-    let label_vectors = clamp.embed_text(&TextBatch { texts: prompts })?;
+    let label_vectors = clamp.embed_text(&TextBatch {
+        texts: set.prompts(),
+    })?;
 
     let mut patchilizer = Patchilizer::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -146,18 +93,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             clamp.embed_music(&batch)?
         };
         for (tune, v) in tunes.iter().zip(vectors) {
-            let cosines: Vec<f32> = label_vectors.iter().map(|l| dot_f32(l, &v)).collect();
-            let scores = softmax(&cosines, std::f32::consts::E);
-            let mut scored: Vec<Scored> = labels
-                .iter()
-                .zip(cosines.iter().zip(scores))
-                .map(|(label, (&cosine, score))| Scored {
-                    label: label.clone(),
-                    score,
-                    cosine,
-                })
-                .collect();
-            scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let mut scored = zero_shot(&set.labels, &label_vectors, &v);
             scored.truncate(args.k as usize);
             let item = TuneLabels {
                 file: parsed.path.display().to_string(),
@@ -189,11 +125,4 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(input::exit_code(failed))
-}
-
-fn softmax(xs: &[f32], scale: f32) -> Vec<f32> {
-    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = xs.iter().map(|x| ((x - max) * scale).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
 }

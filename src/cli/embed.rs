@@ -62,7 +62,7 @@ impl ModelArgs {
 
 /// An id for a model's weights, cheap to compute on every start: a hash of its config, the
 /// checkpoint's size, and the checkpoint's first and last MiB. Retraining changes all three.
-fn model_id(config: &Path, checkpoint: &Path) -> anyhow::Result<String> {
+pub fn model_id(config: &Path, checkpoint: &Path) -> anyhow::Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Seek, SeekFrom};
     const EDGE: u64 = 1 << 20;

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod eval_passages;
 pub mod index;
 pub mod input;
+pub mod lsp;
 pub mod patches;
 pub mod query;
 pub mod store;

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod rpc;
+pub mod socket;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

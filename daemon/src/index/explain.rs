@@ -37,6 +37,11 @@ pub struct Explainer {
 }
 
 impl Explainer {
+    /// Uses this text for `path` instead of reading the file (an editor's unsaved buffer).
+    pub fn insert(&mut self, path: String, source: SourceText, file: AbcFile) {
+        self.files.insert(path, Some((source, file)));
+    }
+
     /// Explains passage match `m` against the query's notes and bars; `None` for whole tunes
     /// or when the matched file can no longer be read as indexed.
     pub fn explain(

@@ -22,7 +22,7 @@ use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
 use super::vectors::{sync, Backend, VectorError};
 
-type PatchIds = [u8; PATCH_LENGTH];
+pub type PatchIds = [u8; PATCH_LENGTH];
 
 /// What to index and how.
 #[derive(Debug, Clone)]
@@ -222,6 +222,45 @@ fn prepare(
             "{name}: no ABC tunes here (no X: field, and no K: field or bar lines)"
         )));
     }
+    let collection = options.collections_under.as_deref().and_then(|root| {
+        let first = path.strip_prefix(root).ok()?.components().next()?;
+        // A file directly under the root is a collection of its own.
+        Some(
+            first
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".abc")
+                .trim_end_matches(".mxl")
+                .trim_end_matches(".musicxml")
+                .trim_end_matches(".xml")
+                .to_owned(),
+        )
+    });
+    let (mut record, units) = record_source(
+        &source,
+        &file,
+        converted.as_ref(),
+        name,
+        model_id,
+        options.settings,
+    );
+    record.sha256 = sha256;
+    record.collection = collection;
+    Ok(Prepared::Ready { record, units })
+}
+
+/// The record of a parsed text and the patches of each of its units, in record order: what
+/// indexing a file and analysing an editor's buffer share. `sha256` is of the text; the
+/// caller sets `collection`. `converted` is the MusicXML the text came from, if any: its bars
+/// keep their measures.
+pub fn record_source(
+    source: &SourceText,
+    file: &abc::AbcFile,
+    converted: Option<&musicxml::Converted>,
+    path: String,
+    model_id: &str,
+    settings: UnitSettings,
+) -> (FileRecord, Vec<(ContentKey, Vec<PatchIds>)>) {
     let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
     let mut patchilizer = Patchilizer::new();
     let mut tunes = Vec::new();
@@ -229,93 +268,99 @@ fn prepare(
     let mut unit_records = Vec::new();
     let mut units = Vec::new();
     for tune in &file.tunes {
-        tunes.push(TuneRecord {
-            index: tune.index,
-            reference: tune.reference().map(str::to_owned),
-            title: tune.title().map(str::to_owned),
-            meter: tune.meter().map(str::to_owned),
-            key: tune.key().map(str::to_owned),
-            rhythm: tune.rhythm().map(str::to_owned),
-            fields: tune
-                .header
-                .iter()
-                .map(|f| (f.key, f.value.clone()))
-                .collect(),
-            range: span(tune.range),
-        });
-        for voice in &tune.voices {
-            bars.extend(voice.bars.iter().map(|b| {
-                BarRecord {
-                    tune: tune.index,
-                    voice: voice.id.clone(),
-                    number: b.number,
-                    range: span(b.range),
-                    measure: converted
-                        .as_ref()
-                        .and_then(|c| c.measure_of(&voice.id, b.number))
-                        .map(|m| MeasureLoc {
-                            part: m.part,
-                            part_name: m.part_name.clone(),
-                            measure: m.measure.clone(),
-                        }),
-                }
-            }));
-        }
-        let notes = abc::notes::tune_notes(&source, tune);
-        let window = options.settings.window as usize;
-        let stride = options.settings.stride as usize;
-        let all = abc::units(&source, tune, Level::Tune, window, stride)
-            .into_iter()
-            .chain(abc::units(&source, tune, Level::Passage, window, stride));
-        for unit in all {
-            // Every patch goes to the model; segment mode averages tunes past its limit.
-            let patches = patchilizer.encode_ids(&unit.text, PatchOptions::ALL);
-            let key = content_key(&patches);
-            unit_records.push(UnitRecord {
-                level: unit.level,
-                tune: tune.index,
-                voice: tune
-                    .voices
-                    .get(unit.voice)
-                    .map_or_else(String::new, |v| v.id.clone()),
-                first_bar: unit.first_bar,
-                last_bar: unit.last_bar,
-                range: span(unit.range),
-                key,
-                ngrams: match (unit.level, notes.get(unit.voice)) {
-                    (Level::Passage, Some(n)) => passage_ngrams(n, unit.first_bar, unit.last_bar),
-                    _ => Vec::new(),
-                },
-            });
-            units.push((key, patches));
+        let (t, b, u) = record_tune(source, tune, converted, settings, &mut patchilizer, &span);
+        tunes.push(t);
+        bars.extend(b);
+        for (record, patches) in u {
+            units.push((record.key, patches));
+            unit_records.push(record);
         }
     }
-    Ok(Prepared::Ready {
-        record: FileRecord {
-            path: name,
-            sha256,
-            model: model_id.to_owned(),
-            settings: options.settings,
-            collection: options.collections_under.as_deref().and_then(|root| {
-                let first = path.strip_prefix(root).ok()?.components().next()?;
-                // A file directly under the root is a collection of its own.
-                Some(
-                    first
-                        .as_os_str()
-                        .to_string_lossy()
-                        .trim_end_matches(".abc")
-                        .trim_end_matches(".mxl")
-                        .trim_end_matches(".musicxml")
-                        .trim_end_matches(".xml")
-                        .to_owned(),
-                )
-            }),
-            tunes,
-            bars,
-            units: unit_records,
-        },
-        units,
-    })
+    let record = FileRecord {
+        path,
+        sha256: Sha256::digest(source.text().as_bytes()).into(),
+        model: model_id.to_owned(),
+        settings,
+        collection: None,
+        tunes,
+        bars,
+        units: unit_records,
+    };
+    (record, units)
+}
+
+/// One tune's record, bars, and units with their patches.
+#[allow(clippy::type_complexity)]
+fn record_tune(
+    source: &SourceText,
+    tune: &abc::Tune,
+    converted: Option<&musicxml::Converted>,
+    settings: UnitSettings,
+    patchilizer: &mut Patchilizer,
+    span: &dyn Fn(abc::TextRange) -> Span,
+) -> (TuneRecord, Vec<BarRecord>, Vec<(UnitRecord, Vec<PatchIds>)>) {
+    let record = TuneRecord {
+        index: tune.index,
+        reference: tune.reference().map(str::to_owned),
+        title: tune.title().map(str::to_owned),
+        meter: tune.meter().map(str::to_owned),
+        key: tune.key().map(str::to_owned),
+        rhythm: tune.rhythm().map(str::to_owned),
+        fields: tune
+            .header
+            .iter()
+            .map(|f| (f.key, f.value.clone()))
+            .collect(),
+        range: span(tune.range),
+    };
+    let mut bars = Vec::new();
+    for voice in &tune.voices {
+        bars.extend(voice.bars.iter().map(|b| {
+            BarRecord {
+                tune: tune.index,
+                voice: voice.id.clone(),
+                number: b.number,
+                range: span(b.range),
+                measure: converted
+                    .and_then(|c| c.measure_of(&voice.id, b.number))
+                    .map(|m| MeasureLoc {
+                        part: m.part,
+                        part_name: m.part_name.clone(),
+                        measure: m.measure.clone(),
+                    }),
+            }
+        }));
+    }
+    let notes = abc::notes::tune_notes(source, tune);
+    let window = settings.window as usize;
+    let stride = settings.stride as usize;
+    let all = abc::units(source, tune, Level::Tune, window, stride)
+        .into_iter()
+        .chain(abc::units(source, tune, Level::Passage, window, stride));
+    let mut units = Vec::new();
+    for unit in all {
+        // Every patch goes to the model; segment mode averages tunes past its limit.
+        let patches = patchilizer.encode_ids(&unit.text, PatchOptions::ALL);
+        let key = content_key(&patches);
+        let record = UnitRecord {
+            level: unit.level,
+            tune: tune.index,
+            voice: tune
+                .voices
+                .get(unit.voice)
+                .map_or_else(String::new, |v| v.id.clone()),
+            first_bar: unit.first_bar,
+            last_bar: unit.last_bar,
+            range: span(unit.range),
+            key,
+            ngrams: match (unit.level, notes.get(unit.voice)) {
+                (Level::Passage, Some(n)) => passage_ngrams(n, unit.first_bar, unit.last_bar),
+                _ => Vec::new(),
+            },
+        };
+        units.push((record, patches));
+    }
+    (record, bars, units)
 }
 
 /// The cache key of a unit: a hash of exactly what the model reads (its patches) and how

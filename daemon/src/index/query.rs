@@ -1,4 +1,4 @@
-//! Queries over the index: the units of some corpora loaded into a flat vector index, and
+//! Queries over the index: the units of some corpora, their vectors in a [`VectorStore`], and
 //! their answers as places in files with titles and scores.
 
 use std::collections::HashMap;
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use tunelens_models::abc::{Level, TextRange};
 
-use super::records::{FileRecord, LineColRecord, MeasureLoc, TuneRecord, UnitRecord};
+use super::records::{ContentKey, FileRecord, LineColRecord, MeasureLoc, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
 use super::vectors::{Backend, Filter, FlatVectors, Row, RowId, VectorError, VectorStore};
@@ -27,20 +27,45 @@ pub enum QueryError {
     NotInMilvus { uri: String, model: String },
 }
 
-/// The indexed units of one level, from some corpora, searchable.
+/// The indexed units of one level, from some corpora, searchable. A one-shot job opens it
+/// once ([`open`](Self::open)); the daemon keeps one in memory and updates it file by file
+/// ([`upsert_file`](Self::upsert_file), [`remove_file`](Self::remove_file)) rather than
+/// reloading sled per query.
 pub struct Catalog {
-    files: Vec<(String, FileRecord)>,
-    /// Row → (file, unit).
-    units: Vec<(usize, usize)>,
-    /// Row → its id in the vector store, and back.
-    ids: Vec<RowId>,
-    rows: HashMap<RowId, u32>,
-    /// Where the vectors are searched: in memory or on a server (see `index::vectors`).
-    vectors: Box<dyn VectorStore>,
+    level: Level,
+    /// (corpus, path) → slot in `slots`.
+    by_path: HashMap<(String, String), usize>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    /// Catalog row (what the symbolic index and [`Match::row`] name) → where it comes from.
+    /// Numbers are never reused.
+    rows: HashMap<u32, RowRef>,
+    row_of: HashMap<RowId, u32>,
+    next_row: u32,
+    /// Where the vectors are searched: in memory or on a server (see `index::vectors`). The
+    /// embedded store is created with the first vector (its width is the model's).
+    vectors: Option<Box<dyn VectorStore>>,
     filter: Filter,
     /// The same rows' interval n-grams (passages only).
     symbolic: SymbolicIndex,
 }
+
+struct Entry {
+    corpus: String,
+    record: FileRecord,
+    /// The store ids and catalog rows of this file's units of the catalog's level.
+    rows: Vec<(RowId, u32)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RowRef {
+    slot: usize,
+    unit: usize,
+    id: RowId,
+}
+
+/// Where a catalog gets a unit's vector (the store, usually).
+pub type VectorOf<'a> = dyn FnMut(&ContentKey) -> Result<Option<Vec<f32>>, StoreError> + 'a;
 
 /// How matches are ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,8 +114,27 @@ pub struct Match {
 }
 
 impl Catalog {
+    /// An empty catalog of `level`, its vectors in memory.
+    pub fn new(level: Level) -> Self {
+        Self {
+            level,
+            by_path: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            rows: HashMap::new(),
+            row_of: HashMap::new(),
+            next_row: 0,
+            vectors: None,
+            filter: Filter {
+                corpora: Vec::new(),
+                level: Some(level),
+            },
+            symbolic: SymbolicIndex::default(),
+        }
+    }
+
     /// Loads the units of `level` that `model` embedded, from `corpora` (all when empty), into
-    /// memory (the embedded backend).
+    /// memory (the embedded backend). An empty result is an error.
     pub fn load(
         store: &Store,
         model: &str,
@@ -100,9 +144,42 @@ impl Catalog {
         Self::open(store, &Backend::Embedded, model, corpora, level)
     }
 
-    /// The one place a catalog is made: the file records come from the local `store`, the
-    /// vectors from `backend` (loaded into memory from the local cache, or searched on Milvus).
+    /// As [`load`](Self::load), but an empty index gives an empty catalog (the daemon starts
+    /// from nothing and fills it as it indexes).
+    pub fn load_all(
+        store: &Store,
+        model: &str,
+        corpora: &[String],
+        level: Level,
+    ) -> Result<Self, QueryError> {
+        Self::open_all(store, &Backend::Embedded, model, corpora, level)
+    }
+
+    /// The catalog a one-shot job queries: the file records come from the local `store`, the
+    /// vectors from `backend` (loaded into memory from the local cache, or searched on
+    /// Milvus). An empty result is an error.
     pub fn open(
+        store: &Store,
+        backend: &Backend,
+        model: &str,
+        corpora: &[String],
+        level: Level,
+    ) -> Result<Self, QueryError> {
+        let catalog = Self::open_all(store, backend, model, corpora, level)?;
+        if catalog.is_empty() || catalog.vectors.is_none() {
+            return Err(QueryError::Empty {
+                corpora: if corpora.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in corpus {}", corpora.join(", "))
+                },
+                model: format!(" for model {model}"),
+            });
+        }
+        Ok(catalog)
+    }
+
+    fn open_all(
         store: &Store,
         backend: &Backend,
         model: &str,
@@ -114,108 +191,204 @@ impl Catalog {
         } else {
             corpora.to_vec()
         };
-        let mut files = Vec::new();
+        let mut catalog = Self::new(level);
+        catalog.filter.corpora = corpora.to_vec();
+        if let Backend::Milvus(milvus) = backend {
+            let remote = milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
+                uri: milvus.config().uri.clone(),
+                model: model.to_owned(),
+            })?;
+            catalog.vectors = Some(Box::new(remote));
+        }
+        let remote = catalog.vectors.is_some();
+        let mut vector = |key: &ContentKey| store.vector(model, key);
         for corpus in &names {
             for record in store.files(corpus)? {
-                if record.model == model {
-                    files.push((corpus.clone(), record));
+                if record.model != model {
+                    continue;
+                }
+                if remote {
+                    // The server holds the vectors (the indexing job wrote them).
+                    catalog.insert(corpus, record, None)?;
+                } else {
+                    catalog.insert(corpus, record, Some(&mut vector))?;
                 }
             }
         }
+        Ok(catalog)
+    }
+
+    /// Adds a file's units of this catalog's level, replacing what the file had, and writes
+    /// their vectors to the catalog's store. `vector` gives each unit's vector; a unit without
+    /// one is left out (a record names only stored vectors, see `index::job`, so a miss means
+    /// it was removed by hand).
+    pub fn upsert_file(
+        &mut self,
+        corpus: &str,
+        record: FileRecord,
+        vector: &mut VectorOf<'_>,
+    ) -> Result<(), QueryError> {
+        self.insert(corpus, record, Some(vector))
+    }
+
+    /// `vector: None`: the store already holds the rows.
+    fn insert(
+        &mut self,
+        corpus: &str,
+        record: FileRecord,
+        mut vector: Option<&mut VectorOf<'_>>,
+    ) -> Result<(), QueryError> {
+        let mut fetched = Vec::new();
         let mut units = Vec::new();
-        let mut ids = Vec::new();
-        let mut flat: Option<FlatVectors> = None;
-        let mut symbolic = SymbolicIndex::default();
-        let remote = match backend {
-            Backend::Embedded => None,
-            Backend::Milvus(milvus) => {
-                Some(milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
-                    uri: milvus.config().uri.clone(),
-                    model: model.to_owned(),
-                })?)
+        for (u, unit) in record.units.iter().enumerate() {
+            if unit.level != self.level {
+                continue;
             }
-        };
-        for (f, (corpus, record)) in files.iter().enumerate() {
-            for (u, unit) in record.units.iter().enumerate() {
-                if unit.level != level {
+            if let Some(vector) = vector.as_mut() {
+                let Some(v) = vector(&unit.key)? else {
                     continue;
-                }
-                if remote.is_none() {
-                    let Some(vector) = store.vector(model, &unit.key)? else {
-                        // A record names only stored vectors (see index::job); a miss means
-                        // the vector was removed by hand. Skip it rather than fail the query.
-                        continue;
-                    };
-                    let flat = match &mut flat {
-                        Some(i) => i,
-                        None => flat.insert(FlatVectors::new(vector.len())?),
-                    };
-                    flat.upsert(&[Row {
+                };
+                fetched.push(v);
+            }
+            units.push(u);
+        }
+        if let Some(first) = fetched.first() {
+            if self.vectors.is_none() {
+                self.vectors = Some(Box::new(FlatVectors::new(first.len())?));
+            }
+        }
+        // Write the vectors before touching the bookkeeping: a refused vector (wrong width)
+        // leaves the catalog as it was.
+        if let Some(store) = &self.vectors {
+            if !fetched.is_empty() {
+                let rows: Vec<Row<'_>> = units
+                    .iter()
+                    .zip(&fetched)
+                    .map(|(&u, v)| Row {
                         corpus,
                         path: &record.path,
                         unit: u,
-                        level,
-                        key: unit.key,
-                        vector: &vector,
-                    }])?;
-                }
-                ids.push(RowId::new(corpus, &record.path, u));
-                symbolic.push(&unit.ngrams);
-                units.push((f, u));
+                        level: self.level,
+                        key: record.units[u].key,
+                        vector: v,
+                    })
+                    .collect();
+                store.upsert(&rows)?;
             }
         }
-        let vectors: Option<Box<dyn VectorStore>> = match (remote, flat) {
-            (Some(remote), _) if !units.is_empty() => Some(Box::new(remote)),
-            (None, Some(flat)) => Some(Box::new(flat)),
-            _ => None,
+        let key = (corpus.to_owned(), record.path.clone());
+        let slot = match self.by_path.get(&key) {
+            Some(&slot) => slot,
+            None => self.free.pop().unwrap_or_else(|| {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }),
         };
-        let Some(vectors) = vectors else {
-            return Err(QueryError::Empty {
-                corpora: if corpora.is_empty() {
-                    String::new()
-                } else {
-                    format!(" in corpus {}", corpora.join(", "))
-                },
-                model: format!(" for model {model}"),
-            });
-        };
-        let rows = ids
-            .iter()
-            .enumerate()
-            .map(|(r, id)| (*id, r as u32))
-            .collect();
-        Ok(Self {
-            files,
-            units,
-            ids,
+        let mut gone: HashMap<RowId, u32> = HashMap::new();
+        if let Some(old) = self.slots[slot].take() {
+            for &(id, row) in &old.rows {
+                if let Some(r) = self.rows.get(&row) {
+                    self.symbolic.remove(row, &old.record.units[r.unit].ngrams);
+                }
+                gone.insert(id, row);
+            }
+        }
+        let mut rows = Vec::with_capacity(units.len());
+        for &u in &units {
+            let id = RowId::new(corpus, &record.path, u);
+            if let Some(old) = gone.remove(&id) {
+                self.rows.remove(&old);
+            }
+            // A new row number each time: the symbolic index drops a removed row's postings
+            // lazily, so a number is never given to other n-grams.
+            let row = self.next_row;
+            self.next_row += 1;
+            self.rows.insert(row, RowRef { slot, unit: u, id });
+            self.row_of.insert(id, row);
+            self.symbolic.insert(row, &record.units[u].ngrams);
+            rows.push((id, row));
+        }
+        // Units the file no longer has (it got shorter, or lost a vector).
+        let stale: Vec<RowId> = gone.keys().copied().collect();
+        for (id, row) in gone {
+            self.rows.remove(&row);
+            self.row_of.remove(&id);
+        }
+        if let (Some(store), true) = (&self.vectors, vector.is_some() && !stale.is_empty()) {
+            store.delete(&stale)?;
+        }
+        self.by_path.insert(key, slot);
+        self.slots[slot] = Some(Entry {
+            corpus: corpus.to_owned(),
+            record,
             rows,
-            vectors,
-            filter: Filter {
-                corpora: corpora.to_vec(),
-                level: Some(level),
-            },
-            symbolic,
-        })
+        });
+        Ok(())
+    }
+
+    /// Drops a file's units (and their vectors, from an embedded store); returns whether it
+    /// was there.
+    pub fn remove_file(&mut self, corpus: &str, path: &str) -> Result<bool, QueryError> {
+        let Some(slot) = self.by_path.remove(&(corpus.to_owned(), path.to_owned())) else {
+            return Ok(false);
+        };
+        if let Some(entry) = self.slots[slot].take() {
+            for &(id, row) in &entry.rows {
+                if let Some(r) = self.rows.remove(&row) {
+                    self.symbolic
+                        .remove(row, &entry.record.units[r.unit].ngrams);
+                }
+                self.row_of.remove(&id);
+            }
+            if let Some(store) = &self.vectors {
+                store.delete_file(corpus, path)?;
+            }
+        }
+        self.free.push(slot);
+        Ok(true)
+    }
+
+    /// The record of a file in the catalog.
+    pub fn file(&self, corpus: &str, path: &str) -> Option<&FileRecord> {
+        let slot = *self.by_path.get(&(corpus.to_owned(), path.to_owned()))?;
+        self.slots[slot].as_ref().map(|e| &e.record)
+    }
+
+    /// Every (corpus, file record) held.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &FileRecord)> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|e| (e.corpus.as_str(), &e.record))
     }
 
     pub fn len(&self) -> usize {
-        self.units.len()
+        self.rows.len()
+    }
+
+    pub fn level(&self) -> Level {
+        self.level
     }
 
     pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
+        self.rows.is_empty()
     }
 
+    /// The vectors' width (0 before the first vector).
     pub fn dim(&self) -> usize {
-        self.vectors.dim()
+        self.vectors.as_ref().map_or(0, |v| v.dim())
     }
 
     /// The corpus, file record and unit record behind a match (filters and grouping read
     /// the tune's header fields and the file's collection from them).
     pub fn record(&self, m: &Match) -> Option<(&str, &FileRecord, &UnitRecord)> {
-        let &(f, u) = self.units.get(m.row as usize)?;
-        let (corpus, file) = &self.files[f];
-        Some((corpus, file, &file.units[u]))
+        let r = self.rows.get(&m.row)?;
+        let entry = self.slots.get(r.slot)?.as_ref()?;
+        Some((
+            &entry.corpus,
+            &entry.record,
+            entry.record.units.get(r.unit)?,
+        ))
     }
 
     /// The header fields of a match's tune.
@@ -244,18 +417,26 @@ impl Catalog {
         k: usize,
         exclude: &(dyn Fn(&Match) -> bool + Sync),
     ) -> Result<Vec<Match>, QueryError> {
-        let keep = |row: u64| !exclude(&self.describe(row, 0.0, 0.0, 0.0));
+        let Some(vectors) = &self.vectors else {
+            return Ok(Vec::new());
+        };
+        let keep = |row: u32| {
+            self.describe(row, 0.0, 0.0, 0.0)
+                .is_some_and(|m| !exclude(&m))
+        };
         // Rows the store holds but these records do not name (another machine's corpus) are
         // not answers here: they cannot be shown as places in files.
-        let keep_id = |id: RowId| self.rows.get(&id).is_some_and(|&r| keep(u64::from(r)));
+        let keep_id = |id: RowId| self.row_of.get(&id).is_some_and(|&r| keep(r));
         let pool = match ranker {
             Ranker::Vector => k,
             _ => (k * HYBRID_POOL_PER_RESULT).max(HYBRID_POOL_MIN),
         };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
-        if ranker != Ranker::Symbolic {
-            for hit in self.vectors.top_k(query, pool, &self.filter, &keep_id)? {
-                candidates.insert(self.rows[&hit.id], (hit.score, 0.0));
+        if ranker != Ranker::Symbolic && !query.is_empty() {
+            for hit in vectors.top_k(query, pool, &self.filter, &keep_id)? {
+                if let Some(&row) = self.row_of.get(&hit.id) {
+                    candidates.insert(row, (hit.score, 0.0));
+                }
             }
         }
         if ranker != Ranker::Vector && !ngrams.is_empty() {
@@ -264,7 +445,7 @@ impl Catalog {
             symbolic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let best = symbolic
                 .into_iter()
-                .filter(|&(row, _)| keep(u64::from(row)))
+                .filter(|&(row, _)| keep(row))
                 .take(pool);
             for (row, _) in best {
                 candidates.entry(row).or_insert((f32::NAN, 0.0));
@@ -279,22 +460,23 @@ impl Catalog {
         let unscored: Vec<RowId> = candidates
             .iter()
             .filter(|(_, (v, _))| v.is_nan())
-            .map(|(&row, _)| self.ids[row as usize])
+            .filter_map(|(row, _)| self.rows.get(row).map(|r| r.id))
             .collect();
         let fetched = if unscored.is_empty() || query.is_empty() {
             HashMap::new()
         } else {
-            self.vectors.vectors(&unscored)?
+            vectors.vectors(&unscored)?
         };
         let mut matches: Vec<Match> = candidates
             .into_iter()
-            .map(|(row, (vector, symbolic))| {
+            .filter_map(|(row, (vector, symbolic))| {
                 // A query without a vector (symbolic only) has no vector part.
                 let vector = if query.is_empty() {
                     0.0
                 } else if vector.is_nan() {
-                    fetched
-                        .get(&self.ids[row as usize])
+                    self.rows
+                        .get(&row)
+                        .and_then(|r| fetched.get(&r.id))
                         .map_or(0.0, |v| dot_f32(v, &q))
                 } else {
                     vector
@@ -304,7 +486,7 @@ impl Catalog {
                     Ranker::Symbolic => symbolic,
                     Ranker::Hybrid => 0.5 * (vector + symbolic),
                 };
-                self.describe(u64::from(row), score, vector, symbolic)
+                self.describe(row, score, vector, symbolic)
             })
             .collect();
         matches.sort_by(|a, b| {
@@ -317,12 +499,22 @@ impl Catalog {
         Ok(matches)
     }
 
-    fn describe(&self, id: u64, score: f32, vector_score: f32, symbolic_score: f32) -> Match {
-        let (f, u) = self.units[id as usize];
-        let (corpus, file) = &self.files[f];
-        let unit: &UnitRecord = &file.units[u];
+    fn describe(
+        &self,
+        row: u32,
+        score: f32,
+        vector_score: f32,
+        symbolic_score: f32,
+    ) -> Option<Match> {
+        let r = self.rows.get(&row)?;
+        let Entry {
+            corpus,
+            record: file,
+            ..
+        } = self.slots.get(r.slot)?.as_ref()?;
+        let unit: &UnitRecord = file.units.get(r.unit)?;
         let tune = file.tunes.iter().find(|t| t.index == unit.tune);
-        Match {
+        Some(Match {
             score,
             corpus: corpus.clone(),
             collection: file.collection.clone(),
@@ -338,8 +530,8 @@ impl Catalog {
             end: unit.range.end_lc,
             measures: measures(file, unit),
             range: unit.range.range(),
-            row: id as u32,
-        }
+            row,
+        })
     }
 }
 

@@ -31,17 +31,55 @@ pub fn passage_ngrams(notes: &VoiceNotes, first_bar: u32, last_bar: u32) -> Vec<
 #[derive(Debug, Default)]
 pub struct SymbolicIndex {
     postings: HashMap<u32, Vec<u32>>,
+    /// Each row's n-gram count, or [`REMOVED`].
     sizes: Vec<u32>,
+    /// Postings of live rows, and of removed rows not yet swept.
+    total: usize,
+    stale: usize,
 }
+
+const REMOVED: u32 = u32::MAX;
 
 impl SymbolicIndex {
     /// Adds row `sizes.len()` with its (sorted, distinct) n-grams.
     pub fn push(&mut self, grams: &[u32]) {
         let row = self.sizes.len() as u32;
+        self.insert(row, grams);
+    }
+
+    /// Sets row `row` (any id) to its (sorted, distinct) n-grams; the row must be new or
+    /// removed first.
+    pub fn insert(&mut self, row: u32, grams: &[u32]) {
+        if self.sizes.len() <= row as usize {
+            self.sizes.resize(row as usize + 1, 0);
+        }
         for &g in grams {
             self.postings.entry(g).or_default().push(row);
         }
-        self.sizes.push(grams.len() as u32);
+        self.sizes[row as usize] = grams.len() as u32;
+        self.total += grams.len();
+    }
+
+    /// Removes row `row`, which held `grams`. Its postings are dropped lazily (a common
+    /// n-gram's list can hold most rows), all at once when they are half of all postings.
+    pub fn remove(&mut self, row: u32, grams: &[u32]) {
+        let Some(size) = self.sizes.get_mut(row as usize) else {
+            return;
+        };
+        if *size == REMOVED {
+            return;
+        }
+        *size = REMOVED;
+        self.stale += grams.len();
+        self.total = self.total.saturating_sub(grams.len());
+        if self.stale > self.total.max(1024) {
+            let sizes = &self.sizes;
+            self.postings.retain(|_, rows| {
+                rows.retain(|&r| sizes[r as usize] != REMOVED);
+                !rows.is_empty()
+            });
+            self.stale = 0;
+        }
     }
 
     /// Dice similarity (2 × shared / (query + row)) of every row sharing an n-gram with
@@ -50,6 +88,9 @@ impl SymbolicIndex {
         let mut shared: HashMap<u32, u32> = HashMap::new();
         for g in query {
             for &row in self.postings.get(g).map_or(&[][..], Vec::as_slice) {
+                if self.sizes[row as usize] == REMOVED {
+                    continue;
+                }
                 *shared.entry(row).or_default() += 1;
             }
         }

@@ -162,6 +162,18 @@ impl VectorStore for FlatVectors {
         Ok(())
     }
 
+    fn delete(&self, ids: &[RowId]) -> Result<()> {
+        let mut rows = write(&self.rows);
+        let mut index = write(&self.index);
+        for id in ids {
+            if let Some(slot) = rows.slot.remove(id) {
+                rows.meta[slot as usize] = None;
+                index.remove(slot);
+            }
+        }
+        Ok(())
+    }
+
     fn top_k(
         &self,
         query: &[f32],

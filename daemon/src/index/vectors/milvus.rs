@@ -694,6 +694,14 @@ impl VectorStore for MilvusVectors {
         self.delete_where(format!("{CORPUS} == {}", quoted(corpus)))
     }
 
+    fn delete(&self, ids: &[RowId]) -> Result<()> {
+        for chunk in ids.chunks(WRITE_BATCH) {
+            let list: Vec<String> = chunk.iter().map(|id| format!("\"{}\"", id.hex())).collect();
+            self.delete_where(format!("{PK} in [{}]", list.join(", ")))?;
+        }
+        Ok(())
+    }
+
     fn top_k(
         &self,
         query: &[f32],

@@ -146,6 +146,8 @@ pub trait VectorStore: Send + Sync {
     fn delete_file(&self, corpus: &str, path: &str) -> Result<()>;
     /// Removes every row of a corpus.
     fn delete_corpus(&self, corpus: &str) -> Result<()>;
+    /// Removes these rows (those absent are ignored).
+    fn delete(&self, ids: &[RowId]) -> Result<()>;
     /// The `k` rows most similar to `query` among those `filter` selects and `keep` accepts,
     /// best first.
     fn top_k(

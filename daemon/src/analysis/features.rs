@@ -1,0 +1,379 @@
+//! The answers, as pure functions of a snapshot, the store's vectors and a catalog: hover
+//! texts, similar passages, label scores, lens titles, the genre field edit.
+
+use tunelens_models::abc::notes::{voice_notes, Note};
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer};
+use tunelens_protocol as proto;
+
+use super::document::Snapshot;
+use super::host::{AnalysisError, Result};
+use super::uri;
+use crate::index::symbolic::passage_ngrams;
+use crate::index::{Catalog, Explainer, Match, Ranker, Store, UnitRecord};
+use crate::labels::{zero_shot, LabelSet};
+
+/// Results in a hover.
+const HOVER_K: usize = 3;
+
+fn vector_of(store: &Store, model: &str, unit: &UnitRecord) -> Result<Option<Vec<f32>>> {
+    Ok(store.vector(model, &unit.key)?)
+}
+
+/// A match as the protocol carries it.
+pub fn to_match(m: &Match, explanation: Option<String>) -> proto::Match {
+    let pos = |lc: crate::index::records::LineColRecord| proto::Position {
+        line: lc.line.saturating_sub(1),
+        character: lc.col.saturating_sub(1),
+    };
+    proto::Match {
+        uri: uri::from_path(std::path::Path::new(&m.path)),
+        // Columns from the index count characters; they equal UTF-16 units except past an
+        // astral character on the same line, which ABC music lines do not hold.
+        range: proto::Range {
+            start: pos(m.start),
+            end: pos(m.end),
+        },
+        title: m.title.clone(),
+        tune: m.tune,
+        collection: m.collection.clone(),
+        corpus: m.corpus.clone(),
+        bars: m.bars,
+        score: m.score,
+        vector_score: m.vector_score,
+        symbolic_score: m.symbolic_score,
+        explanation,
+    }
+}
+
+/// The notes of a passage unit, and its interval n-grams.
+fn passage_notes(snapshot: &Snapshot, unit: &UnitRecord) -> Vec<Note> {
+    let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
+        return Vec::new();
+    };
+    let Some(voice) = tune.voices.iter().position(|v| v.id == unit.voice) else {
+        return Vec::new();
+    };
+    voice_notes(&snapshot.source, tune, voice)
+        .bars(unit.first_bar.saturating_sub(1) as usize..unit.last_bar as usize)
+        .to_vec()
+}
+
+/// The units similar to the one at `offset`; `None` when there is no unit there or its vector
+/// is not stored yet.
+pub fn similar(
+    snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
+    catalog: &Catalog,
+    offset: u32,
+    level: proto::Level,
+    k: usize,
+) -> Result<Option<proto::SimilarResult>> {
+    let u = match level {
+        proto::Level::Passage => snapshot.passage_at(offset).map(|(u, _)| u),
+        proto::Level::Tune => snapshot
+            .tune_at(offset)
+            .and_then(|t| snapshot.tune_unit(t.index)),
+    };
+    let Some(u) = u else { return Ok(None) };
+    let unit = &snapshot.record.units[u];
+    let Some(vector) = vector_of(store, model, unit)? else {
+        return Ok(None);
+    };
+    let matches = ranked(snapshot, catalog, unit, &vector, k)?;
+    let mut explainer = Explainer::default();
+    explainer.insert(
+        snapshot.path.clone(),
+        snapshot.source.clone(),
+        snapshot.file.clone(),
+    );
+    let notes = passage_notes(snapshot, unit);
+    let query_bars = [unit.first_bar, unit.last_bar];
+    let matches = matches
+        .iter()
+        .map(|m| {
+            let e = explainer.explain(&notes, query_bars, m).map(|e| e.summary);
+            to_match(m, e)
+        })
+        .collect();
+    Ok(Some(proto::SimilarResult {
+        query: proto::QueryUnit {
+            uri: snapshot.uri.clone(),
+            range: snapshot.range(unit.range.range()),
+            bars: query_bars,
+        },
+        matches,
+    }))
+}
+
+/// The catalog's best matches for `unit`, never the unit's own place.
+fn ranked(
+    snapshot: &Snapshot,
+    catalog: &Catalog,
+    unit: &UnitRecord,
+    vector: &[f32],
+    k: usize,
+) -> Result<Vec<Match>> {
+    let own = unit.range.range();
+    let exclude = |m: &Match| {
+        m.path == snapshot.path
+            && match unit.level {
+                Level::Tune => m.tune == unit.tune,
+                _ => m.range.start < own.end && own.start < m.range.end,
+            }
+    };
+    let (ranker, ngrams) = match unit.level {
+        Level::Tune => (Ranker::Vector, Vec::new()),
+        _ => {
+            let ngrams = snapshot
+                .file
+                .tunes
+                .iter()
+                .find(|t| t.index == unit.tune)
+                .and_then(|t| {
+                    let v = t.voices.iter().position(|v| v.id == unit.voice)?;
+                    let notes = voice_notes(&snapshot.source, t, v);
+                    Some(passage_ngrams(&notes, unit.first_bar, unit.last_bar))
+                })
+                .unwrap_or_default();
+            (Ranker::Hybrid, ngrams)
+        }
+    };
+    Ok(catalog.ranked(vector, &ngrams, ranker, k, &exclude)?)
+}
+
+fn place(m: &proto::Match) -> String {
+    let path = uri::to_path(&m.uri).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    format!("{name}:{}", m.range.start.line + 1)
+}
+
+fn match_lines(out: &mut String, matches: &[proto::Match]) {
+    for (i, m) in matches.iter().enumerate() {
+        let title = m.title.as_deref().unwrap_or("(untitled)");
+        let bars = m
+            .bars
+            .map_or_else(String::new, |[a, b]| format!(", bars {a}–{b}"));
+        out.push_str(&format!(
+            "{}. **{title}**{bars} · [{}]({}) · {:.2}\n",
+            i + 1,
+            place(m),
+            m.uri,
+            m.score
+        ));
+        if let Some(e) = &m.explanation {
+            out.push_str(&format!("   {e}\n"));
+        }
+    }
+}
+
+/// Hover on a bar: the facts of the bar and its window, then the nearest passages.
+pub fn hover_passage(
+    snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
+    catalog: &Catalog,
+    offset: u32,
+    indexing: Option<&str>,
+) -> Result<Option<proto::HoverResult>> {
+    let Some((u, b)) = snapshot.passage_at(offset) else {
+        return Ok(None);
+    };
+    let bar = &snapshot.record.bars[b];
+    if !bar.range.range().contains(offset) {
+        return Ok(None);
+    }
+    let unit = &snapshot.record.units[u];
+    let bar_text = snapshot.source.slice(bar.range.range());
+    let bar_patches = Patchilizer::new()
+        .encode_ids(bar_text, PatchOptions::ALL)
+        .len();
+    let mut out =
+        format!(
+        "**Bar {}** (voice {}) · {} characters · {} patch{} · window bars {}–{}: {} patches\n\n",
+        bar.number,
+        if bar.voice.is_empty() { "1" } else { &bar.voice },
+        bar_text.chars().count(),
+        bar_patches,
+        if bar_patches == 1 { "" } else { "es" },
+        unit.first_bar,
+        unit.last_bar,
+        snapshot.patches[u].len(),
+    );
+    match similar(
+        snapshot,
+        store,
+        model,
+        catalog,
+        offset,
+        proto::Level::Passage,
+        HOVER_K,
+    )? {
+        Some(result) if !result.matches.is_empty() => {
+            out.push_str("Similar passages:\n\n");
+            match_lines(&mut out, &result.matches);
+            if let Some(note) = indexing {
+                out.push_str(&format!("\n_{note}_\n"));
+            }
+        }
+        Some(_) => out.push_str(indexing.unwrap_or("No similar passages indexed.")),
+        None => out.push_str(indexing.unwrap_or("indexing…")),
+    }
+    Ok(Some(proto::HoverResult {
+        contents: out,
+        range: Some(snapshot.range(bar.range.range())),
+    }))
+}
+
+/// Hover on a tune header: nearest tunes, then the two label sets' best labels.
+pub fn hover_tune(
+    snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
+    catalog: &Catalog,
+    tune: usize,
+    labels: [Option<Vec<proto::LabelScore>>; 2],
+    indexing: Option<&str>,
+) -> Result<Option<proto::HoverResult>> {
+    let Some(t) = snapshot.file.tunes.iter().find(|t| t.index == tune) else {
+        return Ok(None);
+    };
+    let mut out = format!(
+        "**{}** · {} bars\n\n",
+        t.title().unwrap_or("(untitled)"),
+        t.voices.first().map_or(0, |v| v.bars.len())
+    );
+    for (name, scores) in ["genre", "rhythm"].iter().zip(&labels) {
+        if let Some(scores) = scores {
+            let top: Vec<String> = scores
+                .iter()
+                .take(3)
+                .map(|s| format!("{} {:.2}", s.label, s.score))
+                .collect();
+            out.push_str(&format!("{name}: {}  \n", top.join(" · ")));
+        }
+    }
+    let found = match snapshot.tune_unit(tune) {
+        Some(u) => {
+            let unit = &snapshot.record.units[u];
+            match vector_of(store, model, unit)? {
+                Some(v) => Some(ranked(snapshot, catalog, unit, &v, HOVER_K)?),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    match found {
+        Some(matches) if !matches.is_empty() => {
+            out.push_str("\nNearest tunes:\n\n");
+            let matches: Vec<_> = matches.iter().map(|m| to_match(m, None)).collect();
+            match_lines(&mut out, &matches);
+            if let Some(note) = indexing {
+                out.push_str(&format!("\n_{note}_\n"));
+            }
+        }
+        _ => out.push_str(&format!(
+            "\n{}",
+            indexing.unwrap_or("No similar tunes indexed.")
+        )),
+    }
+    Ok(Some(proto::HoverResult {
+        contents: out,
+        range: Some(snapshot.range(t.range).start).map(|start| proto::Range {
+            start,
+            end: snapshot.lines.position(snapshot.text(), t.body_start),
+        }),
+    }))
+}
+
+/// Zero-shot scores of tune `tune`, best first; `None` before its vector is stored.
+pub fn label_scores(
+    snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
+    tune: usize,
+    set: &LabelSet,
+    vectors: &[Vec<f32>],
+) -> Result<Option<Vec<proto::LabelScore>>> {
+    let Some(u) = snapshot.tune_unit(tune) else {
+        return Ok(None);
+    };
+    let Some(v) = vector_of(store, model, &snapshot.record.units[u])? else {
+        return Ok(None);
+    };
+    if vectors.first().is_some_and(|l| l.len() != v.len()) {
+        return Err(AnalysisError::Model(
+            "the model's text and music vectors differ in width".into(),
+        ));
+    }
+    Ok(Some(
+        zero_shot(&set.labels, vectors, &v)
+            .into_iter()
+            .map(|s| proto::LabelScore {
+                label: s.label,
+                score: s.score,
+            })
+            .collect(),
+    ))
+}
+
+/// "genre: jig 0.81 · reel 0.11".
+pub fn lens_title(scores: Option<&[proto::LabelScore]>, indexing: Option<&str>) -> String {
+    match scores {
+        Some(s) => {
+            let top: Vec<String> = s
+                .iter()
+                .take(2)
+                .map(|s| format!("{} {:.2}", s.label, s.score))
+                .collect();
+            format!("genre: {}", top.join(" · "))
+        }
+        None => format!("genre: {}", indexing.unwrap_or("indexing…")),
+    }
+}
+
+/// The edit setting header field `field` of `tune` to `value`: its value replaced when the
+/// field is there, else a new line after the `T:` line (or the `X:` line).
+pub fn field_edit(
+    snapshot: &Snapshot,
+    tune: &abc::Tune,
+    field: char,
+    value: &str,
+) -> (proto::Range, String) {
+    let text = snapshot.text();
+    if let Some(f) = tune.header.iter().find(|f| f.key == field) {
+        // The field's line, without its line ending.
+        let start = f.range.start;
+        let line_end = text[start as usize..]
+            .find('\n')
+            .map_or(text.len(), |i| start as usize + i);
+        let end = if text[..line_end].ends_with('\r') {
+            line_end - 1
+        } else {
+            line_end
+        };
+        return (
+            snapshot.lines.range(text, start, end as u32),
+            format!("{field}:{value}"),
+        );
+    }
+    let after = tune
+        .header
+        .iter()
+        .filter(|f| f.key == 'T')
+        .chain(tune.header.iter().filter(|f| f.key == 'X'))
+        .next()
+        .map_or(tune.range.start, |f| f.range.end);
+    // The start of the next line.
+    let at = text[after as usize..]
+        .find('\n')
+        .map_or(text.len(), |i| after as usize + i + 1) as u32;
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let p = snapshot.lines.position(text, at);
+    (
+        proto::Range { start: p, end: p },
+        format!("{field}:{value}{eol}"),
+    )
+}

@@ -1,0 +1,929 @@
+//! The analysis host: the one owner of state behind both servers. It holds the open
+//! documents, the in-memory catalogs (updated file by file), the sled store and the model
+//! queue, and answers in plain protocol types. Every method is synchronous; the servers call
+//! them from blocking tasks.
+//!
+//! Cancellation: each document carries its editor version; analysing an old version stops at
+//! the next check (before embedding, after embedding) with [`Cancelled`], and its answers are
+//! never published.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tunelens_models::abc::{self, Level};
+use tunelens_protocol as proto;
+
+use super::document::Snapshot;
+use super::features;
+use super::lines::apply_change;
+use super::uri;
+use crate::index::{
+    index_files, Catalog, FileRecord, IndexOptions, QueryError, Store, StoreError, UnitSettings,
+};
+use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
+use crate::queue::{EmbedQueue, Priority};
+
+/// The corpus of the user's own files (workspace folders and open documents).
+pub const WORKSPACE: &str = "workspace";
+
+/// Files per indexing step: after each, the catalogs gain the step's files.
+const INDEX_STEP: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A newer version of the document arrived; the answer would be stale.
+    #[error("the document changed")]
+    Cancelled,
+    #[error("{0}: not a file:// URI")]
+    BadUri(String),
+    #[error("{path}: {reason}")]
+    BadDocument { path: String, reason: String },
+    #[error("no result yet: {0}")]
+    Indexing(String),
+    #[error(transparent)]
+    Labels(#[from] LabelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("the model failed: {0}")]
+    Model(String),
+    #[error("{0}")]
+    InvalidParams(String),
+}
+
+pub type Result<T> = std::result::Result<T, AnalysisError>;
+
+/// A check run on every analysed document that adds its own findings (the originality check
+/// plugs in here). It sees the snapshot and the catalogs, and must be quick.
+pub trait DocumentCheck: Send + Sync {
+    fn check(&self, doc: &Snapshot, passages: &Catalog, tunes: &Catalog) -> Vec<proto::Diagnostic>;
+}
+
+/// What the host was started with.
+pub struct HostOptions {
+    pub store: Store,
+    pub queue: EmbedQueue,
+    pub model_id: String,
+    pub model_name: String,
+    pub device: String,
+    pub config: proto::Config,
+}
+
+/// Progress of indexing, for `$/progress` and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexEvent {
+    Begin { title: String },
+    Report { done: usize, total: usize },
+    End { message: String },
+}
+
+/// A file read from disk: its text's hash and snapshot.
+type DiskDoc = ([u8; 32], Arc<Snapshot>);
+
+/// A label set with its prompts' vectors.
+type Labels = Arc<(LabelSet, Vec<Vec<f32>>)>;
+
+type ProgressSink = Box<dyn Fn(IndexEvent) + Send + Sync>;
+
+struct Doc {
+    uri: String,
+    text: String,
+    version: i32,
+    /// The newest analysed version.
+    snapshot: Option<Arc<Snapshot>>,
+}
+
+pub struct Catalogs {
+    pub passages: Catalog,
+    pub tunes: Catalog,
+}
+
+pub struct Host {
+    store: Store,
+    queue: EmbedQueue,
+    model_id: String,
+    model_name: String,
+    device: String,
+    config: RwLock<proto::Config>,
+    settings: UnitSettings,
+    catalogs: RwLock<Catalogs>,
+    /// True once the catalogs hold what sled had at start.
+    loaded: AtomicBool,
+    docs: Mutex<HashMap<String, Doc>>,
+    /// Files on disk read for the socket, by path: their text's hash and snapshot.
+    disk: Mutex<HashMap<String, DiskDoc>>,
+    labels: Mutex<HashMap<String, Labels>>,
+    /// Folders indexed and watched, with their corpus.
+    roots: Mutex<Vec<(PathBuf, String)>>,
+    indexing: AtomicUsize,
+    files_done: AtomicUsize,
+    files_total: AtomicUsize,
+    cancel: AtomicBool,
+    progress: Mutex<Option<ProgressSink>>,
+    checks: RwLock<Vec<Box<dyn DocumentCheck>>>,
+    /// Held by each indexing step (read, embed, write) and each forgetting of a file, so a
+    /// file deleted while a step is embedding it is forgotten after the step writes it, never
+    /// before (which would bring the deleted file back).
+    writing: Mutex<()>,
+}
+
+impl Host {
+    pub fn new(options: HostOptions) -> Arc<Self> {
+        let window = options.config.window_bars.unwrap_or(4).clamp(1, 64);
+        Arc::new(Self {
+            store: options.store,
+            queue: options.queue,
+            model_id: options.model_id,
+            model_name: options.model_name,
+            device: options.device,
+            config: RwLock::new(options.config),
+            settings: UnitSettings { window, stride: 1 },
+            catalogs: RwLock::new(Catalogs {
+                passages: Catalog::new(Level::Passage),
+                tunes: Catalog::new(Level::Tune),
+            }),
+            loaded: AtomicBool::new(false),
+            docs: Mutex::new(HashMap::new()),
+            disk: Mutex::new(HashMap::new()),
+            labels: Mutex::new(HashMap::new()),
+            roots: Mutex::new(Vec::new()),
+            indexing: AtomicUsize::new(0),
+            files_done: AtomicUsize::new(0),
+            files_total: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+            progress: Mutex::new(None),
+            checks: RwLock::new(Vec::new()),
+            writing: Mutex::new(()),
+        })
+    }
+
+    /// Where indexing progress goes (the LSP's `$/progress`).
+    pub fn set_progress_sink(&self, sink: ProgressSink) {
+        *lock(&self.progress) = Some(sink);
+    }
+
+    pub fn add_check(&self, check: Box<dyn DocumentCheck>) {
+        write(&self.checks).push(check);
+    }
+
+    pub fn config(&self) -> proto::Config {
+        read(&self.config).clone()
+    }
+
+    /// Takes a newer configuration (from `workspace/configuration`); new corpora are indexed.
+    pub fn set_config(self: &Arc<Self>, config: proto::Config) {
+        let old = std::mem::replace(&mut *write(&self.config), config.clone());
+        lock(&self.labels).clear();
+        let added: Vec<PathBuf> = config
+            .corpora
+            .iter()
+            .filter(|c| !old.corpora.contains(c))
+            .map(PathBuf::from)
+            .collect();
+        for root in added {
+            let name = corpus_name(&root);
+            self.clone().index_in_background(vec![(root, name)]);
+        }
+    }
+
+    // ---- documents -----------------------------------------------------------------------
+
+    pub fn open(&self, uri_text: &str, version: i32, text: String) -> Result<String> {
+        let path = path_of(uri_text)?;
+        lock(&self.docs).insert(
+            path.clone(),
+            Doc {
+                uri: uri_text.to_owned(),
+                text,
+                version,
+                snapshot: None,
+            },
+        );
+        Ok(path)
+    }
+
+    /// Applies an editor's changes (whole text when a change has no range).
+    pub fn change(
+        &self,
+        uri_text: &str,
+        version: i32,
+        changes: &[(Option<proto::Range>, String)],
+    ) -> Result<String> {
+        let path = path_of(uri_text)?;
+        let mut docs = lock(&self.docs);
+        let doc = docs
+            .get_mut(&path)
+            .ok_or_else(|| AnalysisError::InvalidParams(format!("{uri_text} is not open")))?;
+        for (range, text) in changes {
+            apply_change(&mut doc.text, *range, text);
+        }
+        doc.version = version;
+        Ok(path)
+    }
+
+    /// Forgets an open document; the catalog goes back to the file's indexed record.
+    pub fn close(&self, uri_text: &str) -> Result<()> {
+        let path = path_of(uri_text)?;
+        lock(&self.docs).remove(&path);
+        let record = self.store.file(WORKSPACE, &path)?;
+        self.put_in_catalogs(WORKSPACE, &path, record)?;
+        Ok(())
+    }
+
+    /// The current version of an open document.
+    pub fn version(&self, path: &str) -> Option<i32> {
+        lock(&self.docs).get(path).map(|d| d.version)
+    }
+
+    /// Analyses the open document at `version`: parse, embed the units the cache lacks (one
+    /// interactive batch), update the catalogs. [`Cancelled`](AnalysisError::Cancelled) when
+    /// a newer version arrived meanwhile.
+    pub fn analyze(&self, path: &str, version: i32) -> Result<Arc<Snapshot>> {
+        let (uri_text, text) = {
+            let docs = lock(&self.docs);
+            let doc = docs.get(path).ok_or(AnalysisError::Cancelled)?;
+            if doc.version != version {
+                return Err(AnalysisError::Cancelled);
+            }
+            if let Some(s) = doc.snapshot.as_ref().filter(|s| s.version == Some(version)) {
+                return Ok(s.clone());
+            }
+            (doc.uri.clone(), doc.text.clone())
+        };
+        let snapshot = Snapshot::new(
+            path.to_owned(),
+            uri_text,
+            Some(version),
+            text,
+            &self.model_id,
+            self.settings,
+        );
+        let stale = || self.version(path) != Some(version);
+        if stale() {
+            return Err(AnalysisError::Cancelled);
+        }
+        self.embed_missing(&snapshot)?;
+        if stale() {
+            return Err(AnalysisError::Cancelled);
+        }
+        let snapshot = Arc::new(snapshot);
+        self.put_in_catalogs(WORKSPACE, path, Some(snapshot.record.clone()))?;
+        let mut docs = lock(&self.docs);
+        match docs.get_mut(path) {
+            Some(doc) if doc.version == version => {
+                doc.snapshot = Some(snapshot.clone());
+                Ok(snapshot)
+            }
+            _ => Err(AnalysisError::Cancelled),
+        }
+    }
+
+    /// The newest snapshot of `uri`: an open document analysed at its current version, or a
+    /// file on disk (read again when it changed).
+    pub fn snapshot(&self, uri_text: &str) -> Result<Arc<Snapshot>> {
+        let path = path_of(uri_text)?;
+        if let Some(version) = self.version(&path) {
+            // A newer version may arrive while this one is analysed: then answer for it.
+            for _ in 0..8 {
+                match self.analyze(&path, version) {
+                    Err(AnalysisError::Cancelled) => continue,
+                    other => return other,
+                }
+            }
+            return Err(AnalysisError::Cancelled);
+        }
+        self.disk_snapshot(uri_text, &path)
+    }
+
+    fn disk_snapshot(&self, uri_text: &str, path: &str) -> Result<Arc<Snapshot>> {
+        let bad = |reason: String| AnalysisError::BadDocument {
+            path: path.to_owned(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let source = abc::SourceText::from_bytes(&bytes, abc::DEFAULT_SIZE_LIMIT)
+            .map_err(|e| bad(e.to_string()))?;
+        let hash = super::document::text_hash(source.text());
+        if let Some((h, s)) = lock(&self.disk).get(path) {
+            if *h == hash {
+                return Ok(s.clone());
+            }
+        }
+        let snapshot = Snapshot::new(
+            path.to_owned(),
+            uri_text.to_owned(),
+            None,
+            source.text().to_owned(),
+            &self.model_id,
+            self.settings,
+        );
+        if snapshot.file.tunes.is_empty() {
+            return Err(bad("no ABC tunes here".into()));
+        }
+        self.embed_missing(&snapshot)?;
+        let snapshot = Arc::new(snapshot);
+        lock(&self.disk).insert(path.to_owned(), (hash, snapshot.clone()));
+        Ok(snapshot)
+    }
+
+    fn embed_missing(&self, snapshot: &Snapshot) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::new();
+        let mut tunes = Vec::new();
+        for (key, patches) in snapshot.units() {
+            if seen.insert(*key) && !self.store.has_vector(&self.model_id, key)? {
+                keys.push(*key);
+                tunes.push(patches.clone());
+            }
+        }
+        if tunes.is_empty() {
+            return Ok(());
+        }
+        let vectors = self
+            .queue
+            .embed_music(tunes, Priority::Interactive)
+            .map_err(AnalysisError::Model)?;
+        let items: Vec<_> = keys.into_iter().zip(vectors).collect();
+        self.store.put_vectors(&self.model_id, &items)?;
+        Ok(())
+    }
+
+    fn put_in_catalogs(&self, corpus: &str, path: &str, record: Option<FileRecord>) -> Result<()> {
+        let mut c = write(&self.catalogs);
+        match record {
+            Some(record) => {
+                let mut vector = |k: &_| self.store.vector(&self.model_id, k);
+                c.passages
+                    .upsert_file(corpus, record.clone(), &mut vector)?;
+                c.tunes.upsert_file(corpus, record, &mut vector)?;
+            }
+            None => {
+                c.passages.remove_file(corpus, path)?;
+                c.tunes.remove_file(corpus, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Diagnostics of a snapshot: the ABC layer's, then each registered check's.
+    pub fn diagnostics(&self, snapshot: &Snapshot) -> Vec<proto::Diagnostic> {
+        let mut out = snapshot.diagnostics();
+        let checks = read(&self.checks);
+        if !checks.is_empty() {
+            let c = read(&self.catalogs);
+            for check in checks.iter() {
+                out.extend(check.check(snapshot, &c.passages, &c.tunes));
+            }
+        }
+        out
+    }
+
+    // ---- answers -------------------------------------------------------------------------
+
+    fn indexing_note(&self) -> Option<String> {
+        let busy =
+            self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed);
+        busy.then(|| {
+            format!(
+                "indexing… {}/{} files",
+                self.files_done.load(Ordering::Relaxed),
+                self.files_total.load(Ordering::Relaxed)
+            )
+        })
+    }
+
+    pub fn hover(
+        &self,
+        snapshot: &Snapshot,
+        pos: proto::Position,
+    ) -> Result<Option<proto::HoverResult>> {
+        let offset = snapshot.offset(pos);
+        let c = read(&self.catalogs);
+        let note = self.indexing_note();
+        if let Some(tune) = snapshot.header_at(offset) {
+            let index = tune.index;
+            let genre = self.label_scores(snapshot, index, "genre").ok().flatten();
+            let rhythm = self.label_scores(snapshot, index, "rhythm").ok().flatten();
+            return features::hover_tune(
+                snapshot,
+                &self.store,
+                &self.model_id,
+                &c.tunes,
+                index,
+                [genre, rhythm],
+                note.as_deref(),
+            );
+        }
+        features::hover_passage(
+            snapshot,
+            &self.store,
+            &self.model_id,
+            &c.passages,
+            offset,
+            note.as_deref(),
+        )
+    }
+
+    pub fn similar(
+        &self,
+        snapshot: &Snapshot,
+        params: &proto::SimilarParams,
+    ) -> Result<proto::SimilarResult> {
+        let at = params.range.map_or(params.position, |r| r.start);
+        let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
+        let c = read(&self.catalogs);
+        let catalog = match params.level {
+            proto::Level::Passage => &c.passages,
+            proto::Level::Tune => &c.tunes,
+        };
+        features::similar(
+            snapshot,
+            &self.store,
+            &self.model_id,
+            catalog,
+            snapshot.offset(at),
+            params.level,
+            k,
+        )?
+        .ok_or_else(|| {
+            AnalysisError::Indexing(
+                self.indexing_note()
+                    .unwrap_or_else(|| "no passage or tune at this place".into()),
+            )
+        })
+    }
+
+    pub fn search(&self, params: &proto::SearchParams) -> Result<proto::SearchResult> {
+        let text = params.text.trim();
+        if text.is_empty() || text.chars().count() > 10_000 {
+            return Err(AnalysisError::InvalidParams(
+                "the search text must hold 1 to 10000 characters".into(),
+            ));
+        }
+        let vector = self
+            .queue
+            .embed_text(vec![text.to_owned()], Priority::Interactive)
+            .map_err(AnalysisError::Model)?
+            .pop()
+            .ok_or_else(|| AnalysisError::Model("no vector".into()))?;
+        let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
+        let c = read(&self.catalogs);
+        let catalog = match params.level {
+            proto::Level::Passage => &c.passages,
+            proto::Level::Tune => &c.tunes,
+        };
+        let matches = catalog.nearest(&vector, k, &|_| false)?;
+        Ok(proto::SearchResult {
+            matches: matches
+                .iter()
+                .map(|m| features::to_match(m, None))
+                .collect(),
+        })
+    }
+
+    /// The label set `name`: the configuration's own, else a shipped one; its prompts
+    /// embedded once.
+    fn label_set(&self, name: &str) -> Result<Labels> {
+        if let Some(s) = lock(&self.labels).get(name) {
+            return Ok(s.clone());
+        }
+        let set = match read(&self.config).label_sets.get(name) {
+            Some(labels) => LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?,
+            None => LabelSet::shipped(name)?,
+        };
+        self.embed_labels(name, set)
+    }
+
+    fn embed_labels(&self, name: &str, set: LabelSet) -> Result<Labels> {
+        let vectors = self
+            .queue
+            .embed_text(set.prompts(), Priority::Interactive)
+            .map_err(AnalysisError::Model)?;
+        let entry = Arc::new((set, vectors));
+        lock(&self.labels).insert(name.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Zero-shot scores of tune `tune` for a label set, best first; `None` before its vector
+    /// is stored.
+    pub fn label_scores(
+        &self,
+        snapshot: &Snapshot,
+        tune: usize,
+        set: &str,
+    ) -> Result<Option<Vec<proto::LabelScore>>> {
+        let set = self.label_set(set)?;
+        features::label_scores(snapshot, &self.store, &self.model_id, tune, &set.0, &set.1)
+    }
+
+    pub fn classify(
+        &self,
+        snapshot: &Snapshot,
+        params: &proto::ClassifyParams,
+    ) -> Result<proto::ClassifyResult> {
+        let set = match &params.labels {
+            Some(labels) => {
+                let set = LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?;
+                let name = format!("\0custom\0{}", labels.join("\0"));
+                self.embed_labels(&name, set)?
+            }
+            None => self.label_set(params.label_set.as_deref().unwrap_or("genre"))?,
+        };
+        let mut tunes = Vec::new();
+        for tune in &snapshot.file.tunes {
+            let labels = features::label_scores(
+                snapshot,
+                &self.store,
+                &self.model_id,
+                tune.index,
+                &set.0,
+                &set.1,
+            )?
+            .unwrap_or_default();
+            tunes.push(proto::TuneLabels {
+                range: snapshot.range(tune.range),
+                title: tune.title().map(str::to_owned),
+                labels,
+            });
+        }
+        Ok(proto::ClassifyResult { tunes })
+    }
+
+    /// The label set the genre lens and action use: the one named like the field's meaning
+    /// (`R:` is rhythm, i.e. tune type), else genre.
+    pub fn genre_field(&self) -> (char, &'static str) {
+        let field = read(&self.config)
+            .genre_field
+            .as_deref()
+            .and_then(|f| f.chars().next())
+            .filter(char::is_ascii_alphabetic)
+            .unwrap_or('R');
+        (field, if field == 'R' { "rhythm" } else { "genre" })
+    }
+
+    /// One lens per tune header: "genre: jig 0.81 · reel 0.11".
+    pub fn code_lenses(&self, snapshot: &Snapshot) -> Result<Vec<proto::Lens>> {
+        let (_, set) = self.genre_field();
+        let mut out = Vec::new();
+        for tune in &snapshot.file.tunes {
+            let scores = self.label_scores(snapshot, tune.index, set)?;
+            let line = snapshot.lines.position(snapshot.text(), tune.range.start);
+            out.push(proto::Lens {
+                range: proto::Range {
+                    start: line,
+                    end: line,
+                },
+                title: features::lens_title(scores.as_deref(), self.indexing_note().as_deref()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The edit that sets the genre field of the tune at `pos` to its best label: (label,
+    /// range to replace, new text).
+    pub fn genre_edit(
+        &self,
+        snapshot: &Snapshot,
+        pos: proto::Position,
+    ) -> Result<Option<(String, proto::Range, String)>> {
+        let Some(tune) = snapshot.tune_at(snapshot.offset(pos)) else {
+            return Ok(None);
+        };
+        let (field, set) = self.genre_field();
+        let Some(best) = self
+            .label_scores(snapshot, tune.index, set)?
+            .and_then(|s| s.into_iter().next())
+        else {
+            return Ok(None);
+        };
+        let (range, text) = features::field_edit(snapshot, tune, field, &best.label);
+        Ok(Some((best.label, range, text)))
+    }
+
+    pub fn status(&self) -> Result<proto::StatusResult> {
+        let c = read(&self.catalogs);
+        let mut corpora: std::collections::BTreeMap<String, proto::CorpusInfo> = Default::default();
+        for (corpus, record) in c.tunes.files() {
+            let e = corpora
+                .entry(corpus.to_owned())
+                .or_insert_with(|| proto::CorpusInfo {
+                    name: corpus.to_owned(),
+                    files: 0,
+                    tunes: 0,
+                    passages: 0,
+                });
+            e.files += 1;
+            e.tunes += record.tunes.len();
+            e.passages += record
+                .units
+                .iter()
+                .filter(|u| u.level == Level::Passage)
+                .count();
+        }
+        let (pending, running) = self.queue.load();
+        let indexing =
+            self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed);
+        Ok(proto::StatusResult {
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            protocol_version: proto::PROTOCOL_VERSION,
+            model: proto::ModelInfo {
+                id: self.model_id.clone(),
+                name: self.model_name.clone(),
+                dim: self.queue.dim(),
+            },
+            device: self.device.clone(),
+            corpora: corpora.into_values().collect(),
+            queue: proto::QueueInfo { pending, running },
+            indexing,
+            files_done: self.files_done.load(Ordering::Relaxed),
+            files_total: self.files_total.load(Ordering::Relaxed),
+        })
+    }
+
+    // ---- indexing ------------------------------------------------------------------------
+
+    /// Loads the catalogs from sled, then indexes `roots` (folder, corpus) and the configured
+    /// corpora, on a background thread. Requests are answered meanwhile.
+    pub fn start(self: &Arc<Self>, workspace: Vec<PathBuf>) {
+        let mut roots: Vec<(PathBuf, String)> = workspace
+            .into_iter()
+            .map(|w| (w, WORKSPACE.to_owned()))
+            .collect();
+        for c in &read(&self.config).corpora {
+            let p = PathBuf::from(c);
+            let name = corpus_name(&p);
+            roots.push((p, name));
+        }
+        let host = self.clone();
+        self.indexing.fetch_add(1, Ordering::SeqCst);
+        std::thread::Builder::new()
+            .name("tunelens-index".into())
+            .spawn(move || {
+                host.emit(IndexEvent::Begin {
+                    title: "tunelens: loading the index".into(),
+                });
+                if let Err(e) = host.load_catalogs() {
+                    tracing::error!(error = %e, "loading the index");
+                }
+                host.loaded.store(true, Ordering::SeqCst);
+                host.index_roots(roots);
+                host.indexing.fetch_sub(1, Ordering::SeqCst);
+            })
+            .expect("spawning the index thread");
+    }
+
+    fn load_catalogs(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let passages = Catalog::load_all(&self.store, &self.model_id, &[], Level::Passage)?;
+        let tunes = Catalog::load_all(&self.store, &self.model_id, &[], Level::Tune)?;
+        let mut c = write(&self.catalogs);
+        // Documents opened while loading stay as the editor has them.
+        let open: Vec<(String, FileRecord)> = c
+            .tunes
+            .files()
+            .map(|(corpus, r)| (corpus.to_owned(), r.clone()))
+            .collect();
+        *c = Catalogs { passages, tunes };
+        for (corpus, record) in open {
+            let mut vector = |k: &_| self.store.vector(&self.model_id, k);
+            c.passages
+                .upsert_file(&corpus, record.clone(), &mut vector)?;
+            c.tunes.upsert_file(&corpus, record, &mut vector)?;
+        }
+        tracing::info!(
+            passages = c.passages.len(),
+            tunes = c.tunes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "index loaded"
+        );
+        Ok(())
+    }
+
+    fn index_in_background(self: Arc<Self>, roots: Vec<(PathBuf, String)>) {
+        self.indexing.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            self.index_roots(roots);
+            self.indexing.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Indexes whole folders (or files), then drops records of files under them that are gone.
+    pub fn index_roots(&self, roots: Vec<(PathBuf, String)>) {
+        for (root, corpus) in roots {
+            let Ok(root) = std::fs::canonicalize(&root) else {
+                tracing::warn!(root = %root.display(), "cannot index: no such folder");
+                continue;
+            };
+            {
+                let mut known = lock(&self.roots);
+                if !known.iter().any(|(r, _)| *r == root) {
+                    known.push((root.clone(), corpus.clone()));
+                }
+            }
+            let files = abc_files(&root);
+            self.emit(IndexEvent::Begin {
+                title: format!("tunelens: indexing {}", root.display()),
+            });
+            match self.index_paths(&files, &corpus, Some(&root)) {
+                Ok(()) => {
+                    if let Err(e) = self.drop_missing(&root, &corpus, &files) {
+                        tracing::error!(error = %e, "dropping removed files");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, root = %root.display(), "indexing"),
+            }
+            self.emit(IndexEvent::End {
+                message: format!("{} files", files.len()),
+            });
+        }
+        self.files_done.store(0, Ordering::Relaxed);
+        self.files_total.store(0, Ordering::Relaxed);
+    }
+
+    /// Indexes files (canonical paths) into `corpus` and puts them in the catalogs.
+    fn index_paths(&self, files: &[PathBuf], corpus: &str, root: Option<&Path>) -> Result<()> {
+        self.files_total.fetch_add(files.len(), Ordering::Relaxed);
+        let backend = self.queue.backend(Priority::Background);
+        let options = IndexOptions {
+            corpus: corpus.to_owned(),
+            settings: self.settings,
+            max_bytes: abc::DEFAULT_SIZE_LIMIT,
+            batch: 64,
+            roots: Vec::new(),
+            collections_under: root.filter(|_| corpus != WORKSPACE).map(Path::to_owned),
+        };
+        for step in files.chunks(INDEX_STEP) {
+            if self.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let _writing = lock(&self.writing);
+            let report = index_files(
+                &self.store,
+                &backend,
+                &self.model_id,
+                step,
+                &options,
+                &|_| {},
+                &self.cancel,
+            )
+            .map_err(|e| AnalysisError::Model(e.to_string()))?;
+            for failed in &report.failed {
+                tracing::warn!("{failed}");
+            }
+            for path in step {
+                let name = path.display().to_string();
+                if corpus == WORKSPACE && lock(&self.docs).contains_key(&name) {
+                    continue; // the editor's text wins over the file's
+                }
+                let record = self.store.file(corpus, &name)?;
+                self.put_in_catalogs(corpus, &name, record)?;
+            }
+            let done = self.files_done.fetch_add(step.len(), Ordering::Relaxed) + step.len();
+            self.emit(IndexEvent::Report {
+                done,
+                total: self.files_total.load(Ordering::Relaxed),
+            });
+        }
+        Ok(())
+    }
+
+    fn drop_missing(&self, root: &Path, corpus: &str, files: &[PathBuf]) -> Result<()> {
+        let seen: std::collections::HashSet<String> =
+            files.iter().map(|p| p.display().to_string()).collect();
+        for record in self.store.files(corpus)? {
+            if Path::new(&record.path).starts_with(root) && !seen.contains(&record.path) {
+                self.forget(corpus, &record.path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn forget(&self, corpus: &str, path: &str) -> Result<()> {
+        let _writing = lock(&self.writing);
+        self.store.remove_file(corpus, path)?;
+        if !(corpus == WORKSPACE && lock(&self.docs).contains_key(path)) {
+            self.put_in_catalogs(corpus, path, None)?;
+        }
+        Ok(())
+    }
+
+    /// Files that changed on disk (from the watcher): re-indexed when they exist, forgotten
+    /// when they are gone (deleted, or the old name of a rename).
+    pub fn files_changed(&self, paths: &[PathBuf]) {
+        let roots = lock(&self.roots).clone();
+        for path in paths {
+            let Some((root, corpus)) = roots.iter().find(|(r, _)| path.starts_with(r)) else {
+                continue;
+            };
+            let name = path.display().to_string();
+            lock(&self.disk).remove(&name);
+            let result = if path.is_file() {
+                self.indexing.fetch_add(1, Ordering::SeqCst);
+                let r = self.index_paths(std::slice::from_ref(path), corpus, Some(root));
+                self.indexing.fetch_sub(1, Ordering::SeqCst);
+                r
+            } else {
+                self.forget(corpus, &name)
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, path = %name, "updating a changed file");
+            }
+        }
+    }
+
+    /// Re-indexes one file or folder (`uri`), or every root.
+    pub fn reindex(self: &Arc<Self>, params: &proto::ReindexParams) -> Result<()> {
+        let roots = match &params.uri {
+            Some(u) => {
+                let path = PathBuf::from(path_of(u)?);
+                let known = lock(&self.roots).clone();
+                let corpus = known
+                    .iter()
+                    .find(|(r, _)| path.starts_with(r))
+                    .map_or_else(|| WORKSPACE.to_owned(), |(_, c)| c.clone());
+                vec![(path, corpus)]
+            }
+            None => lock(&self.roots).clone(),
+        };
+        self.clone().index_in_background(roots);
+        Ok(())
+    }
+
+    /// The folders indexed, for the watcher.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        lock(&self.roots).iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    pub fn is_indexing(&self) -> bool {
+        self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed)
+    }
+
+    /// Stops indexing between batches (on shutdown); what was indexed is kept.
+    pub fn stop(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        let _ = self.store.flush();
+    }
+
+    fn emit(&self, event: IndexEvent) {
+        if let Some(sink) = lock(&self.progress).as_ref() {
+            sink(event);
+        }
+    }
+}
+
+/// The canonical path of a `file://` URI (the path itself when the file does not exist).
+pub fn path_of(uri_text: &str) -> Result<String> {
+    let path = uri::to_path(uri_text).ok_or_else(|| AnalysisError::BadUri(uri_text.to_owned()))?;
+    Ok(std::fs::canonicalize(&path)
+        .unwrap_or(path)
+        .display()
+        .to_string())
+}
+
+fn corpus_name(root: &Path) -> String {
+    root.file_name()
+        .map_or_else(|| "corpus".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// `.abc` files under `root` (or `root` itself), sorted, canonical.
+pub fn abc_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&p) {
+                for e in entries.flatten() {
+                    let name = e.file_name();
+                    if !name.to_string_lossy().starts_with('.') {
+                        stack.push(e.path());
+                    }
+                }
+            }
+        } else if is_abc(&p) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn is_abc(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("abc"))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A handler that panicked holding the lock left consistent data (every update is one
+    // assignment); keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}

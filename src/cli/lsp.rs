@@ -1,0 +1,157 @@
+//! `tunelens lsp` (the language server on stdio) and `tunelens daemon` (the same analysis on
+//! a local socket for scripts): both load the model and the index, then hand over to
+//! `tunelens_daemon`'s servers.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tunelens_daemon::analysis::{Host, HostOptions};
+use tunelens_daemon::index::Store;
+use tunelens_daemon::queue::EmbedQueue;
+use tunelens_models::encoders::{parse_device, Clamp};
+use tunelens_protocol::Config;
+
+use super::embed::model_id;
+use super::index::data_dir;
+
+/// What both servers take; the client's configuration (LSP `initializationOptions`) wins.
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// A model directory (see `tunelens embed --help`).
+    #[arg(long, env = "TUNELENS_MODEL")]
+    model: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// The index database (default: $XDG_DATA_HOME/tunelens/index.sled).
+    #[arg(long, env = "TUNELENS_DB")]
+    db: Option<PathBuf>,
+    /// Folders of ABC files to match against (repeatable): indexed and watched.
+    #[arg(long)]
+    corpus: Vec<PathBuf>,
+    /// Bars per passage window.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    window: Option<u32>,
+}
+
+#[derive(clap::Args)]
+pub struct LspArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Accepted for editors that pass it; stdio is the only transport.
+    #[arg(long, hide = true)]
+    stdio: bool,
+}
+
+#[derive(clap::Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The socket (default: $XDG_RUNTIME_DIR/tunelens.sock, else in the data folder).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Workspace folders to index and watch (repeatable).
+    #[arg(long)]
+    workspace: Vec<PathBuf>,
+}
+
+/// The model directory used when none is given: models/default beside the binary's repo
+/// (where the trained default lands), if it is there.
+fn default_model() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .map(|a| a.join("models/default"))
+        .find(|p| p.join("config.json").is_file())
+}
+
+impl ServerArgs {
+    /// The host for a client's configuration.
+    fn host(&self, config: Config) -> anyhow::Result<Arc<Host>> {
+        let mut config = config;
+        let model: PathBuf = config
+            .model_dir
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.model.clone())
+            .or_else(default_model)
+            .context("no model: pass --model DIR, set TUNELENS_MODEL, or set modelDir in the client's configuration")?;
+        let device_spec = config.device.clone().unwrap_or_else(|| self.device.clone());
+        let (device, device_name) = match parse_device(&device_spec) {
+            Ok(d) => (d, device_spec),
+            // Until the models crate knows `auto`: a GPU when this build and machine have one,
+            // else the CPU.
+            Err(_) if device_spec == "auto" => match parse_device("cuda") {
+                Ok(d) => (d, "cuda".to_owned()),
+                Err(_) => (parse_device("cpu")?, "cpu".to_owned()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(model = %model.display(), device = %device_name, "loading model");
+        let clamp = Clamp::load_dir(&model, &device)
+            .with_context(|| format!("loading model {}", model.display()))?;
+        let id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+        let db = match config
+            .db_path
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.db.clone())
+        {
+            Some(p) => p,
+            None => data_dir()?.join("index.sled"),
+        };
+        let store = Store::open(&db, false)?;
+        for c in &self.corpus {
+            let c = c.display().to_string();
+            if !config.corpora.contains(&c) {
+                config.corpora.push(c);
+            }
+        }
+        if config.window_bars.is_none() {
+            config.window_bars = self.window;
+        }
+        Ok(Host::new(HostOptions {
+            store,
+            queue: EmbedQueue::start(Box::new(clamp)),
+            model_id: id,
+            model_name: model.display().to_string(),
+            device: device_name,
+            config,
+        }))
+    }
+}
+
+pub fn lsp(args: &LspArgs) -> anyhow::Result<ExitCode> {
+    let server = args.server.clone();
+    tunelens_daemon::lsp::serve_stdio(Box::new(move |config| {
+        server.host(config).map_err(|e| format!("{e:#}"))
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn daemon(args: &DaemonArgs) -> anyhow::Result<ExitCode> {
+    let host = args.server.host(Config::default())?;
+    let socket = match &args.socket {
+        Some(p) => p.clone(),
+        None => default_socket()?,
+    };
+    let workspace = args
+        .workspace
+        .iter()
+        .map(|w| std::fs::canonicalize(w).with_context(|| w.display().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tunelens_daemon::socket::serve(host, &socket, workspace)
+        .with_context(|| format!("serving on {}", socket.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_socket() -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && Path::new(p).is_dir());
+    Ok(match dir {
+        Some(d) => d.join("tunelens.sock"),
+        None => data_dir()?.join("tunelens.sock"),
+    })
+}

@@ -1,0 +1,313 @@
+//! `tunelens lsp` driven as an editor drives it: initialize, open a file, hover, similar
+//! passages, references, code lens, the genre code action applied, a bar changed and hovered
+//! again, diagnostics at exact UTF-16 ranges, shutdown and exit. Nothing but LSP frames on
+//! stdout, though logs are on at debug level.
+
+mod common;
+
+use common::rpc::{file_uri, LspClient};
+use common::{shared_fixture, TempDir};
+use serde_json::{json, Value};
+
+const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
+/// Bars 5-8 of the original as its bars 3-6, between music of its own.
+const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd e2f|g2a b3|bag fed|edc B3|\nFAF FAF|GBG GBG|\n";
+
+fn start(tmp: &TempDir) -> (LspClient, std::path::PathBuf) {
+    let ws = tmp.path().join("my tunes");
+    std::fs::create_dir(&ws).expect("mkdir");
+    std::fs::write(ws.join("quoting.abc"), QUOTING).expect("write");
+    std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
+    let model = shared_fixture("clamp-tiny-bert");
+    let db = tmp.path().join("db");
+    let mut client = LspClient::start(
+        &[
+            "lsp",
+            "--model",
+            model.to_str().expect("path"),
+            "--db",
+            db.to_str().expect("path"),
+            "--device",
+            "cpu",
+        ],
+        tmp.path().join("stderr.log"),
+    );
+    let ws = std::fs::canonicalize(&ws).expect("canonical");
+    let init = client.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "capabilities": {"window": {"workDoneProgress": true}},
+            "workspaceFolders": [{"uri": file_uri(&ws), "name": "ws"}],
+            "initializationOptions": {"windowBars": 4}
+        }),
+    );
+    assert_eq!(init["serverInfo"]["name"], "tunelens");
+    assert_eq!(
+        init["capabilities"]["textDocumentSync"], 2,
+        "incremental sync"
+    );
+    client.notify("initialized", json!({}));
+    (client, ws)
+}
+
+fn hover_text(h: &Value) -> String {
+    h["contents"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn hover_similar_lens_action_edit_and_hover_again() {
+    let tmp = TempDir::new("lsp");
+    let (mut client, ws) = start(&tmp);
+    let status = client.wait_indexed();
+    let corpora = status["corpora"].as_array().expect("corpora");
+    assert_eq!(corpora[0]["name"], "workspace", "{status}");
+    assert_eq!(corpora[0]["files"], 2, "{status}");
+
+    let path = ws.join("original.abc");
+    let uri = file_uri(&path);
+    let mut text = ORIGINAL.to_owned();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 1, "text": text}}),
+    );
+
+    // Line 6 (0-based) holds bars 5-8, quoted as bars 3-6 of the Borrower.
+    let at = json!({"textDocument": {"uri": uri}, "position": {"line": 6, "character": 3}});
+    let hover = client.request("textDocument/hover", at.clone());
+    let h = hover_text(&hover);
+    assert!(h.contains("**Bar 5**"), "{h}");
+    assert!(h.contains("**Borrower**, bars 3–6"), "{h}");
+    assert!(h.contains("quoting.abc:7"), "{h}");
+    assert!(h.contains("same key, 0 of"), "the explainer's line: {h}");
+    // The bar with its bar lines: `|:Bcd e2f|`.
+    assert_eq!(
+        hover["range"],
+        json!({"start": {"line": 6, "character": 0}, "end": {"line": 6, "character": 10}}),
+        "{hover}"
+    );
+
+    let similar = client.request(
+        "tunelens/similar",
+        json!({
+            "textDocument": {"uri": uri}, "position": {"line": 6, "character": 3}, "k": 5
+        }),
+    );
+    assert_eq!(similar["query"]["bars"], json!([5, 8]));
+    let top = &similar["matches"][0];
+    assert!(
+        top["uri"].as_str().expect("uri").ends_with("quoting.abc"),
+        "{top}"
+    );
+    assert_eq!(top["bars"], json!([3, 6]));
+    assert_eq!(top["range"]["start"], json!({"line": 6, "character": 0}));
+    assert!(top["score"].as_f64().expect("score") > 0.999, "{top}");
+    for m in similar["matches"].as_array().expect("matches") {
+        let own = m["uri"] == json!(uri)
+            && m["bars"][0].as_u64() <= Some(8)
+            && m["bars"][1].as_u64() >= Some(5);
+        assert!(!own, "the query's own place came back: {m}");
+    }
+
+    let refs = client.request(
+        "textDocument/references",
+        json!({
+            "textDocument": {"uri": uri}, "position": {"line": 6, "character": 3},
+            "context": {"includeDeclaration": false}
+        }),
+    );
+    let first = &refs.as_array().expect("locations")[0];
+    assert!(
+        first["uri"].as_str().expect("uri").ends_with("quoting.abc"),
+        "{refs}"
+    );
+
+    let lenses = client.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let lenses = lenses.as_array().expect("lenses");
+    assert_eq!(lenses.len(), 1);
+    let title = lenses[0]["command"]["title"].as_str().expect("title");
+    assert!(
+        title.starts_with("genre: ") && title.contains(" · "),
+        "{title}"
+    );
+    assert_eq!(lenses[0]["command"]["command"], "tunelens.suggestGenre");
+
+    // The code action sets R: to the lens's first label; apply its edit and check the text.
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}},
+            "context": {"diagnostics": []}
+        }),
+    );
+    let action = &actions.as_array().expect("actions")[0];
+    let best = title["genre: ".len()..].split(' ').next().expect("label");
+    assert!(
+        action["title"]
+            .as_str()
+            .expect("title")
+            .starts_with("Set R: "),
+        "{action}"
+    );
+    let edits = action["edit"]["changes"][&uri].as_array().expect("edits");
+    assert_eq!(edits.len(), 1);
+    let edit = &edits[0];
+    assert_eq!(
+        edit["range"]["start"],
+        json!({"line": 2, "character": 0}),
+        "after T:"
+    );
+    let new_text = edit["newText"].as_str().expect("text");
+    assert!(
+        new_text.starts_with(&format!("R:{best}")) && new_text.ends_with('\n'),
+        "{new_text}"
+    );
+    text.insert_str(text.find("M:6/8").expect("M:"), new_text);
+    assert!(
+        text.starts_with(&format!("X:1\nT:Original\nR:{best}")),
+        "{text}"
+    );
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": edit["range"], "text": new_text}]
+        }),
+    );
+    // The same action again now replaces the line it wrote.
+    let again = client.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": []}
+        }),
+    );
+    let edit2 = &again[0]["edit"]["changes"][&uri][0];
+    let end = 2 + best.len() as u64;
+    assert_eq!(
+        edit2["range"],
+        json!({"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": end}})
+    );
+
+    // Change bars 5-6 (now on line 7) to the Borrower's opening: the window of bar 5 now
+    // matches its bars 1-4.
+    let line7 = "|:Bcd e2f|g2a b3|bag fed|edc B3:|";
+    client.notify("textDocument/didChange", json!({
+        "textDocument": {"uri": uri, "version": 3},
+        "contentChanges": [{
+            "range": {"start": {"line": 7, "character": 2}, "end": {"line": 7, "character": 16}},
+            "text": "DED DEF|GFG AGA"
+        }]
+    }));
+    assert_eq!(&line7[2..16], "Bcd e2f|g2a b3");
+    let hover = client.request(
+        "textDocument/hover",
+        json!({
+            "textDocument": {"uri": uri}, "position": {"line": 7, "character": 3}
+        }),
+    );
+    let h = hover_text(&hover);
+    assert!(
+        h.contains("**Borrower**, bars 1–4"),
+        "the hover reflects the edit: {h}"
+    );
+
+    // The header hover: nearest tunes and both label sets.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({
+            "textDocument": {"uri": uri}, "position": {"line": 1, "character": 3}
+        }),
+    );
+    let h = hover_text(&hover);
+    assert!(
+        h.contains("**Original**") && h.contains("genre: ") && h.contains("rhythm: "),
+        "{h}"
+    );
+    assert!(h.contains("Nearest tunes") && h.contains("Borrower"), "{h}");
+
+    let classify = client.request(
+        "tunelens/classify",
+        json!({
+            "textDocument": {"uri": uri}, "labels": ["jig", "reel", "hornpipe"]
+        }),
+    );
+    let labels = classify["tunes"][0]["labels"].as_array().expect("labels");
+    assert_eq!(labels.len(), 3);
+    let sum: f64 = labels
+        .iter()
+        .map(|l| l["score"].as_f64().expect("score"))
+        .sum();
+    assert!((sum - 1.0).abs() < 1e-4, "{classify}");
+
+    client.stop();
+}
+
+#[test]
+fn diagnostics_land_at_utf16_ranges_in_crlf_files() {
+    let tmp = TempDir::new("lsp-diag");
+    let (mut client, ws) = start(&tmp);
+    // Line 3: `"𝄞" AB ` is 8 UTF-16 units (the clef is two), then an unclosed quote.
+    let text = "X:1\r\nT:Caf\u{e9}\r\nK:G\r\n\"\u{1d11e}\" AB \"Gm cd|\r\n";
+    let path = ws.join("new.abc");
+    let uri = file_uri(&path);
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 7, "text": text}}),
+    );
+    let d = client.wait_notification(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == json!(uri)
+    });
+    assert_eq!(d["params"]["version"], 7);
+    let diags = d["params"]["diagnostics"].as_array().expect("diagnostics");
+    let quote = diags
+        .iter()
+        .find(|d| {
+            d["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unclosed quote"))
+        })
+        .unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(
+        quote["range"]["start"],
+        json!({"line": 3, "character": 8}),
+        "{quote}"
+    );
+    assert_eq!(quote["range"]["end"]["line"], 3, "{quote}");
+    assert_eq!(quote["range"]["end"]["character"], 15, "{quote}");
+    assert_eq!(quote["severity"], 2);
+    client.stop();
+    // Logs went to stderr (debug level was on), never stdout (the client checks every byte).
+    assert!(std::fs::read_to_string(tmp.path().join("stderr.log"))
+        .expect("log")
+        .contains("DEBUG"));
+}
+
+#[test]
+fn unknown_methods_and_bad_params_get_json_rpc_errors() {
+    let tmp = TempDir::new("lsp-errors");
+    let (mut client, _) = start(&tmp);
+    let r = client.request_raw("tunelens/nope", json!({}));
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    let r = client.request_raw("tunelens/similar", json!({"textDocument": 3}));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = client.request_raw(
+        "tunelens/handshake",
+        json!({"clientName": "t", "protocolVersion": 99}),
+    );
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    let r = client.request(
+        "tunelens/handshake",
+        json!({"clientName": "t", "protocolVersion": 1}),
+    );
+    assert_eq!(r["protocolVersion"], 1);
+    client.stop();
+}
