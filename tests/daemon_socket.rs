@@ -1,0 +1,429 @@
+//! `tunelens daemon` driven as a script drives it, over its Unix socket: the handshake, the
+//! analysis of files on disk (similar, hover, code lens, classify, search, status), edits,
+//! renames and deletions picked up by the watcher; bad messages, huge messages, clients that
+//! hang up mid-request and 50 concurrent clients; SIGKILL while indexing, then a restart.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::rpc::file_uri;
+use common::socket::{Daemon, SocketClient};
+use common::{music21_abc_dir, run, TempDir};
+use serde_json::{json, Value};
+
+const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
+/// Bars 5-8 of the original as its bars 3-6, between music of its own.
+const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd e2f|g2a b3|bag fed|edc B3|\nFAF FAF|GBG GBG|\n";
+
+fn workspace(tmp: &TempDir) -> std::path::PathBuf {
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).expect("mkdir");
+    std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
+    std::fs::write(ws.join("quoting.abc"), QUOTING).expect("write");
+    std::fs::canonicalize(&ws).expect("canonical")
+}
+
+fn similar_at(c: &mut SocketClient, path: &Path, line: u32) -> Value {
+    c.request(
+        "tunelens/similar",
+        json!({
+            "textDocument": {"uri": file_uri(path)},
+            "position": {"line": line, "character": 3}, "k": 5
+        }),
+    )
+}
+
+fn workspace_files(status: &Value) -> u64 {
+    status["corpora"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "workspace"))
+        .and_then(|c| c["files"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Polls until `check` accepts a `tunelens/similar` answer (the watcher debounces).
+fn wait_for(c: &mut SocketClient, what: &str, mut check: impl FnMut(&mut SocketClient) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check(c) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_script_session_over_the_socket() {
+    let tmp = TempDir::new("sock");
+    let ws = workspace(&tmp);
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "d");
+    let mode = std::fs::metadata(&daemon.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "only its user may connect");
+
+    let mut c = daemon.connect();
+    let hello = c.request(
+        "tunelens/handshake",
+        json!({"clientName": "test", "protocolVersion": 1}),
+    );
+    assert_eq!(hello["serverName"], "tunelens");
+    let status = daemon.wait_indexed();
+    assert_eq!(workspace_files(&status), 2, "{status}");
+    assert!(status["model"]["dim"].as_u64() > Some(0), "{status}");
+
+    let original = ws.join("original.abc");
+    let quoting = ws.join("quoting.abc");
+    let similar = similar_at(&mut c, &original, 6);
+    assert_eq!(similar["query"]["bars"], json!([5, 8]), "{similar}");
+    let top = &similar["matches"][0];
+    assert_eq!(top["uri"], json!(file_uri(&quoting)), "{similar}");
+    assert_eq!(top["bars"], json!([3, 6]));
+    assert!(top["score"].as_f64() > Some(0.999), "{top}");
+
+    let hover = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": file_uri(&original)}, "position": {"line": 6, "character": 3}}),
+    );
+    let text = hover["contents"].as_str().unwrap_or_default();
+    assert!(text.contains("**Borrower**, bars 3–6"), "{hover}");
+
+    let lenses = c.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": file_uri(&original)}}),
+    );
+    assert_eq!(lenses.as_array().map(Vec::len), Some(1), "{lenses}");
+    let classify = c.request(
+        "tunelens/classify",
+        json!({"textDocument": {"uri": file_uri(&original)}, "labels": ["jig", "reel"]}),
+    );
+    assert_eq!(
+        classify["tunes"][0]["labels"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let search = c.request("tunelens/search", json!({"text": "a jig in G", "k": 2}));
+    assert_eq!(
+        search["matches"].as_array().map(Vec::len),
+        Some(2),
+        "{search}"
+    );
+
+    // An edit made outside any editor: the Borrower quotes something else now.
+    std::fs::write(
+        &quoting,
+        QUOTING.replace(
+            "Bcd e2f|g2a b3|bag fed|edc B3|",
+            "cBA GFE|D3 D3|EFG ABc|d3 d3|",
+        ),
+    )
+    .expect("write");
+    wait_for(&mut c, "the edit", |c| {
+        let s = similar_at(c, &original, 6);
+        s["matches"][0]["score"].as_f64() < Some(0.999)
+    });
+    // A rename: the tune is found under its new name, never the old one.
+    let renamed = ws.join("borrowed.abc");
+    std::fs::write(&quoting, QUOTING).expect("write");
+    std::fs::rename(&quoting, &renamed).expect("rename");
+    wait_for(&mut c, "the rename", |c| {
+        let s = similar_at(c, &original, 6);
+        s["matches"][0]["uri"] == json!(file_uri(&renamed))
+    });
+    let s = similar_at(&mut c, &original, 6);
+    for m in s["matches"].as_array().expect("matches") {
+        assert_ne!(
+            m["uri"],
+            json!(file_uri(&quoting)),
+            "the old name came back: {s}"
+        );
+    }
+    // A deletion: the file leaves the index.
+    std::fs::remove_file(&renamed).expect("rm");
+    wait_for(&mut c, "the deletion", |c| {
+        let s = c.request("tunelens/status", json!({}));
+        workspace_files(&s) == 1
+    });
+    let s = similar_at(&mut c, &original, 6);
+    assert!(
+        s["matches"]
+            .as_array()
+            .expect("matches")
+            .iter()
+            .all(|m| m["uri"] == json!(file_uri(&original))),
+        "{s}"
+    );
+    daemon.kill();
+}
+
+#[test]
+fn bad_messages_get_json_rpc_errors_and_the_daemon_stays_up() {
+    let tmp = TempDir::new("sock-bad");
+    let ws = workspace(&tmp);
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "d");
+    daemon.wait_indexed();
+    let mut c = daemon.connect();
+
+    // Cut short by a newline: what came is not JSON.
+    c.write_raw(b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\n");
+    let r = c.read().expect("an answer");
+    assert_eq!(r["error"]["code"], -32700, "{r}");
+    c.write_raw(b"\xff\xfe binary\n");
+    let r = c.read().expect("an answer");
+    assert_eq!(r["error"]["code"], -32700, "{r}");
+    c.write_raw(b"[1, 2, 3]\n");
+    assert_eq!(c.read().expect("an answer")["error"]["code"], -32600);
+    c.write_raw(b"{\"jsonrpc\": \"1.0\", \"id\": 9, \"method\": \"tunelens/status\"}\n");
+    let r = c.read().expect("an answer");
+    assert_eq!(
+        (r["error"]["code"].clone(), r["id"].clone()),
+        (json!(-32600), json!(9))
+    );
+    let r = c.request_raw("tunelens/nope", json!({}));
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    let r = c.request_raw("tunelens/similar", json!({"textDocument": 3}));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.request_raw(
+        "tunelens/handshake",
+        json!({"clientName": "old", "protocolVersion": 99}),
+    );
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    let missing = ws.join("nowhere.abc");
+    let r = c.request_raw(
+        "tunelens/similar",
+        json!({"textDocument": {"uri": file_uri(&missing)}, "position": {"line": 0, "character": 0}}),
+    );
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nowhere.abc")),
+        "{r}"
+    );
+    // A notification (no id) gets no answer, even when it is wrong: the next answer is the
+    // next request's.
+    c.write_raw(b"{\"jsonrpc\": \"2.0\", \"method\": \"tunelens/nope\"}\n");
+    let r = c.request_raw("tunelens/status", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
+
+    // A message over the limit: an error, then the daemon hangs up (the rest of it cannot be
+    // told from the next message).
+    let mut big = SocketClient::connect(&daemon.socket);
+    let huge = format!(
+        "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tunelens/search\", \"params\": {{\"text\": \"{}\"}}}}\n",
+        "a".repeat(5 * 1024 * 1024)
+    );
+    // The daemon stops reading at the limit, so the rest of the write may fail.
+    big.try_write_raw(huge.as_bytes());
+    let r = big.read().expect("an answer");
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    assert!(big.read().is_none(), "the connection is closed");
+
+    // Content-Length framing works too (the first bytes decide).
+    let mut framed = SocketClient::connect(&daemon.socket);
+    let body = br#"{"jsonrpc":"2.0","id":5,"method":"tunelens/status"}"#;
+    framed.write_raw(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    framed.write_raw(body);
+    let mut head = String::new();
+    let answer = framed.read_framed(&mut head);
+    assert!(head.starts_with("Content-Length: "), "{head}");
+    assert_eq!(answer["id"], 5, "{answer}");
+
+    // Clients that hang up mid-request only lose their answers.
+    for _ in 0..10 {
+        let mut gone = SocketClient::connect(&daemon.socket);
+        gone.write_raw(
+            format!(
+                "{}\n",
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tunelens/similar", "params": {
+                    "textDocument": {"uri": file_uri(&ws.join("original.abc"))},
+                    "position": {"line": 6, "character": 3}
+                }})
+            )
+            .as_bytes(),
+        );
+        drop(gone);
+    }
+    let s = similar_at(&mut c, &ws.join("original.abc"), 6);
+    assert_eq!(s["matches"][0]["bars"], json!([3, 6]), "{s}");
+    daemon.kill();
+}
+
+#[test]
+fn fifty_clients_two_hundred_requests_each_and_no_cache_entry_lost() {
+    let tmp = TempDir::new("sock-load");
+    let ws = workspace(&tmp);
+    let db = tmp.path().join("db");
+    let daemon = Daemon::start(tmp.path(), &db, &ws, "d");
+    daemon.wait_indexed();
+    let original = ws.join("original.abc");
+    let quoting = file_uri(&ws.join("quoting.abc"));
+    let threads: Vec<_> = (0..50)
+        .map(|t| {
+            let socket = daemon.socket.clone();
+            let original = original.clone();
+            let quoting = quoting.clone();
+            std::thread::spawn(move || {
+                let mut c = SocketClient::connect(&socket);
+                for i in 0..200 {
+                    match (t + i) % 4 {
+                        0 => {
+                            let s = similar_at(&mut c, &original, 6);
+                            assert_eq!(s["matches"][0]["uri"], json!(quoting), "{s}");
+                        }
+                        1 => {
+                            let h = c.request(
+                                "textDocument/hover",
+                                json!({"textDocument": {"uri": file_uri(&original)},
+                                       "position": {"line": 5, "character": 2}}),
+                            );
+                            assert!(h["contents"].as_str().is_some(), "{h}");
+                        }
+                        2 => {
+                            let s = c.request("tunelens/status", json!({}));
+                            assert_eq!(workspace_files(&s), 2, "{s}");
+                        }
+                        _ => {
+                            let r = c.request_raw("tunelens/nope", json!({}));
+                            assert_eq!(r["error"]["code"], -32601, "{r}");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a client thread");
+    }
+    daemon.kill();
+    // Every unit is still cached: indexing the same files again embeds nothing.
+    let db = db.to_str().expect("path");
+    let model = common::shared_fixture("clamp-tiny-bert");
+    let out = run(&[
+        "index",
+        ws.to_str().expect("path"),
+        "--model",
+        model.to_str().expect("path"),
+        "--db",
+        db,
+        "--json",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let report: Value = serde_json::from_str(out.stdout.trim()).expect("json report");
+    assert_eq!(report["progress"]["embedded"], 0, "{report}");
+}
+
+/// A workspace big enough that indexing takes a while: O'Neill's collection in files of 50.
+fn big_workspace(tmp: &TempDir) -> std::path::PathBuf {
+    let ws = tmp.path().join("big");
+    std::fs::create_dir(&ws).expect("mkdir");
+    let src = music21_abc_dir().join("oneills1850");
+    let mut files: Vec<_> = std::fs::read_dir(&src)
+        .expect("oneills1850")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "abc"))
+        .collect();
+    files.sort();
+    for f in files.iter().take(8) {
+        std::fs::copy(f, ws.join(f.file_name().expect("name"))).expect("copy");
+    }
+    std::fs::canonicalize(&ws).expect("canonical")
+}
+
+fn status_of(daemon: &Daemon) -> Value {
+    daemon.connect().request("tunelens/status", json!({}))
+}
+
+#[test]
+fn sigkill_while_indexing_then_restart_resumes_with_the_cache_intact() {
+    let tmp = TempDir::new("sock-kill");
+    let ws = big_workspace(&tmp);
+    let total = std::fs::read_dir(&ws).expect("ws").count() as u64;
+    let db = tmp.path().join("db");
+    let daemon = Daemon::start(tmp.path(), &db, &ws, "first");
+    // Wait until some files are in, but not all.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = status_of(&daemon);
+        let done = s["filesDone"].as_u64().unwrap_or(0);
+        if done >= 1 && s["indexing"] == json!(true) {
+            break;
+        }
+        assert!(
+            s["indexing"] == json!(true) || done == 0,
+            "indexing ended before the kill (make the workspace bigger): {s}"
+        );
+        assert!(Instant::now() < deadline, "{s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.kill();
+
+    let daemon = Daemon::start(tmp.path(), &db, &ws, "second");
+    let status = daemon.wait_indexed();
+    assert_eq!(workspace_files(&status), total, "{status}");
+    let log = daemon.stderr();
+    daemon.kill();
+    assert!(!log.contains("panicked"), "{log}");
+    // Complete: a one-shot index of the same files finds every unit cached.
+    let model = common::shared_fixture("clamp-tiny-bert");
+    let out = run(&[
+        "index",
+        ws.to_str().expect("path"),
+        "--model",
+        model.to_str().expect("path"),
+        "--db",
+        db.to_str().expect("path"),
+        "--json",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let report: Value = serde_json::from_str(out.stdout.trim()).expect("json report");
+    assert_eq!(report["progress"]["embedded"], 0, "{report}");
+}
+
+#[test]
+fn files_deleted_and_renamed_while_indexing() {
+    let tmp = TempDir::new("sock-churn");
+    let ws = big_workspace(&tmp);
+    let mut names: Vec<_> = std::fs::read_dir(&ws)
+        .expect("ws")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    let total = names.len() as u64;
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "d");
+    // The last files in the order they are indexed, changed while the first are embedded.
+    let gone = names[names.len() - 1].clone();
+    let old = names[names.len() - 2].clone();
+    let new = ws.join("renamed.abc");
+    std::fs::remove_file(&gone).expect("rm");
+    std::fs::rename(&old, &new).expect("mv");
+    let mut c = daemon.connect();
+    wait_for(&mut c, "the changes", |c| {
+        let s = c.request("tunelens/status", json!({}));
+        s["indexing"] == json!(false) && workspace_files(&s) == total - 1
+    });
+    // The renamed file answers under its new name; the old names are not in the index.
+    let s = c.request(
+        "tunelens/similar",
+        json!({"textDocument": {"uri": file_uri(&new)},
+               "position": {"line": 8, "character": 1}, "k": 50}),
+    );
+    assert!(
+        s["matches"].as_array().is_some_and(|m| !m.is_empty()),
+        "{s}"
+    );
+    let search = c.request("tunelens/search", json!({"text": "reel", "k": 400}));
+    let uris: Vec<&str> = search["matches"]
+        .as_array()
+        .expect("matches")
+        .iter()
+        .filter_map(|m| m["uri"].as_str())
+        .collect();
+    assert!(uris.contains(&file_uri(&new).as_str()), "{search}");
+    assert!(!uris.contains(&file_uri(&gone).as_str()), "{search}");
+    assert!(!uris.contains(&file_uri(&old).as_str()), "{search}");
+    daemon.kill();
+}
