@@ -182,10 +182,13 @@ fn run(model: &dyn EmbeddingBackend, shared: &Shared, max_batch: usize) {
             s.running = n;
             jobs
         };
-        run_jobs(model, jobs);
-        if let Ok(mut s) = shared.state.lock() {
-            s.running = 0;
-        }
+        // The batch stops counting as running before anyone hears back, so a caller that
+        // asks for the load after its answer never sees its own batch.
+        run_jobs(model, jobs, || {
+            if let Ok(mut s) = shared.state.lock() {
+                s.running = 0;
+            }
+        });
     }
 }
 
@@ -214,7 +217,7 @@ fn take_batch(s: &mut State, max_batch: usize) -> Vec<Job> {
     jobs
 }
 
-fn run_jobs(model: &dyn EmbeddingBackend, jobs: Vec<Job>) {
+fn run_jobs(model: &dyn EmbeddingBackend, jobs: Vec<Job>, ran: impl FnOnce()) {
     if let [Job {
         work: Work::Text(texts),
         ..
@@ -225,6 +228,7 @@ fn run_jobs(model: &dyn EmbeddingBackend, jobs: Vec<Job>) {
                 texts: texts.clone(),
             })
             .map_err(|e| e.to_string());
+        ran();
         let _ = jobs[0].reply.send(result);
         return;
     }
@@ -241,6 +245,7 @@ fn run_jobs(model: &dyn EmbeddingBackend, jobs: Vec<Job>) {
         tunes,
         long_tunes: LongTunes::Segment,
     });
+    ran();
     match result {
         Ok(mut vectors) => {
             for (job, size) in jobs.into_iter().zip(sizes) {
