@@ -174,7 +174,27 @@ impl Host {
     }
 
     /// Takes a newer configuration (from `workspace/configuration`); new corpora are indexed.
-    pub fn set_config(self: &Arc<Self>, config: proto::Config) {
+    /// What it leaves out keeps its value (the command line's `--corpus` folders and the
+    /// `initializationOptions` stay), and corpora are only added until a restart: their
+    /// vectors stay cached either way.
+    pub fn set_config(self: &Arc<Self>, mut config: proto::Config) {
+        {
+            let old = read(&self.config);
+            for c in &old.corpora {
+                if !config.corpora.contains(c) {
+                    config.corpora.push(c.clone());
+                }
+            }
+            config.model_dir = config.model_dir.or_else(|| old.model_dir.clone());
+            config.device = config.device.or_else(|| old.device.clone());
+            config.window_bars = config.window_bars.or(old.window_bars);
+            config.genre_field = config.genre_field.or_else(|| old.genre_field.clone());
+            config.originality = config.originality.or_else(|| old.originality.clone());
+            config.db_path = config.db_path.or_else(|| old.db_path.clone());
+            if config.label_sets.is_empty() {
+                config.label_sets = old.label_sets.clone();
+            }
+        }
         let old = std::mem::replace(&mut *write(&self.config), config.clone());
         lock(&self.labels).clear();
         let added: Vec<PathBuf> = config
