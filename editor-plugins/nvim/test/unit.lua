@@ -29,7 +29,7 @@ check("no tunes", t.tune_at({}, 0), nil)
 
 local items = t.match_items({
   { uri = "file:///tmp/x.abc", range = r(4, 4), title = "The Kesh", score = 0.8123, corpus = "workspace", explanation = "same notes" },
-  { uri = "file:///tmp/y.abc", range = r(0, 1), title = "", score = 0.5, collection = vim.NIL },
+  { uri = "file:///tmp/y.abc", range = r(0, 1), title = vim.NIL, score = 0.5, collection = vim.NIL },
 }, "utf-16")
 check("quickfix item place", { items[1].filename, items[1].lnum, items[1].col }, { "/tmp/x.abc", 5, 1 })
 check("quickfix item text", items[1].text, "The Kesh  0.81  [workspace]  same notes")

@@ -289,13 +289,13 @@ async function suggestGenre(uri?: string | vscode.Uri, position?: Position): Pro
   }
   const field = settings().genreField;
   const pick = await vscode.window.showQuickPick(labelItems(tune), {
-    title: `tunelens: genre of "${tune.title}" (sets ${field}:)`,
+    title: `tunelens: genre of "${tune.title ?? "this tune"}" (sets ${field}:)`,
   });
   if (!pick) return;
   const doc = await vscode.workspace.openTextDocument(t.uri);
   const lines = doc.getText().split(/\r?\n/);
   const edit = setHeaderField(lines, tune.range.start.line, field, pick.label);
-  if (!edit) throw new Error(`"${tune.title}" has no K: line to put ${field}: before`);
+  if (!edit) throw new Error(`"${tune.title ?? "this tune"}" has no K: line to put ${field}: before`);
   const we = new vscode.WorkspaceEdit();
   we.replace(t.uri, new vscode.Range(edit.line, 0, edit.endLine, 0), edit.text);
   await vscode.workspace.applyEdit(we);

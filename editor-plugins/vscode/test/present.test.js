@@ -15,7 +15,10 @@ const status = {
 
 test("status bar: model and device, progress while indexing, errors", () => {
   assert.equal(statusText(status, undefined), "$(pulse) tunelens: clamp-tiny-bert · cpu");
-  assert.equal(statusText({ ...status, indexing: true }, undefined), "$(sync~spin) tunelens: clamp-tiny-bert · cpu");
+  assert.equal(
+    statusText({ ...status, indexing: true, filesDone: 3, filesTotal: 9 }, undefined),
+    "$(sync~spin) tunelens: indexing 3/9 · clamp-tiny-bert · cpu",
+  );
   assert.equal(
     statusText(status, { title: "indexing", message: "12/40 files", percentage: 30.4 }),
     "$(sync~spin) tunelens: indexing 30% 12/40 files",
@@ -42,7 +45,7 @@ test("a match as a quick pick row names title, score, file:line and why", () => 
     description: "0.81 · o'neill.abc:12",
     detail: "music21 / oneills1850 — same notes a fifth up",
   });
-  assert.equal(matchItem({ ...m, title: "", corpus: undefined, collection: null, explanation: null }).detail, "");
+  assert.equal(matchItem({ ...m, title: null, corpus: undefined, collection: null, explanation: null }).detail, "");
 });
 
 test("the tune under the cursor, else the first; labels best first", () => {

@@ -18,6 +18,10 @@ local defaults = {
 
 M.config = vim.deepcopy(defaults)
 
+local function str(x)
+  return type(x) == "string" and x ~= "" and x or nil
+end
+
 local function notify(msg, level)
   vim.notify("tunelens: " .. msg, level or vim.log.levels.INFO)
 end
@@ -115,11 +119,11 @@ function M.match_items(matches, offset_encoding)
       end, { m.corpus, m.collection }),
       "/"
     )
-    local text = string.format("%s  %.2f", (m.title ~= "" and m.title) or "(untitled)", m.score)
+    local text = string.format("%s  %.2f", str(m.title) or "(untitled)", m.score)
     if where ~= "" then
       text = text .. "  [" .. where .. "]"
     end
-    if type(m.explanation) == "string" and m.explanation ~= "" then
+    if str(m.explanation) then
       text = text .. "  " .. m.explanation
     end
     loc.text = text
@@ -177,7 +181,7 @@ function M.genre()
     end)
     local field = M.config.genre_field
     vim.ui.select(labels, {
-      prompt = string.format('Genre of "%s" (sets %s:)', tune.title, field),
+      prompt = string.format('Genre of "%s" (sets %s:)', str(tune.title) or "this tune", field),
       format_item = function(l)
         return string.format("%s  %.2f", l.label, l.score)
       end,
@@ -188,7 +192,7 @@ function M.genre()
       local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
       local e = M.header_edit(lines, tune.range.start.line, field, choice.label)
       if not e then
-        notify(string.format('"%s" has no K: line to put %s: before', tune.title, field), vim.log.levels.WARN)
+        notify(string.format('"%s" has no K: line to put %s: before', str(tune.title) or "this tune", field), vim.log.levels.WARN)
         return
       end
       vim.api.nvim_buf_set_lines(bufnr, e.line, e.end_line, false, { e.text })

@@ -22,8 +22,11 @@ export function statusText(status: StatusResult | undefined, progress: Progress 
   }
   if (!status) return "$(loading~spin) tunelens";
   const model = status.model ? status.model.name : "no model";
-  const busy = status.indexing ? "$(sync~spin) " : "$(pulse) ";
-  return `${busy}tunelens: ${model} · ${status.device}`;
+  if (status.indexing) {
+    const files = status.filesTotal ? ` ${status.filesDone ?? 0}/${status.filesTotal}` : "";
+    return `$(sync~spin) tunelens: indexing${files} · ${model} · ${status.device}`;
+  }
+  return `$(pulse) tunelens: ${model} · ${status.device}`;
 }
 
 export function statusTooltip(status: StatusResult | undefined, error?: string): string {

@@ -14,8 +14,9 @@ export interface Range {
 export interface Match {
   uri: string;
   range: Range;
-  title: string;
+  title: string | null;
   tune?: number;
+  bars?: [number, number];
   collection?: string | null;
   corpus?: string;
   score: number;
@@ -54,7 +55,7 @@ export interface Label {
 
 export interface ClassifiedTune {
   range: Range;
-  title: string;
+  title: string | null;
   labels: Label[];
 }
 
@@ -83,6 +84,8 @@ export interface StatusResult {
   corpora: CorpusStatus[];
   queue?: { pending: number; running: number };
   indexing: boolean;
+  filesDone?: number;
+  filesTotal?: number;
 }
 
 export const Methods = {
