@@ -206,7 +206,14 @@ async function main() {
       return item;
     }, 30000, 1000);
     const title = (await action.innerText()).trim();
-    await action.click();
+    // The widget takes the keyboard (a pointer block covers it from the mouse): move the focus
+    // onto the action and accept it.
+    for (let i = 0; i < 20; i++) {
+      const focused = await page.locator(".action-widget .monaco-list-row.focused").innerText().catch(() => "");
+      if (focused.includes("Set R:")) break;
+      await page.keyboard.press("ArrowDown");
+    }
+    await page.keyboard.press("Enter");
     const label = (title.match(/Set R:\s*([^\s(]+)/) || [])[1];
     await page.keyboard.press("Control+S");
     const file = path.join(ws, "kesh.abc");

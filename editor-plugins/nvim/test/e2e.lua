@@ -38,7 +38,7 @@ vim.cmd("edit " .. ws .. "/kesh.abc")
 check("filetype", vim.bo.filetype == "abc", vim.bo.filetype)
 
 local attached = vim.wait(20000, function()
-  return require("tunelens").client(0) ~= nil
+  return require("tunelens").client(0, true) ~= nil
 end, 100)
 check("server attached", attached)
 if not attached then

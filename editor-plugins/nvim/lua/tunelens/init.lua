@@ -40,10 +40,10 @@ local function clients_of(bufnr)
   end, all)
 end
 
---- The tunelens client attached to the buffer, or nil with a message.
-function M.client(bufnr)
+--- The tunelens client attached to the buffer, or nil (with a message unless quiet).
+function M.client(bufnr, quiet)
   local c = clients_of(bufnr or 0)[1]
-  if not c then
+  if not c and not quiet then
     notify("no language server on this buffer (is it an abc file? see :LspInfo or :messages)", vim.log.levels.WARN)
   end
   return c
