@@ -66,9 +66,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         }
       }),
     );
-  command("tunelens.findSimilar", findSimilar);
+  // Not tunelens.findSimilar / tunelens.suggestGenre: the server lists those as its own
+  // commands (code lens), and the client library registers them to forward to it.
+  command("tunelens.findSimilarPassages", findSimilar);
   command("tunelens.searchCorpus", searchCorpus);
-  command("tunelens.suggestGenre", suggestGenre);
+  command("tunelens.chooseGenre", suggestGenre);
   command("tunelens.indexFolder", indexFolder);
   command("tunelens.showStatus", showStatus);
   command("tunelens.restartServer", async () => {

@@ -29,3 +29,8 @@ test("the abc language is registered for .abc and activates the extension", () =
   assert.ok(manifest.activationEvents.includes("onLanguage:abc"));
   assert.ok(fs.existsSync(path.join(__dirname, "..", abc.configuration)));
 });
+
+test("no command id is one the server executes itself (the client library registers those)", () => {
+  const server = ["tunelens.findSimilar", "tunelens.suggestGenre"];
+  for (const c of manifest.contributes.commands) assert.ok(!server.includes(c.command), c.command);
+});
