@@ -6,6 +6,7 @@
 #   3. headless Neovim (built-in LSP client) and headless Vim (ALE) against the server.
 # Installs what it needs first (scripts/install-editors.sh, skipped when present).
 # Options: --screenshots  also write docs/screenshots/{vscode,nvim}-hover.png.
+# Environment: TUNELENS_BIN=path  use that daemon binary instead of building one with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -17,8 +18,12 @@ scripts/install-editors.sh
 
 export TUNELENS_MODEL=${TUNELENS_MODEL:-$repo/../shared/fixtures/clamp-tiny-bert}
 [[ -f $TUNELENS_MODEL/config.json ]] || { echo "test-editors: no model at $TUNELENS_MODEL (../shared/fixtures)" >&2; exit 1; }
-cargo build --locked --bin tunelens
-export TUNELENS_BIN=$repo/target/debug/tunelens
+# TUNELENS_BIN set: test that binary as it is (no build); unset: build this checkout's (CI).
+if [[ -z ${TUNELENS_BIN:-} ]]; then
+  cargo build --locked --bin tunelens
+  export TUNELENS_BIN=$repo/target/debug/tunelens
+fi
+export TUNELENS_BIN
 "$TUNELENS_BIN" lsp --help >/dev/null 2>&1 || { echo "test-editors: $TUNELENS_BIN has no 'lsp' subcommand" >&2; exit 1; }
 export TUNELENS_LOG=${TUNELENS_LOG:-info}
 
