@@ -2,6 +2,13 @@
 "   TUNELENS_BIN=... TUNELENS_MODEL=... TUNELENS_WORKSPACE=<copy of e2e/workspace> \
 "   vim -N -u test/vimrc -i NONE -es -S test/e2e.vim
 " Asserts that :ALEHover on The Kesh's first bars and :TunelensSimilar name "The Borrowed Jig".
+" Prints lines on Vim's own stdout (-es shows :print there). writefile() to /dev/stdout would
+" reopen a redirected log file and overwrite (or truncate) what the shell around wrote.
+function! s:Print(lines) abort
+  noautocmd new
+  call setline(1, a:lines)
+  %print
+endfunction
 let s:out = []
 let s:n = 0
 let s:failed = 0
@@ -14,7 +21,7 @@ function! s:C(name, ok, detail) abort
 endfunction
 function! s:Finish() abort
   call add(s:out, printf('vim-e2e: %d passed, %d failed', s:n - s:failed, s:failed))
-  call writefile(s:out, '/dev/stdout')
+  call s:Print(s:out)
   execute s:failed ? 'cquit 1' : 'qall!'
 endfunction
 " Waits while callbacks run (:sleep lets Vim read the server's replies).
@@ -32,7 +39,7 @@ endfunction
 for s:v in ['TUNELENS_BIN', 'TUNELENS_MODEL', 'TUNELENS_WORKSPACE']
   if empty(getenv(s:v))
     call add(s:out, 'vim-e2e: set ' . s:v)
-    call writefile(s:out, '/dev/stdout')
+    call s:Print(s:out)
     cquit 2
   endif
 endfor

@@ -1,4 +1,11 @@
 " vim -N -u test/vimrc -i NONE -es -S test/unit.vim: the plugin's own logic, no server needed.
+" Prints lines on Vim's own stdout (-es shows :print there). writefile() to /dev/stdout would
+" reopen a redirected log file and overwrite (or truncate) what the shell around wrote.
+function! s:Print(lines) abort
+  noautocmd new
+  call setline(1, a:lines)
+  %print
+endfunction
 let s:out = []
 let s:failed = 0
 function! s:Check(name, got, want) abort
@@ -40,5 +47,5 @@ call s:C('ALE linter defined', map(ale#linter#GetAll(['abc']), 'v:val.name'), ['
 call s:C('commands', [exists(':TunelensSimilar'), exists(':TunelensSearch'), exists(':TunelensGenre')], [2, 2, 2])
 
 call add(s:out, printf('vim-unit: %d passed, %d failed', s:n - s:failed, s:failed))
-call writefile(s:out, '/dev/stdout')
+call s:Print(s:out)
 execute s:failed ? 'cquit 1' : 'qall!'
