@@ -19,6 +19,9 @@ check("from the X: line", t.header_edit(file, 2, "R", "jig"), { line = 5, end_li
 check("above every tune", t.header_edit(file, 0, "R", "jig"), nil)
 check("no K:", t.header_edit({ "X:1", "T:x", "", "abc|" }, 3, "R", "jig"), nil)
 
+check("R: scores rhythm", t.label_set("R"), "rhythm")
+check("other fields score genre", { t.label_set("G"), t.label_set("r") }, { "genre", "genre" })
+
 local r = function(a, b)
   return { start = { line = a, character = 0 }, ["end"] = { line = b, character = 0 } }
 end

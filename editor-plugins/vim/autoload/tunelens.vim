@@ -128,6 +128,12 @@ function! tunelens#HeaderEdit(lines, at, field, value) abort
   return []
 endfunction
 
+" The label set to score for a header field, as the server's lens and code action choose it:
+" R: is the tune's rhythm (jig, reel, ...), any other field gets the genre set.
+function! tunelens#LabelSet(field) abort
+  return a:field[0] ==# 'R' ? 'rhythm' : 'genre'
+endfunction
+
 function! tunelens#TuneAt(tunes, line) abort
   for l:t in a:tunes
     if a:line >= l:t.range.start.line && a:line <= l:t.range.end.line
@@ -140,7 +146,8 @@ endfunction
 function! tunelens#Genre() abort
   let l:buffer = bufnr('')
   let l:line = line('.') - 1
-  call s:Send('tunelens/classify', {'textDocument': {'uri': s:Uri(l:buffer)}, 'labelSet': 'genre'},
+  call s:Send('tunelens/classify', {'textDocument': {'uri': s:Uri(l:buffer)},
+  \ 'labelSet': tunelens#LabelSet(get(g:, 'tunelens_genre_field', 'R'))},
   \ {r -> s:OnGenre(l:buffer, l:line, r)})
 endfunction
 
@@ -157,7 +164,7 @@ function! s:OnGenre(buffer, line, result) abort
   if exists('g:tunelens_choose')
     let l:n = g:tunelens_choose
   else
-    let l:menu = [printf('Genre of "%s" (sets %s:)', l:title, l:field)]
+    let l:menu = [printf('%s of "%s" (sets %s:)', tunelens#LabelSet(l:field), l:title, l:field)]
     for l:i in range(len(l:labels))
       call add(l:menu, printf('%d. %s  %.2f', l:i + 1, l:labels[l:i].label, l:labels[l:i].score))
     endfor

@@ -27,6 +27,9 @@ call s:C('replace R:', tunelens#HeaderEdit(s:file, 12, 'R', 'reel'), [10, 11, 'R
 call s:C('above every tune', tunelens#HeaderEdit(s:file, 0, 'R', 'jig'), [])
 call s:C('no K:', tunelens#HeaderEdit(['X:1', 'T:x', '', 'a|'], 3, 'R', 'jig'), [])
 
+call s:C('R: scores rhythm', tunelens#LabelSet('R'), 'rhythm')
+call s:C('other fields score genre', [tunelens#LabelSet('G'), tunelens#LabelSet('r')], ['genre', 'genre'])
+
 let s:r = {a, b -> {'start': {'line': a, 'character': 0}, 'end': {'line': b, 'character': 0}}}
 let s:tunes = [{'title': 'A', 'range': s:r(2, 6)}, {'title': 'B', 'range': s:r(8, 12)}]
 call s:C('tune under the cursor', tunelens#TuneAt(s:tunes, 9).title, 'B')

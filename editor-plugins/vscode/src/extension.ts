@@ -14,7 +14,7 @@ import {
   type WorkDoneProgressReport,
   type WorkDoneProgressEnd,
 } from "vscode-languageclient/node";
-import { setHeaderField } from "./core/header";
+import { labelSetFor, setHeaderField } from "./core/header";
 import { labelItems, matchItem, type Progress, statusText, statusTooltip, tuneAt } from "./core/present";
 import {
   type ClassifyResult,
@@ -281,7 +281,7 @@ async function suggestGenre(uri?: string | vscode.Uri, position?: Position): Pro
     () =>
       c.sendRequest<ClassifyResult>(Methods.classify, {
         textDocument: { uri: c.code2ProtocolConverter.asUri(t.uri) },
-        labelSet: "genre",
+        labelSet: labelSetFor(settings().genreField),
       }),
   );
   const tune = tuneAt(result.tunes, { line: t.position.line, character: t.position.character });
@@ -291,7 +291,7 @@ async function suggestGenre(uri?: string | vscode.Uri, position?: Position): Pro
   }
   const field = settings().genreField;
   const pick = await vscode.window.showQuickPick(labelItems(tune), {
-    title: `tunelens: genre of "${tune.title ?? "this tune"}" (sets ${field}:)`,
+    title: `tunelens: ${labelSetFor(field)} of "${tune.title ?? "this tune"}" (sets ${field}:)`,
   });
   if (!pick) return;
   const doc = await vscode.workspace.openTextDocument(t.uri);

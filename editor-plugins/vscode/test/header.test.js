@@ -1,7 +1,7 @@
 // node --test: the header edit that "Suggest genre" applies.
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { setHeaderField } = require("../out/core/header");
+const { setHeaderField, labelSetFor } = require("../out/core/header");
 
 const file = [
   "%abc-2.1", // 0
@@ -49,4 +49,10 @@ test("another field name", () => {
 test("no tune above the line, or a header without K:, gives nothing", () => {
   assert.equal(setHeaderField(file, 0, "R", "jig"), undefined);
   assert.equal(setHeaderField(["X:1", "T:No key", "", "abc|"], 3, "R", "jig"), undefined);
+});
+
+test("R: is scored with the rhythm labels, other fields with genre (as the server does)", () => {
+  assert.equal(labelSetFor("R"), "rhythm");
+  assert.equal(labelSetFor("G"), "genre");
+  assert.equal(labelSetFor("r"), "genre");
 });

@@ -99,6 +99,12 @@ function M.header_edit(lines, at, field, value)
 end
 
 --- The tune whose range holds 0-based line `line`, else the first.
+-- The label set to score for a header field, as the server's lens and code action choose it:
+-- R: is the tune's rhythm (jig, reel, ...), any other field gets the genre set.
+function M.label_set(field)
+  return field:sub(1, 1) == "R" and "rhythm" or "genre"
+end
+
 function M.tune_at(tunes, line)
   for _, t in ipairs(tunes) do
     if line >= t.range.start.line and line <= t.range["end"].line then
@@ -168,7 +174,7 @@ end
 function M.genre()
   local bufnr = vim.api.nvim_get_current_buf()
   local line = vim.api.nvim_win_get_cursor(0)[1] - 1
-  local params = { textDocument = vim.lsp.util.make_text_document_params(bufnr), labelSet = "genre" }
+  local params = { textDocument = vim.lsp.util.make_text_document_params(bufnr), labelSet = M.label_set(M.config.genre_field) }
   request(bufnr, "tunelens/classify", params, function(result)
     local tune = M.tune_at(result.tunes or {}, line)
     if not tune or #tune.labels == 0 then
@@ -181,7 +187,7 @@ function M.genre()
     end)
     local field = M.config.genre_field
     vim.ui.select(labels, {
-      prompt = string.format('Genre of "%s" (sets %s:)', str(tune.title) or "this tune", field),
+      prompt = string.format('%s of "%s" (sets %s:)', M.label_set(field), str(tune.title) or "this tune", field),
       format_item = function(l)
         return string.format("%s  %.2f", l.label, l.score)
       end,

@@ -1,5 +1,13 @@
 // Writing a header field (R: by default) of one tune: what "Suggest genre" applies.
 
+/**
+ * The label set to score for `field`, as the server's own lens and code action choose it:
+ * `R:` is the tune's rhythm (jig, reel, ...), any other field gets the genre set.
+ */
+export function labelSetFor(field: string): "genre" | "rhythm" {
+  return field.charAt(0) === "R" ? "rhythm" : "genre";
+}
+
 export interface LineEdit {
   /** 0-based line; the edit replaces [line, 0]..[endLine, 0) with `text`. */
   line: number;
