@@ -7,7 +7,7 @@
 //
 // Asserts: the hover on The Kesh's first bars names "The Borrowed Jig" (which quotes them);
 // "tunelens: Find similar passages" from the palette lists session.abc in the references view;
-// the genre code action on the header writes one R: line into the header.
+// the genre code action on the header writes one R: line, the label its title names, after T:.
 "use strict";
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -214,7 +214,6 @@ async function main() {
       await page.keyboard.press("ArrowDown");
     }
     await page.keyboard.press("Enter");
-    const label = (title.match(/Set R:\s*([^\s(]+)/) || [])[1];
     await page.keyboard.press("Control+S");
     const file = path.join(ws, "kesh.abc");
     const lines = await until(
@@ -225,14 +224,19 @@ async function main() {
       },
       10000,
     );
-    // Where in the header the server puts it is its choice: one R: line, before K:, and
-    // nothing else changed.
+    // One R: line, after T: (where the server puts a new field), holding the label the action's
+    // title names (labels may have spaces: "slip jig"), and nothing else changed.
     const original = fs.readFileSync(path.join(here, "workspace", "kesh.abc"), "utf8").split("\n");
-    const r = lines.findIndex((x) => x.startsWith("R:"));
+    const rs = lines.flatMap((x, i) => (x.startsWith("R:") ? [i] : []));
+    const r = rs[0];
     const rest = lines.filter((_, i) => i !== r);
     check(
-      "code action wrote one R: line in the header",
-      label && lines[r] === `R:${label}` && r < lines.indexOf("K:G") && JSON.stringify(rest) === JSON.stringify(original),
+      "code action wrote one R: line, the title's label, after T:",
+      rs.length === 1 &&
+        lines[r].length > 2 &&
+        title.includes(`Set R: ${lines[r].slice(2)}`) &&
+        lines[r - 1].startsWith("T:") &&
+        JSON.stringify(rest) === JSON.stringify(original),
       `${title}\n  ${lines.slice(0, 7).join(" / ")}`,
     );
   } catch (e) {

@@ -2,7 +2,8 @@
 --   TUNELENS_BIN=... TUNELENS_MODEL=... TUNELENS_WORKSPACE=<copy of e2e/workspace> \
 --   nvim --headless -u NONE -c "luafile test/e2e.lua"
 -- Opens kesh.abc, waits for the server, and asserts that hover on its first bars and
--- :TunelensSimilar both name "The Borrowed Jig" of session.abc, which quotes those bars.
+-- :TunelensSimilar both name "The Borrowed Jig" of session.abc, which quotes those bars; that
+-- the server's code action edits the header; and that :TunelensGenre writes R:.
 local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h")
 vim.opt.runtimepath:append(here)
 vim.cmd("filetype on")
@@ -91,13 +92,61 @@ for _, it in ipairs(qf) do
 end
 check(":TunelensSimilar fills quickfix with session.abc", in_qf, vim.inspect(qf))
 
+vim.cmd("wincmd p")
+
+-- The server's code action on The Kesh's header, applied by Neovim's own LSP code: one R: line,
+-- the label the title names, after T: (where the server puts a new field), nothing else changed.
+local original = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+local action
+local action_deadline = vim.loop.now() + 20000
+while not action and vim.loop.now() < action_deadline do
+  local at = { line = 1, character = 0 }
+  local res = vim.lsp.buf_request_sync(0, "textDocument/codeAction", {
+    textDocument = { uri = vim.uri_from_bufnr(0) },
+    range = { start = at, ["end"] = at },
+    context = { diagnostics = {} },
+  }, 10000) or {}
+  for _, r in pairs(res) do
+    for _, a in ipairs(r.result or {}) do
+      if a.edit and a.title:find("^Set R:") then
+        action = a
+      end
+    end
+  end
+  if not action then
+    vim.wait(500)
+  end
+end
+check("code action 'Set R:' offered on the header", action ~= nil)
+if action then
+  vim.lsp.util.apply_workspace_edit(action.edit, client.offset_encoding)
+  local after = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  local r_at, t_at
+  for i, l in ipairs(after) do
+    if l:find("^R:") then
+      r_at = r_at and -1 or i
+    end
+    t_at = t_at or (l:find("^T:") and i)
+  end
+  local rest = vim.deepcopy(after)
+  if r_at and r_at > 0 then
+    table.remove(rest, r_at)
+  end
+  check(
+    "code action wrote one R: line, the title's label, after T:",
+    r_at ~= nil and r_at == t_at + 1 and #after[r_at] > 2 and action.title:find(after[r_at]:sub(3), 1, true) ~= nil
+      and vim.deep_equal(rest, original),
+    action.title .. "\n  " .. vim.inspect(after)
+  )
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, original)
+end
+
 -- :TunelensGenre offers the labels (best first) and writes the chosen one as R: before K:.
 local offered
 vim.ui.select = function(items, opts, on_choice)
   offered = items
   on_choice(items[1])
 end
-vim.cmd("wincmd p")
 vim.cmd("TunelensGenre")
 vim.wait(20000, function()
   return vim.api.nvim_buf_get_lines(0, 4, 5, false)[1]:match("^R:") ~= nil

@@ -1,7 +1,8 @@
 " The Vim setup (ALE + this plugin) against the real server, headless:
 "   TUNELENS_BIN=... TUNELENS_MODEL=... TUNELENS_WORKSPACE=<copy of e2e/workspace> \
 "   vim -N -u test/vimrc -i NONE -es -S test/e2e.vim
-" Asserts that :ALEHover on The Kesh's first bars and :TunelensSimilar name "The Borrowed Jig".
+" Asserts that :ALEHover on The Kesh's first bars and :TunelensSimilar name "The Borrowed Jig", that
+" :ALECodeAction applies the server's edit to the header, and that :TunelensGenre writes R:.
 " Prints lines on Vim's own stdout (-es shows :print there). writefile() to /dev/stdout would
 " reopen a redirected log file and overwrite (or truncate) what the shell around wrote.
 function! s:Print(lines) abort
@@ -82,7 +83,37 @@ call s:C(':TunelensSimilar fills quickfix with session.abc',
 \ !empty(filter(copy(s:qf), {_, t -> t =~# 'session\.abc' && t =~# 'Borrowed Jig'})), string(s:qf))
 cclose
 
+" The server's code action on The Kesh's header through ALE's own :ALECodeAction. ALE asks which
+" action to apply with ale#util#Input (input() otherwise); here that answers 1 and keeps ALE's menu.
+runtime autoload/ale/util.vim
+let s:menu = ''
+function! ale#util#Input(message, value, ...) abort
+  let s:menu = a:message
+  return '1'
+endfunction
+let s:original = getline(1, '$')
+function! s:CodeAction() abort
+  call cursor(2, 1)
+  ALECodeAction
+  return s:Wait(5000, {-> getline(1, '$') !=# s:original})
+endfunction
+call s:Wait(20000, function('s:CodeAction'))
+let s:after = getline(1, '$')
+let s:r = filter(range(len(s:after)), {_, i -> s:after[i] =~# '^R:\S'})
+let s:rest = copy(s:after)
+if len(s:r) == 1
+  call remove(s:rest, s:r[0])
+endif
+" One R: line after T: (where the server puts a new field), the label of the action ALE listed,
+" and nothing else changed.
+call s:C(':ALECodeAction wrote one R: line, the listed label, after T:',
+\ len(s:r) == 1 && s:after[s:r[0] - 1] =~# '^T:' && stridx(s:menu, '1) Set R: ' . s:after[s:r[0]][2:]) >= 0
+\ && s:rest ==# s:original, s:menu . ' ' . string(s:after))
+silent %delete _
+call setline(1, s:original)
+
 let g:tunelens_choose = 1
+call cursor(6, 11)
 TunelensGenre
 call s:Wait(20000, {-> getline(5) =~# '^R:'})
 call s:C(':TunelensGenre set R: before K:', getline(5) =~# '^R:\S' && getline(6) ==# 'K:G', string(getline(1, 7)))
