@@ -14,6 +14,10 @@ vim.opt.runtimepath:append("$here/../nvim")
 vim.cmd("filetype on | syntax on")
 vim.o.termguicolors = false
 vim.o.number = true
+-- What a user's config commonly has: a framed hover on a quiet background (Neovim 0.7's
+-- default float colour is Pmenu's magenta, which hides the links' targets).
+vim.cmd("highlight NormalFloat ctermbg=235 ctermfg=252 | highlight FloatBorder ctermbg=235 ctermfg=244")
+vim.lsp.handlers["textDocument/hover"] = vim.lsp.with(vim.lsp.handlers.hover, { border = "rounded", max_width = 124 })
 require("tunelens").setup({ cmd = { "$TUNELENS_BIN", "lsp" }, model_dir = "$TUNELENS_MODEL", device = "cpu", db_path = "$ws/.tunelens/index.sled" })
 vim.cmd("edit $ws/kesh.abc")
 vim.api.nvim_win_set_cursor(0, { 6, 10 })
@@ -34,7 +38,7 @@ end
 vim.defer_fn(function() try(90) end, 1000)
 LUA
 rm -f "$ws/.shot-ready"
-tmux -L "$sock" new-session -d -x 110 -y 30 "nvim -u $init"
+tmux -L "$sock" new-session -d -x 130 -y 30 "nvim -u $init"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true' EXIT
 for _ in $(seq 120); do
   [[ -f $ws/.shot-ready ]] && break
@@ -44,7 +48,7 @@ done
 tmux -L "$sock" capture-pane -e -p >"$ws/.shot.txt"
 node "$here/ansi2html.js" <"$ws/.shot.txt" >"$ws/.shot.html"
 mkdir -p "$(dirname "$out")"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1010,590 \
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1195,590 \
   --screenshot="$out" "file://$ws/.shot.html" >/dev/null 2>&1
 test -s "$out"
 echo "nvim-screenshot: $out"

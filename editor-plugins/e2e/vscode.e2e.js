@@ -183,6 +183,14 @@ async function main() {
       return text.includes("Borrowed Jig") ? text : false;
     });
     check("hover names the similar passage", hoverText.includes("Borrowed Jig"), hoverText);
+    // The hover fades in even with reduced motion: photograph it once it is opaque.
+    await page.waitForFunction(() => {
+      const h = document.querySelector(".monaco-hover:not(.hidden)");
+      if (!h || h.getAnimations({ subtree: true }).some((a) => a.playState === "running")) return false;
+      for (let e = h; e; e = e.parentElement) if (getComputedStyle(e).opacity !== "1") return false;
+      return true;
+    }, undefined, { timeout: 5000 });
+    await page.waitForTimeout(200);
     fs.mkdirSync(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot });
 
