@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --data
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
+# The editor plugins in real VS Code (code-server), Neovim and Vim against `tunelens lsp`.
+scripts/test-editors.sh
 # nextest does not run doctests; run them first so nextest's summary closes the log.
 cargo test --locked --workspace --doc
 # The Milvus backend tests (daemon/tests/milvus_*.rs) run against a real server: PyPI's
