@@ -28,6 +28,9 @@ use crate::queue::{EmbedQueue, Priority};
 /// The corpus of the user's own files (workspace folders and open documents).
 pub const WORKSPACE: &str = "workspace";
 
+/// How long an open document must stay unchanged before its tune vectors are refreshed.
+const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Files per indexing step: after each, the catalogs gain the step's files.
 const INDEX_STEP: usize = 32;
 
@@ -128,12 +131,15 @@ pub struct Host {
     /// file deleted while a step is embedding it is forgotten after the step writes it, never
     /// before (which would bring the deleted file back).
     writing: Mutex<()>,
+    /// The host itself, for work it starts on other threads.
+    me: std::sync::Weak<Host>,
 }
 
 impl Host {
     pub fn new(options: HostOptions) -> Arc<Self> {
         let window = options.config.window_bars.unwrap_or(4).clamp(1, 64);
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             store: options.store,
             queue: options.queue,
             model_id: options.model_id,
@@ -273,6 +279,7 @@ impl Host {
             }
             (doc.uri.clone(), doc.text.clone())
         };
+        let t0 = std::time::Instant::now();
         let snapshot = Snapshot::new(
             path.to_owned(),
             uri_text,
@@ -285,20 +292,37 @@ impl Host {
         if stale() {
             return Err(AnalysisError::Cancelled);
         }
-        self.embed_missing(&snapshot)?;
+        let t1 = std::time::Instant::now();
+        // A keystroke waits for its windows only; the whole tune (hundreds of patches for a
+        // long one) is embedded right after, off the hover's path (`tunes_later`), or by
+        // the first request that needs it (`ensure_tunes`).
+        self.embed_missing(&snapshot, Some(Level::Passage))?;
         if stale() {
             return Err(AnalysisError::Cancelled);
         }
+        let t2 = std::time::Instant::now();
         let snapshot = Arc::new(snapshot);
-        self.put_in_catalogs(WORKSPACE, path, Some(snapshot.record.clone()))?;
-        let mut docs = lock(&self.docs);
-        match docs.get_mut(path) {
-            Some(doc) if doc.version == version => {
-                doc.snapshot = Some(snapshot.clone());
-                Ok(snapshot)
+        {
+            // Checked and written under the documents' lock, so an older version finishing
+            // late never replaces a newer one in the catalogs.
+            let mut docs = lock(&self.docs);
+            match docs.get_mut(path) {
+                Some(doc) if doc.version == version => {
+                    self.put_in_catalogs(WORKSPACE, path, Some(snapshot.record.clone()))?;
+                    doc.snapshot = Some(snapshot.clone());
+                }
+                _ => return Err(AnalysisError::Cancelled),
             }
-            _ => Err(AnalysisError::Cancelled),
         }
+        tracing::debug!(
+            version,
+            parse_us = (t1 - t0).as_micros() as u64,
+            embed_us = (t2 - t1).as_micros() as u64,
+            catalogs_us = t2.elapsed().as_micros() as u64,
+            "document analysed"
+        );
+        self.tunes_later(path, version);
+        Ok(snapshot)
     }
 
     /// The newest snapshot of `uri`: an open document analysed at its current version, or a
@@ -343,24 +367,30 @@ impl Host {
         if snapshot.file.tunes.is_empty() {
             return Err(bad("no ABC tunes here".into()));
         }
-        self.embed_missing(&snapshot)?;
+        self.embed_missing(&snapshot, None)?;
         let snapshot = Arc::new(snapshot);
         lock(&self.disk).insert(path.to_owned(), (hash, snapshot.clone()));
         Ok(snapshot)
     }
 
-    fn embed_missing(&self, snapshot: &Snapshot) -> Result<()> {
+    /// Embeds the snapshot's units of `level` (all when `None`) that the cache lacks, as one
+    /// interactive batch; returns whether there were any.
+    fn embed_missing(&self, snapshot: &Snapshot, level: Option<Level>) -> Result<bool> {
         let mut seen = std::collections::HashSet::new();
         let mut keys = Vec::new();
         let mut tunes = Vec::new();
-        for (key, patches) in snapshot.units() {
+        let levels = snapshot.record.units.iter().map(|u| u.level);
+        for ((key, patches), l) in snapshot.units().zip(levels) {
+            if level.is_some_and(|want| want != l) {
+                continue;
+            }
             if seen.insert(*key) && !self.store.has_vector(&self.model_id, key)? {
                 keys.push(*key);
                 tunes.push(patches.clone());
             }
         }
         if tunes.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let vectors = self
             .queue
@@ -368,7 +398,53 @@ impl Host {
             .map_err(AnalysisError::Model)?;
         let items: Vec<_> = keys.into_iter().zip(vectors).collect();
         self.store.put_vectors(&self.model_id, &items)?;
+        Ok(true)
+    }
+
+    /// The tune vectors of an open document's snapshot, embedded now if `analyze` left them
+    /// for later, and the tune catalog brought up to date. Requests that read tune vectors
+    /// (header hover, code lens, classify, the genre action, tune-level similar) call it
+    /// first; it must not be called holding the catalogs' lock.
+    pub fn ensure_tunes(&self, snapshot: &Snapshot) -> Result<()> {
+        if !self.embed_missing(snapshot, Some(Level::Tune))? {
+            return Ok(());
+        }
+        let docs = lock(&self.docs);
+        let current = docs.get(&snapshot.path).map(|d| d.version);
+        if snapshot.version.is_some() && current == snapshot.version {
+            self.put_in_catalogs(WORKSPACE, &snapshot.path, Some(snapshot.record.clone()))?;
+        }
         Ok(())
+    }
+
+    /// `ensure_tunes` for the snapshot of `path` at `version`, on its own thread, once typing
+    /// pauses ([`TUNES_AFTER`] without a newer version): a long tune is one model call of
+    /// tens of milliseconds, which the next keystroke's windows would otherwise queue behind.
+    fn tunes_later(&self, path: &str, version: i32) {
+        let Some(host) = self.me.upgrade() else {
+            return;
+        };
+        let path = path.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("tunelens-tunes".into())
+            .spawn(move || {
+                std::thread::sleep(TUNES_AFTER);
+                let snapshot = {
+                    let docs = lock(&host.docs);
+                    match docs.get(&path) {
+                        Some(d) if d.version == version => d.snapshot.clone(),
+                        _ => None,
+                    }
+                };
+                if let Some(snapshot) = snapshot {
+                    if let Err(e) = host.ensure_tunes(&snapshot) {
+                        tracing::debug!(error = %e, path = %path, "embedding the tune");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a thread for the tune vectors");
+        }
     }
 
     fn put_in_catalogs(&self, corpus: &str, path: &str, record: Option<FileRecord>) -> Result<()> {
@@ -421,6 +497,9 @@ impl Host {
         pos: proto::Position,
     ) -> Result<Option<proto::HoverResult>> {
         let offset = snapshot.offset(pos);
+        if snapshot.header_at(offset).is_some() {
+            self.ensure_tunes(snapshot)?;
+        }
         let c = read(&self.catalogs);
         let note = self.indexing_note();
         if let Some(tune) = snapshot.header_at(offset) {
@@ -454,6 +533,9 @@ impl Host {
     ) -> Result<proto::SimilarResult> {
         let at = params.range.map_or(params.position, |r| r.start);
         let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
+        if params.level == proto::Level::Tune {
+            self.ensure_tunes(snapshot)?;
+        }
         let c = read(&self.catalogs);
         let catalog = match params.level {
             proto::Level::Passage => &c.passages,
@@ -544,6 +626,7 @@ impl Host {
         snapshot: &Snapshot,
         params: &proto::ClassifyParams,
     ) -> Result<proto::ClassifyResult> {
+        self.ensure_tunes(snapshot)?;
         let set = match &params.labels {
             Some(labels) => {
                 let set = LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?;
@@ -586,6 +669,7 @@ impl Host {
 
     /// One lens per tune header: "genre: jig 0.81 · reel 0.11".
     pub fn code_lenses(&self, snapshot: &Snapshot) -> Result<Vec<proto::Lens>> {
+        self.ensure_tunes(snapshot)?;
         let (_, set) = self.genre_field();
         let mut out = Vec::new();
         for tune in &snapshot.file.tunes {
@@ -609,6 +693,7 @@ impl Host {
         snapshot: &Snapshot,
         pos: proto::Position,
     ) -> Result<Option<(String, proto::Range, String)>> {
+        self.ensure_tunes(snapshot)?;
         let Some(tune) = snapshot.tune_at(snapshot.offset(pos)) else {
             return Ok(None);
         };

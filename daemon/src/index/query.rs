@@ -82,6 +82,8 @@ pub enum Ranker {
 /// Candidates taken from each side before a hybrid ranking, per result asked for.
 const HYBRID_POOL_PER_RESULT: usize = 10;
 const HYBRID_POOL_MIN: usize = 200;
+/// Extra vector candidates taken so that the few a query excludes need no second scan.
+const EXCLUDE_SLACK: usize = 32;
 
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,17 +240,39 @@ impl Catalog {
         record: FileRecord,
         mut vector: Option<&mut VectorOf<'_>>,
     ) -> Result<(), QueryError> {
+        // Units whose row already holds their vector (same place, same content) keep it: an
+        // edit re-reads and re-writes only the vectors of the units it changed.
+        let unchanged: std::collections::HashSet<usize> = self
+            .by_path
+            .get(&(corpus.to_owned(), record.path.clone()))
+            .and_then(|&slot| self.slots[slot].as_ref())
+            .map(|old| {
+                old.rows
+                    .iter()
+                    .filter_map(|(_, row)| self.rows.get(row))
+                    .filter(|r| {
+                        old.record.units.get(r.unit).map(|u| u.key)
+                            == record.units.get(r.unit).map(|u| u.key)
+                    })
+                    .map(|r| r.unit)
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut fetched = Vec::new();
         let mut units = Vec::new();
+        let mut to_write = Vec::new();
         for (u, unit) in record.units.iter().enumerate() {
             if unit.level != self.level {
                 continue;
             }
             if let Some(vector) = vector.as_mut() {
-                let Some(v) = vector(&unit.key)? else {
-                    continue;
-                };
-                fetched.push(v);
+                if !unchanged.contains(&u) {
+                    let Some(v) = vector(&unit.key)? else {
+                        continue;
+                    };
+                    fetched.push(v);
+                    to_write.push(u);
+                }
             }
             units.push(u);
         }
@@ -261,7 +285,7 @@ impl Catalog {
         // leaves the catalog as it was.
         if let Some(store) = &self.vectors {
             if !fetched.is_empty() {
-                let rows: Vec<Row<'_>> = units
+                let rows: Vec<Row<'_>> = to_write
                     .iter()
                     .zip(&fetched)
                     .map(|(&u, v)| Row {
@@ -433,26 +457,35 @@ impl Catalog {
         };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
         if ranker != Ranker::Symbolic && !query.is_empty() {
-            for hit in vectors.top_k(query, pool, &self.filter, &keep_id)? {
+            // `exclude` usually rejects a handful of rows (the query's own place): ask for a
+            // few more without it, and scan with it row by row only when that was not enough.
+            let mut hits = vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true)?;
+            let before = hits.len();
+            hits.retain(|h| keep_id(h.id));
+            if hits.len() < pool && before == pool + EXCLUDE_SLACK {
+                hits = vectors.top_k(query, pool, &self.filter, &keep_id)?;
+            }
+            for hit in hits.into_iter().take(pool) {
                 if let Some(&row) = self.row_of.get(&hit.id) {
                     candidates.insert(row, (hit.score, 0.0));
                 }
             }
         }
         if ranker != Ranker::Vector && !ngrams.is_empty() {
-            let all = self.symbolic.scores(ngrams);
-            let mut symbolic: Vec<(u32, f32)> = all.iter().map(|(&r, &s)| (r, s)).collect();
-            symbolic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let best = symbolic
-                .into_iter()
-                .filter(|&(row, _)| keep(row))
-                .take(pool);
-            for (row, _) in best {
+            let all = self.symbolic.score_rows(ngrams);
+            let mut best = all.best(pool + EXCLUDE_SLACK);
+            best.retain(|&(row, _)| keep(row));
+            if best.len() < pool {
+                // More were excluded than the slack: rank them all.
+                best = all.best(usize::MAX);
+                best.retain(|&(row, _)| keep(row));
+            }
+            for &(row, _) in best.iter().take(pool) {
                 candidates.entry(row).or_insert((f32::NAN, 0.0));
             }
             // Every candidate, found by its vector or its n-grams, gets its n-gram score.
             for (row, scores) in candidates.iter_mut() {
-                scores.1 = all.get(row).copied().unwrap_or(0.0);
+                scores.1 = all.get(*row);
             }
         }
         let q = normalised(query);

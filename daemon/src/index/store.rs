@@ -224,12 +224,21 @@ impl Store {
     }
 }
 
+/// sled's page cache. Its default (1 GiB) is what a long-running daemon would keep after
+/// loading its catalogs once; vectors are read in bulk at start and then one edit at a time,
+/// so a small cache costs little.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// `sled::open`, waiting out a lock that is about to be released; a lock still held after
 /// [`LOCK_WAIT`] belongs to another process.
 fn open_waiting(path: &Path) -> Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
-        match sled::open(path) {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if started.elapsed() > LOCK_WAIT {

@@ -27,6 +27,44 @@ pub fn passage_ngrams(notes: &VoiceNotes, first_bar: u32, last_bar: u32) -> Vec<
     grams
 }
 
+/// The n-gram similarity of every row to one query.
+pub struct RowScores<'a> {
+    index: &'a SymbolicIndex,
+    query_len: usize,
+    shared: Vec<u16>,
+    /// The rows sharing at least one n-gram, in no order.
+    touched: Vec<u32>,
+}
+
+impl RowScores<'_> {
+    /// Dice similarity of `row` (0 when it shares nothing).
+    pub fn get(&self, row: u32) -> f32 {
+        let n = self.shared.get(row as usize).copied().unwrap_or(0);
+        if n == 0 {
+            return 0.0;
+        }
+        let total = self.query_len as f32 + self.index.sizes[row as usize] as f32;
+        2.0 * f32::from(n) / total.max(1.0)
+    }
+
+    /// (row, score) of every row sharing an n-gram.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, f32)> + '_ {
+        self.touched.iter().map(|&r| (r, self.get(r)))
+    }
+
+    /// The `n` best (row, score), best first, ties by row.
+    pub fn best(&self, n: usize) -> Vec<(u32, f32)> {
+        let mut all: Vec<(u32, f32)> = self.iter().collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if all.len() > n && n > 0 {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_by(order);
+        all
+    }
+}
+
 /// n-gram → the rows that hold it.
 #[derive(Debug, Default)]
 pub struct SymbolicIndex {
@@ -85,22 +123,33 @@ impl SymbolicIndex {
     /// Dice similarity (2 × shared / (query + row)) of every row sharing an n-gram with
     /// `query` (sorted, distinct).
     pub fn scores(&self, query: &[u32]) -> HashMap<u32, f32> {
-        let mut shared: HashMap<u32, u32> = HashMap::new();
+        let s = self.score_rows(query);
+        s.iter().collect()
+    }
+
+    /// As [`scores`](Self::scores), counted in a dense array (a common n-gram's postings can
+    /// hold most rows, and a hash map per posting was most of a hover's time).
+    pub fn score_rows(&self, query: &[u32]) -> RowScores<'_> {
+        let mut shared = vec![0u16; self.sizes.len()];
+        let mut touched = Vec::new();
         for g in query {
             for &row in self.postings.get(g).map_or(&[][..], Vec::as_slice) {
-                if self.sizes[row as usize] == REMOVED {
+                let r = row as usize;
+                if self.sizes[r] == REMOVED {
                     continue;
                 }
-                *shared.entry(row).or_default() += 1;
+                if shared[r] == 0 {
+                    touched.push(row);
+                }
+                shared[r] = shared[r].saturating_add(1);
             }
         }
-        shared
-            .into_iter()
-            .map(|(row, n)| {
-                let total = query.len() as f32 + self.sizes[row as usize] as f32;
-                (row, 2.0 * n as f32 / total.max(1.0))
-            })
-            .collect()
+        RowScores {
+            index: self,
+            query_len: query.len(),
+            shared,
+            touched,
+        }
     }
 }
 
