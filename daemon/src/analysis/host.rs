@@ -20,7 +20,8 @@ use super::features;
 use super::lines::apply_change;
 use super::uri;
 use crate::index::{
-    index_files, Catalog, FileRecord, IndexOptions, QueryError, Store, StoreError, UnitSettings,
+    index_files, refine, Catalog, FileRecord, Filters, Grouping, IndexOptions, Position,
+    QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors, UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::queue::{EmbedQueue, Priority};
@@ -454,10 +455,17 @@ impl Host {
     ) -> Result<proto::SimilarResult> {
         let at = params.range.map_or(params.position, |r| r.start);
         let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
+        let (filters, grouping) = filters_of(&params.filters)?;
         let c = read(&self.catalogs);
         let catalog = match params.level {
             proto::Level::Passage => &c.passages,
             proto::Level::Tune => &c.tunes,
+        };
+        let rhythm = self.rhythm_predictions(&filters, catalog)?;
+        let how = Refine {
+            filters: (!filters.is_empty()).then_some(&filters),
+            rhythm: rhythm.as_ref(),
+            grouping,
         };
         features::similar(
             snapshot,
@@ -467,6 +475,7 @@ impl Host {
             snapshot.offset(at),
             params.level,
             k,
+            &how,
         )?
         .ok_or_else(|| {
             AnalysisError::Indexing(
@@ -483,6 +492,7 @@ impl Host {
                 "the search text must hold 1 to 10000 characters".into(),
             ));
         }
+        let (filters, grouping) = filters_of(&params.filters)?;
         let vector = self
             .queue
             .embed_text(vec![text.to_owned()], Priority::Interactive)
@@ -495,13 +505,51 @@ impl Host {
             proto::Level::Passage => &c.passages,
             proto::Level::Tune => &c.tunes,
         };
-        let matches = catalog.nearest(&vector, k, &|_| false)?;
+        let rhythm = self.rhythm_predictions(&filters, catalog)?;
+        let how = Refine {
+            filters: (!filters.is_empty()).then_some(&filters),
+            rhythm: rhythm.as_ref(),
+            grouping,
+        };
+        let tunes = TuneVectors::new(&self.store, &self.model_id, catalog);
+        let hits = refine(
+            catalog,
+            k,
+            &how,
+            &|_| false,
+            &|a, b| tunes.same_tune(a, b),
+            &|pool, reject| catalog.nearest(&vector, pool, reject),
+        )?;
         Ok(proto::SearchResult {
-            matches: matches
-                .iter()
-                .map(|m| features::to_match(m, None))
-                .collect(),
+            matches: hits.iter().map(|h| features::to_hit(h, None)).collect(),
         })
+    }
+
+    /// The zero-shot tune types of the catalog's tunes without `R:`, when a rhythm filter
+    /// needs them (the shipped `rhythm` set, or the configuration's own of that name).
+    fn rhythm_predictions(
+        &self,
+        filters: &Filters,
+        catalog: &Catalog,
+    ) -> Result<Option<RhythmPredictions>> {
+        if !filters.needs_rhythm() {
+            return Ok(None);
+        }
+        let set = self.label_set("rhythm")?;
+        let labels: Vec<(String, Vec<f32>)> = set
+            .0
+            .labels
+            .iter()
+            .cloned()
+            .zip(set.1.iter().cloned())
+            .collect();
+        let files = catalog.files().map(|(_, f)| f);
+        Ok(Some(RhythmPredictions::predict(
+            &self.store,
+            &self.model_id,
+            files,
+            &labels,
+        )?))
     }
 
     /// The label set `name`: the configuration's own, else a shipped one; its prompts
@@ -892,6 +940,30 @@ impl Host {
             sink(event);
         }
     }
+}
+
+/// The index's filters and grouping for a request's; a key that reads as no key is a bad
+/// parameter.
+fn filters_of(f: &proto::ResultFilters) -> Result<(Filters, Grouping)> {
+    let filters = Filters {
+        corpus: f.corpus.clone(),
+        collection: f.collection.clone(),
+        meter: f.meter.clone(),
+        key: f.key.clone(),
+        rhythm: f.rhythm.clone(),
+        position: match f.passage_position.unwrap_or_default() {
+            proto::PassagePosition::Anywhere => Position::Anywhere,
+            proto::PassagePosition::Start => Position::Start,
+        },
+    };
+    filters
+        .validate()
+        .map_err(|e| AnalysisError::InvalidParams(e.to_string()))?;
+    let grouping = match f.group.unwrap_or_default() {
+        proto::Grouping::None => Grouping::None,
+        proto::Grouping::Tune => Grouping::Tune,
+    };
+    Ok((filters, grouping))
 }
 
 /// The canonical path of a `file://` URI (the path itself when the file does not exist).
