@@ -357,7 +357,7 @@ pub enum Severity {
     Hint,
 }
 
-/// A finding in a document: ABC syntax warnings today, originality findings later.
+/// A finding in a document: the ABC layer's syntax warnings, or an originality finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub range: Range,

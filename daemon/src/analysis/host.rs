@@ -58,9 +58,16 @@ pub enum AnalysisError {
 pub type Result<T> = std::result::Result<T, AnalysisError>;
 
 /// A check run on every analysed document that adds its own findings (the originality check
-/// plugs in here). It sees the snapshot and the catalogs, and must be quick.
+/// plugs in here). It sees the snapshot, the catalogs and the configuration in force, and
+/// must be quick.
 pub trait DocumentCheck: Send + Sync {
-    fn check(&self, doc: &Snapshot, passages: &Catalog, tunes: &Catalog) -> Vec<proto::Diagnostic>;
+    fn check(
+        &self,
+        doc: &Snapshot,
+        passages: &Catalog,
+        tunes: &Catalog,
+        config: &proto::Config,
+    ) -> Vec<proto::Diagnostic>;
 }
 
 /// What the host was started with.
@@ -88,6 +95,9 @@ type DiskDoc = ([u8; 32], Arc<Snapshot>);
 type Labels = Arc<(LabelSet, Vec<Vec<f32>>)>;
 
 type ProgressSink = Box<dyn Fn(IndexEvent) + Send + Sync>;
+
+/// A text's hash and what the registered checks found in it.
+type CheckFindings = ([u8; 32], Arc<Vec<proto::Diagnostic>>);
 
 struct Doc {
     uri: String,
@@ -125,6 +135,9 @@ pub struct Host {
     cancel: AtomicBool,
     progress: Mutex<Option<ProgressSink>>,
     checks: RwLock<Vec<Box<dyn DocumentCheck>>>,
+    /// The checks' findings of the newest text of each document, by path (keyed by the
+    /// text's hash), so a hover inside one can show it without running the checks again.
+    findings: Mutex<HashMap<String, CheckFindings>>,
     /// Held by each indexing step (read, embed, write) and each forgetting of a file, so a
     /// file deleted while a step is embedding it is forgotten after the step writes it, never
     /// before (which would bring the deleted file back).
@@ -157,6 +170,7 @@ impl Host {
             cancel: AtomicBool::new(false),
             progress: Mutex::new(None),
             checks: RwLock::new(Vec::new()),
+            findings: Mutex::new(HashMap::new()),
             writing: Mutex::new(()),
         })
     }
@@ -249,6 +263,7 @@ impl Host {
     pub fn close(&self, uri_text: &str) -> Result<()> {
         let path = path_of(uri_text)?;
         lock(&self.docs).remove(&path);
+        lock(&self.findings).remove(&path);
         let record = self.store.file(WORKSPACE, &path)?;
         self.put_in_catalogs(WORKSPACE, &path, record)?;
         Ok(())
@@ -392,14 +407,35 @@ impl Host {
     /// Diagnostics of a snapshot: the ABC layer's, then each registered check's.
     pub fn diagnostics(&self, snapshot: &Snapshot) -> Vec<proto::Diagnostic> {
         let mut out = snapshot.diagnostics();
+        out.extend(self.run_checks(snapshot).iter().cloned());
+        out
+    }
+
+    /// The registered checks' findings in a snapshot; run once per text.
+    fn check_findings(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+        let hash = super::document::text_hash(snapshot.text());
+        // The guard ends with this statement: run_checks takes the lock again.
+        let cached = lock(&self.findings)
+            .get(&snapshot.path)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, found)| found.clone());
+        cached.unwrap_or_else(|| self.run_checks(snapshot))
+    }
+
+    fn run_checks(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+        let mut found = Vec::new();
         let checks = read(&self.checks);
         if !checks.is_empty() {
+            let config = self.config();
             let c = read(&self.catalogs);
             for check in checks.iter() {
-                out.extend(check.check(snapshot, &c.passages, &c.tunes));
+                found.extend(check.check(snapshot, &c.passages, &c.tunes, &config));
             }
         }
-        out
+        let found = Arc::new(found);
+        let hash = super::document::text_hash(snapshot.text());
+        lock(&self.findings).insert(snapshot.path.clone(), (hash, found.clone()));
+        found
     }
 
     // ---- answers -------------------------------------------------------------------------
@@ -438,14 +474,25 @@ impl Host {
                 note.as_deref(),
             );
         }
-        features::hover_passage(
+        let hover = features::hover_passage(
             snapshot,
             &self.store,
             &self.model_id,
             &c.passages,
             offset,
             note.as_deref(),
-        )
+        )?;
+        drop(c);
+        // Inside a check's finding (a quotation), the hover says what the diagnostic says.
+        Ok(hover.map(|mut h| {
+            for d in self.check_findings(snapshot).iter() {
+                if d.range.start <= pos && pos < d.range.end {
+                    h.contents
+                        .push_str(&format!("\n**{}:** {}\n", d.source, d.message));
+                }
+            }
+            h
+        }))
     }
 
     pub fn similar(
