@@ -101,13 +101,16 @@ fn accepts(catalog: &Catalog, filters: &Filters, how: &Refine, m: &Match) -> boo
     })
 }
 
+/// A tune: its file's path and its index there.
+type TuneId = (String, usize);
+
 /// The "near-identical tune vectors" test of a family: two matches are one tune when their
 /// whole tunes' vectors are (almost) the same. Vectors are read from the store once each.
 pub struct TuneVectors<'a> {
     store: &'a Store,
     model: &'a str,
     catalog: &'a Catalog,
-    cache: RefCell<HashMap<(String, usize), Option<Vec<f32>>>>,
+    cache: RefCell<HashMap<TuneId, Option<Vec<f32>>>>,
 }
 
 impl<'a> TuneVectors<'a> {
