@@ -430,3 +430,86 @@ fn files_deleted_and_renamed_while_indexing() {
     assert!(!uris.contains(&file_uri(&old).as_str()), "{search}");
     daemon.kill();
 }
+
+#[test]
+fn similar_and_search_take_filters_and_grouping_as_params() {
+    let tmp = TempDir::new("sock-filters");
+    let ws = tmp.path().join("oneills");
+    std::fs::create_dir(&ws).expect("mkdir");
+    let file = ws.join("0001-0050.abc");
+    std::fs::copy(music21_abc_dir().join("oneills1850/0001-0050.abc"), &file).expect("copy");
+    let ws = std::fs::canonicalize(&ws).expect("canonical");
+    let file = std::fs::canonicalize(&file).expect("canonical");
+    // Each tune's M:, by its index in the file (a tune starts at each X: line).
+    let text = std::fs::read_to_string(&file).expect("read");
+    let mut meters: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("X:") {
+            meters.push(String::new());
+        } else if let (Some(m), Some(last)) = (line.strip_prefix("M:"), meters.last_mut()) {
+            if last.is_empty() {
+                *last = m.trim().to_owned();
+            }
+        }
+    }
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "d");
+    daemon.wait_indexed();
+    let mut c = daemon.connect();
+    let uri = file_uri(&file);
+    // Line 11 (0-based) holds bars 1-4 of The Enchanted Valley, in 2/4.
+    let similar = |c: &mut SocketClient, extra: Value| {
+        let mut params = json!({"textDocument": {"uri": uri}, "position": {"line": 11, "character": 1}, "k": 10});
+        for (k, v) in extra.as_object().expect("object") {
+            params[k] = v.clone();
+        }
+        c.request("tunelens/similar", params)
+    };
+    let tune_of = |m: &Value| m["tune"].as_u64().expect("tune") as usize;
+
+    let flat = similar(&mut c, json!({"group": "none"}));
+    let flat = flat["matches"].as_array().expect("matches");
+    let distinct: std::collections::HashSet<_> = flat.iter().map(tune_of).collect();
+    assert!(distinct.len() < flat.len(), "no repeats to group: {flat:?}");
+    assert!(flat.iter().all(|m| m.get("otherPassages").is_none()));
+
+    let grouped = similar(&mut c, json!({}));
+    let matches = grouped["matches"].as_array().expect("matches");
+    assert_eq!(matches.len(), 10, "{grouped}");
+    let distinct: std::collections::HashSet<_> = matches.iter().map(tune_of).collect();
+    assert_eq!(distinct.len(), 10, "grouped by tune by default: {grouped}");
+    assert!(
+        matches.iter().all(|m| m["otherPassages"].is_u64()),
+        "{grouped}"
+    );
+
+    let jigs = similar(&mut c, json!({"meter": "6/8", "passagePosition": "start"}));
+    let matches = jigs["matches"].as_array().expect("matches");
+    assert!(!matches.is_empty(), "{jigs}");
+    for m in matches {
+        assert_eq!(meters[tune_of(m)], "6/8", "{m}");
+        assert_eq!(m["bars"][0], 1, "{m}");
+    }
+
+    let bad = c.request_raw(
+        "tunelens/similar",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 11, "character": 1}, "key": "blue"}),
+    );
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no key or mode")),
+        "{bad}"
+    );
+
+    let search = c.request(
+        "tunelens/search",
+        json!({"text": "a slow air", "meter": "3/4", "k": 5}),
+    );
+    let matches = search["matches"].as_array().expect("matches");
+    assert_eq!(matches.len(), 5, "{search}");
+    for m in matches {
+        assert_eq!(meters[tune_of(m)], "3/4", "{m}");
+    }
+    daemon.kill();
+}

@@ -1,6 +1,7 @@
 //! `tunelens lsp` driven as an editor drives it: initialize, open a file, hover, similar
 //! passages, references, code lens, the genre code action applied, a bar changed and hovered
-//! again, diagnostics at exact UTF-16 ranges, shutdown and exit. Nothing but LSP frames on
+//! again, diagnostics at exact UTF-16 ranges, a quotation of a reference corpus typed in and
+//! reported as it is typed, shutdown and exit. Nothing but LSP frames on
 //! stdout, though logs are on at debug level.
 
 mod common;
@@ -14,24 +15,28 @@ const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe
 const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd e2f|g2a b3|bag fed|edc B3|\nFAF FAF|GBG GBG|\n";
 
 fn start(tmp: &TempDir) -> (LspClient, std::path::PathBuf) {
+    start_with(tmp, &[])
+}
+
+/// As [`start`], with more command-line arguments (`--corpus DIR`).
+fn start_with(tmp: &TempDir, extra: &[&str]) -> (LspClient, std::path::PathBuf) {
     let ws = tmp.path().join("my tunes");
     std::fs::create_dir(&ws).expect("mkdir");
     std::fs::write(ws.join("quoting.abc"), QUOTING).expect("write");
     std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
     let model = shared_fixture("clamp-tiny-bert");
     let db = tmp.path().join("db");
-    let mut client = LspClient::start(
-        &[
-            "lsp",
-            "--model",
-            model.to_str().expect("path"),
-            "--db",
-            db.to_str().expect("path"),
-            "--device",
-            "cpu",
-        ],
-        tmp.path().join("stderr.log"),
-    );
+    let mut args = vec![
+        "lsp",
+        "--model",
+        model.to_str().expect("path"),
+        "--db",
+        db.to_str().expect("path"),
+        "--device",
+        "cpu",
+    ];
+    args.extend(extra);
+    let mut client = LspClient::start(&args, tmp.path().join("stderr.log"));
     let ws = std::fs::canonicalize(&ws).expect("canonical");
     let init = client.request(
         "initialize",
@@ -309,5 +314,160 @@ fn unknown_methods_and_bad_params_get_json_rpc_errors() {
         json!({"clientName": "t", "protocolVersion": 1}),
     );
     assert_eq!(r["protocolVersion"], 1);
+    client.stop();
+}
+
+/// The reference corpus's tune; its bars 5-8 (line 7) are quoted below.
+const REFERENCE: &str = "X:1\nT:The Reference Jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
+/// A tune of the user's own, in C.
+const MINE: &str = "X:1\nT:My Jig\nM:6/8\nL:1/8\nK:C\nCEC CEG|AGE D3|\nGEC DEF|EDC C3|\n";
+/// Bars 5-8 of the reference a perfect 4th up (G to C), with two notes changed, typed in as
+/// the new line 6 (0-based).
+const QUOTE: &str = "efg a2b|c'2b e'3|e'd'c' bag|aga e3|\n";
+
+/// The diagnostics published for `uri` at `version`.
+fn diagnostics_of(client: &mut LspClient, uri: &str, version: i64) -> Vec<Value> {
+    let d = client.wait_notification(|m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["uri"] == json!(uri)
+            && m["params"]["version"] == json!(version)
+    });
+    d["params"]["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .clone()
+}
+
+#[test]
+fn a_typed_quotation_gets_an_originality_diagnostic_and_a_broken_bar_a_syntax_one() {
+    let tmp = TempDir::new("lsp-originality");
+    let refs = tmp.path().join("refs");
+    std::fs::create_dir(&refs).expect("mkdir");
+    std::fs::write(refs.join("reference.abc"), REFERENCE).expect("write");
+    let (mut client, ws) = start_with(&tmp, &["--corpus", refs.to_str().expect("path")]);
+    let status = client.wait_indexed();
+    assert!(
+        status["corpora"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == "refs" && c["files"] == 1)),
+        "{status}"
+    );
+    let uri = file_uri(&ws.join("mine.abc"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 1, "text": MINE}}),
+    );
+    let first = diagnostics_of(&mut client, &uri, 1);
+    assert!(first.is_empty(), "the user's own music: {first:?}");
+
+    // Type the quotation in as a new line 6.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{
+                "range": {"start": {"line": 6, "character": 0}, "end": {"line": 6, "character": 0}},
+                "text": QUOTE
+            }]
+        }),
+    );
+    let second = diagnostics_of(&mut client, &uri, 2);
+    let found: Vec<&Value> = second
+        .iter()
+        .filter(|d| d["source"] == "tunelens/originality")
+        .collect();
+    assert_eq!(found.len(), 1, "{second:?}");
+    let d = found[0];
+    assert_eq!(d["severity"], 3, "Information: {d}");
+    assert_eq!(d["code"], "close-to-reference", "{d}");
+    assert_eq!(
+        d["range"]["start"],
+        json!({"line": 6, "character": 0}),
+        "{d}"
+    );
+    assert_eq!(d["range"]["end"]["line"], 6, "the quoting bars only: {d}");
+    let message = d["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("bars 3–6 = bars 5–8 of The Reference Jig, up a perfect 4th, 2 of ")
+            && message.contains("reference.abc:7 [refs/reference]"),
+        "{message}"
+    );
+
+    // Hover on a bar of the quotation: the finding's explanation is there.
+    let hover = client.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 6, "character": 10}}),
+    );
+    let h = hover_text(&hover);
+    assert!(h.contains(&format!("**originality:** {message}")), "{h}");
+
+    // Break bar 2 (one eighth too many) and leave a slur open: both at their place.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 3},
+            "contentChanges": [
+                {"range": {"start": {"line": 5, "character": 13}, "end": {"line": 5, "character": 14}},
+                 "text": "4"},
+                {"range": {"start": {"line": 7, "character": 4}, "end": {"line": 7, "character": 4}},
+                 "text": "("}
+            ]
+        }),
+    );
+    let third = diagnostics_of(&mut client, &uri, 3);
+    let by_code = |code: &str| {
+        third
+            .iter()
+            .find(|d| d["code"] == code)
+            .unwrap_or_else(|| panic!("no {code}: {third:?}"))
+            .clone()
+    };
+    let bar = by_code("bar-duration");
+    assert_eq!(
+        bar["range"],
+        json!({"start": {"line": 5, "character": 8}, "end": {"line": 5, "character": 15}}),
+        "{bar}"
+    );
+    assert_eq!(bar["source"], "tunelens/abc");
+    assert!(
+        bar["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bar 2 is too long")),
+        "{bar}"
+    );
+    let slur = by_code("unclosed-slur");
+    assert_eq!(
+        slur["range"],
+        json!({"start": {"line": 7, "character": 4}, "end": {"line": 7, "character": 5}}),
+        "{slur}"
+    );
+    // The quotation is still reported beside them.
+    assert!(
+        third.iter().any(|d| d["source"] == "tunelens/originality"),
+        "{third:?}"
+    );
+    client.stop();
+}
+
+#[test]
+fn originality_diagnostics_can_be_turned_off() {
+    let tmp = TempDir::new("lsp-originality-off");
+    let refs = tmp.path().join("refs");
+    std::fs::create_dir(&refs).expect("mkdir");
+    std::fs::write(refs.join("reference.abc"), REFERENCE).expect("write");
+    let (mut client, ws) = start_with(&tmp, &["--corpus", refs.to_str().expect("path")]);
+    client.wait_indexed();
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"tunelens": {"originality": {"enabled": false}}}}),
+    );
+    let uri = file_uri(&ws.join("mine.abc"));
+    let text = MINE.replace("GEC DEF", &format!("{}GEC DEF", QUOTE));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 1, "text": text}}),
+    );
+    let d = diagnostics_of(&mut client, &uri, 1);
+    assert!(d.is_empty(), "{d:?}");
     client.stop();
 }

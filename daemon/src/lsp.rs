@@ -479,6 +479,11 @@ impl LanguageServer for Backend {
             range: None,
             level: proto::Level::Passage,
             k: Some(20),
+            // References are places: every similar passage, not one per tune.
+            filters: proto::ResultFilters {
+                group: Some(proto::Grouping::None),
+                ..Default::default()
+            },
         };
         let result = self
             .with_snapshot(&p.text_document.uri, move |h, s| h.similar(s, &similar))
@@ -590,6 +595,7 @@ impl LanguageServer for Backend {
                     range: None,
                     level: proto::Level::Passage,
                     k: None,
+                    filters: proto::ResultFilters::default(),
                 };
                 let r = self.similar(params).await?;
                 Ok(serde_json::to_value(r).ok())

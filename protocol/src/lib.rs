@@ -97,6 +97,69 @@ pub struct SimilarParams {
     pub level: Level,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<u32>,
+    #[serde(flatten)]
+    pub filters: ResultFilters,
+}
+
+/// How results are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grouping {
+    /// Every passage on its own.
+    None,
+    /// One match per tune (its best passage), settings of one tune rolled into a family.
+    #[default]
+    Tune,
+}
+
+/// Where a passage must stand in its tune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PassagePosition {
+    #[default]
+    Anywhere,
+    /// The passage starts the tune (its first bar is bar 1).
+    Start,
+}
+
+/// What `similar` and `search` results must be, and how they are listed. Every field is
+/// optional; left out, it accepts everything (and `group` is `tune`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultFilters {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Grouping>,
+    /// Only these corpora (`workspace`, or a corpus folder's name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpus: Vec<String>,
+    /// Only these collections (the first folder under a corpus root).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collection: Vec<String>,
+    /// `6/8`, `C` (= 4/4), `C|` (= 2/2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
+    /// A key or a mode: `G`, `Dmix`, `E minor`, `dorian`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A tune type (`jig`, `reel`): the tune's `R:`, else the zero-shot prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhythm: Option<String>,
+    /// Named so because `similar`'s `position` is the cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage_position: Option<PassagePosition>,
+}
+
+/// Another setting of a matched tune (grouped results): a file or collection holding it too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchSource {
+    pub uri: String,
+    pub title: Option<String>,
+    pub tune: usize,
+    pub corpus: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    pub score: f32,
 }
 
 /// What was matched: the passage or tune under the cursor.
@@ -129,6 +192,12 @@ pub struct Match {
     /// "bars 5–8 = bars 3–6 of The Kesh, up a perfect 4th, 2 of 24 notes differ".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
+    /// Grouped results: how many other passages of this tune matched too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_passages: Option<usize>,
+    /// Grouped results: the tune's other settings (other files or collections), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<MatchSource>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +215,8 @@ pub struct SearchParams {
     pub level: Level,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<u32>,
+    #[serde(flatten)]
+    pub filters: ResultFilters,
 }
 
 fn tune_level() -> Level {
@@ -286,7 +357,7 @@ pub enum Severity {
     Hint,
 }
 
-/// A finding in a document: ABC syntax warnings today, originality findings later.
+/// A finding in a document: the ABC layer's syntax warnings, or an originality finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub range: Range,
@@ -321,11 +392,25 @@ pub struct Config {
     pub db_path: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// The originality diagnostics: passages of an open document too close to a reference
+/// corpus. On unless turned off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OriginalityConfig {
     pub enabled: bool,
+    /// Share of notes agreeing (0..1) from which a passage is reported; `tunelens check`'s
+    /// default when absent.
     pub threshold: Option<f32>,
+}
+
+impl Default for OriginalityConfig {
+    // A missing `enabled` means on: the check is a default feature, not an opt-in.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +432,49 @@ mod tests {
                 character: 2
             }
         );
+    }
+
+    #[test]
+    fn filters_are_optional_camel_case_fields_of_the_params() {
+        let p: SimilarParams = serde_json::from_str(
+            r#"{"textDocument":{"uri":"file:///t.abc"},"position":{"line":0,"character":0},
+                "group":"none","meter":"6/8","collection":["jigs"],"passagePosition":"start"}"#,
+        )
+        .expect("parses");
+        assert_eq!(p.filters.group, Some(Grouping::None));
+        assert_eq!(p.filters.meter.as_deref(), Some("6/8"));
+        assert_eq!(p.filters.collection, ["jigs"]);
+        assert_eq!(p.filters.passage_position, Some(PassagePosition::Start));
+        assert_eq!(p.position, Position::default());
+        let s: SearchParams =
+            serde_json::from_str(r#"{"text":"a jig","key":"Dmix","rhythm":"jig"}"#)
+                .expect("parses");
+        assert_eq!(s.level, Level::Tune);
+        assert_eq!(s.filters.key.as_deref(), Some("Dmix"));
+        assert_eq!(s.filters.passage_position, None);
+        // Nothing set, nothing written.
+        let plain = SearchParams {
+            text: "x".into(),
+            level: Level::Tune,
+            k: None,
+            filters: ResultFilters::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&plain).expect("writes"),
+            r#"{"text":"x","level":"tune"}"#
+        );
+    }
+
+    #[test]
+    fn originality_is_on_unless_turned_off() {
+        let c: Config =
+            serde_json::from_str(r#"{"originality":{"threshold":0.9}}"#).expect("parses");
+        let o = c.originality.expect("given");
+        assert!(o.enabled);
+        assert_eq!(o.threshold, Some(0.9));
+        let c: Config =
+            serde_json::from_str(r#"{"originality":{"enabled":false}}"#).expect("parses");
+        assert!(!c.originality.expect("given").enabled);
     }
 
     #[test]

@@ -93,12 +93,18 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
     let backend = args.db.store.backend()?;
-    let roots = args
+    let roots: Vec<PathBuf> = args
         .paths
         .iter()
         .filter(|p| p.is_dir())
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
+    // A reference corpus built from one folder has collections, its first folders, as the
+    // daemon's corpora do (so `--collection` can pick them); the user's own files have none.
+    let collections_under = match roots.as_slice() {
+        [root] if args.corpus != "workspace" => Some(root.clone()),
+        _ => None,
+    };
     let options = IndexOptions {
         corpus: args.corpus.clone(),
         settings: UnitSettings {
@@ -108,7 +114,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
         max_bytes: args.max_bytes,
         batch: args.batch as usize,
         roots,
-        collections_under: None,
+        collections_under,
     };
     run_job(
         &store, &backend, &clamp, &model_id, &files, &options, args.json,

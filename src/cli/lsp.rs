@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tunelens_daemon::analysis::{Host, HostOptions};
+use tunelens_daemon::analysis::{Host, HostOptions, OriginalityCheck};
 use tunelens_daemon::index::Store;
 use tunelens_daemon::queue::EmbedQueue;
 use tunelens_models::encoders::{parse_device, Clamp};
@@ -111,14 +111,18 @@ impl ServerArgs {
         if config.window_bars.is_none() {
             config.window_bars = self.window;
         }
-        Ok(Host::new(HostOptions {
+        let host = Host::new(HostOptions {
             store,
             queue: EmbedQueue::start(Box::new(clamp)),
             model_id: id,
             model_name: model.display().to_string(),
             device: device_name,
             config,
-        }))
+        });
+        // Both servers report quotations of the reference corpora (Config.originality turns
+        // it off or sets the threshold).
+        host.add_check(Box::new(OriginalityCheck));
+        Ok(host)
     }
 }
 

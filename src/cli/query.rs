@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_daemon::index::symbolic::passage_ngrams;
-use tunelens_daemon::index::{content_key, Explainer, Explanation, Match, Ranker, Store};
+use tunelens_daemon::index::{
+    content_key, refine, Catalog, Explainer, Explanation, Filters, Grouping, Hit, Match, Position,
+    Ranker, Refine, RhythmPredictions, Source, Store, TuneVectors,
+};
+use tunelens_daemon::labels::LabelSet;
 use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
@@ -45,9 +49,117 @@ pub struct QueryArgs {
     /// Search only these corpora (repeatable; default: all).
     #[arg(long)]
     corpus: Vec<String>,
+    /// One result per tune (its best passage; settings in other collections listed with it),
+    /// or every passage on its own.
+    #[arg(long, value_enum, default_value = "tune")]
+    group: GroupArg,
+    /// Only tunes in this meter: 6/8, C (= 4/4), C| (= 2/2).
+    #[arg(long)]
+    meter: Option<String>,
+    /// Only tunes in this key or mode: G, Dmix, "E minor", dorian.
+    #[arg(long)]
+    key: Option<String>,
+    /// Only tunes of this type (jig, reel, ...): the tune's R:, else the type predicted from
+    /// its music.
+    #[arg(long)]
+    rhythm: Option<String>,
+    /// Only these collections (repeatable): the first folder under a corpus root.
+    #[arg(long)]
+    collection: Vec<String>,
+    /// Passages anywhere in their tune, or only those that start it.
+    #[arg(long, value_enum, default_value = "anywhere")]
+    position: PositionArg,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum GroupArg {
+    Tune,
+    None,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PositionArg {
+    Anywhere,
+    Start,
+}
+
+impl QueryArgs {
+    /// The filters the flags ask for (the corpus is chosen when the catalog is opened).
+    fn filters(&self) -> anyhow::Result<Filters> {
+        let filters = Filters {
+            corpus: Vec::new(),
+            collection: self.collection.clone(),
+            meter: self.meter.clone(),
+            key: self.key.clone(),
+            rhythm: self.rhythm.clone(),
+            position: match self.position {
+                PositionArg::Anywhere => Position::Anywhere,
+                PositionArg::Start => Position::Start,
+            },
+        };
+        filters.validate().context("--key")?;
+        Ok(filters)
+    }
+
+    fn grouping(&self) -> Grouping {
+        match self.group {
+            GroupArg::Tune => Grouping::Tune,
+            GroupArg::None => Grouping::None,
+        }
+    }
+}
+
+/// The filters, grouping and (for `--rhythm`) predicted tune types of one query, then its
+/// hits: `ranked` asked for as many candidates as grouping needs.
+fn refined(
+    q: &QueryArgs,
+    model: &dyn EmbeddingBackend,
+    store: &Store,
+    model_id: &str,
+    catalog: &Catalog,
+    exclude: &(dyn Fn(&Match) -> bool + Sync),
+    ranked: &tunelens_daemon::index::refine::Ranked,
+) -> anyhow::Result<Vec<Hit>> {
+    let filters = q.filters()?;
+    let rhythm = if filters.needs_rhythm() {
+        Some(predict_rhythm(model, store, model_id, catalog)?)
+    } else {
+        None
+    };
+    let how = Refine {
+        filters: (!filters.is_empty()).then_some(&filters),
+        rhythm: rhythm.as_ref(),
+        grouping: q.grouping(),
+    };
+    let tunes = TuneVectors::new(store, model_id, catalog);
+    Ok(refine(
+        catalog,
+        q.k as usize,
+        &how,
+        exclude,
+        &|a, b| tunes.same_tune(a, b),
+        ranked,
+    )?)
+}
+
+/// The zero-shot type of every catalogued tune without `R:`, as `classify --label-set rhythm`
+/// would give it.
+fn predict_rhythm(
+    model: &dyn EmbeddingBackend,
+    store: &Store,
+    model_id: &str,
+    catalog: &Catalog,
+) -> anyhow::Result<RhythmPredictions> {
+    let set = LabelSet::shipped("rhythm")?;
+    let vectors = model.embed_text(&TextBatch {
+        texts: set.prompts(),
+    })?;
+    let labels: Vec<(String, Vec<f32>)> = set.labels.into_iter().zip(vectors).collect();
+    let files = catalog.files().map(|(_, f)| f);
+    Ok(RhythmPredictions::predict(store, model_id, files, &labels)?)
 }
 
 #[derive(clap::Args)]
@@ -118,11 +230,16 @@ pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
         })?
         .pop()
         .context("the model returned no vector")?;
-    let matches = catalog.nearest(&vector, q.k as usize, &|_| false)?;
-    let matches: Vec<Explained> = matches
-        .into_iter()
-        .map(|m| Explained { m, explain: None })
-        .collect();
+    let hits = refined(
+        q,
+        &clamp,
+        &store,
+        &model_id,
+        &catalog,
+        &|_| false,
+        &|pool, reject| catalog.nearest(&vector, pool, reject),
+    )?;
+    let matches: Vec<Explained> = hits.into_iter().map(|h| Explained::new(h, None)).collect();
     print(q.json, &serde_json::json!({ "text": args.text }), &matches)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -218,18 +335,28 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
             }
     };
     let ranker = match args.ranker {
+        // A whole tune has no n-grams: a hybrid score would be half its cosine.
+        _ if level == Level::Tune => Ranker::Vector,
         RankerArg::Vector => Ranker::Vector,
         RankerArg::Symbolic => Ranker::Symbolic,
         RankerArg::Hybrid => Ranker::Hybrid,
     };
-    let matches = catalog.ranked(&vector, &ngrams, ranker, q.k as usize, &exclude)?;
+    let hits = refined(
+        q,
+        &clamp,
+        &store,
+        &model_id,
+        &catalog,
+        &exclude,
+        &|pool, reject| catalog.ranked(&vector, &ngrams, ranker, pool, reject),
+    )?;
     let mut explainer = Explainer::default();
     let query_bars = [unit.first_bar, unit.last_bar];
-    let explained: Vec<Explained> = matches
+    let explained: Vec<Explained> = hits
         .into_iter()
-        .map(|m| Explained {
-            explain: explainer.explain(&notes, query_bars, &m),
-            m,
+        .map(|h| {
+            let explain = explainer.explain(&notes, query_bars, &h.m);
+            Explained::new(h, explain)
         })
         .collect();
     let query = SimilarQuery {
@@ -244,13 +371,29 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A match with why it matched (passages only).
+/// A match with why it matched (passages only), and when grouped how many more passages of
+/// its tune matched and where else the tune is.
 #[derive(Serialize)]
 struct Explained {
     #[serde(flatten)]
     m: Match,
     #[serde(skip_serializing_if = "Option::is_none")]
     explain: Option<Explanation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    other_passages: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sources: Vec<Source>,
+}
+
+impl Explained {
+    fn new(h: Hit, explain: Option<Explanation>) -> Self {
+        Self {
+            m: h.m,
+            explain,
+            other_passages: h.other_passages,
+            sources: h.sources,
+        }
+    }
 }
 
 /// The notes and interval n-grams of a passage unit (none for a whole tune).
@@ -401,6 +544,25 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Explained]) -> anyhow::
         )?;
         if let Some(e) = &item.explain {
             writeln!(out, "       {}", e.summary)?;
+        }
+        if let Some(n @ 1..) = item.other_passages {
+            let s = if n == 1 { "" } else { "s" };
+            writeln!(out, "       and {n} other passage{s} of this tune")?;
+        }
+        for s in &item.sources {
+            let collection = s
+                .collection
+                .as_deref()
+                .map_or_else(String::new, |c| format!("/{c}"));
+            writeln!(
+                out,
+                "       also {} (tune {}) in {} [{}{collection}] {:.3}",
+                s.title.as_deref().unwrap_or("(untitled)"),
+                s.tune + 1,
+                s.path,
+                s.corpus,
+                s.score
+            )?;
         }
     }
     Ok(())

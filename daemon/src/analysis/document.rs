@@ -119,12 +119,13 @@ impl Snapshot {
         Some((u, b))
     }
 
-    /// The ABC layer's warnings, at their exact ranges.
+    /// The ABC layer's warnings, at their exact ranges: the parser's and the bar lengths'
+    /// (`diagnostics::all`, the list `tunelens check --syntax` prints).
     pub fn diagnostics(&self) -> Vec<Diagnostic> {
         self.source
             .diagnostics()
             .iter()
-            .chain(&self.file.diagnostics)
+            .chain(&abc::diagnostics::all(&self.source, &self.file))
             .map(|d| Diagnostic {
                 range: self.range(d.range),
                 severity: match d.severity {

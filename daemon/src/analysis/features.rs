@@ -9,7 +9,9 @@ use super::document::Snapshot;
 use super::host::{AnalysisError, Result};
 use super::uri;
 use crate::index::symbolic::passage_ngrams;
-use crate::index::{Catalog, Explainer, Match, Ranker, Store, UnitRecord};
+use crate::index::{
+    refine, Catalog, Explainer, Hit, Match, Ranker, Refine, Source, Store, TuneVectors, UnitRecord,
+};
 use crate::labels::{zero_shot, LabelSet};
 
 /// Results in a hover.
@@ -42,6 +44,29 @@ pub fn to_match(m: &Match, explanation: Option<String>) -> proto::Match {
         vector_score: m.vector_score,
         symbolic_score: m.symbolic_score,
         explanation,
+        other_passages: None,
+        sources: Vec::new(),
+    }
+}
+
+/// A refined hit as the protocol carries it: the match, and for a grouped list how many more
+/// of its tune matched and its other settings.
+pub fn to_hit(h: &Hit, explanation: Option<String>) -> proto::Match {
+    proto::Match {
+        other_passages: h.other_passages,
+        sources: h.sources.iter().map(to_source).collect(),
+        ..to_match(&h.m, explanation)
+    }
+}
+
+fn to_source(s: &Source) -> proto::MatchSource {
+    proto::MatchSource {
+        uri: uri::from_path(std::path::Path::new(&s.path)),
+        title: s.title.clone(),
+        tune: s.tune,
+        corpus: s.corpus.clone(),
+        collection: s.collection.clone(),
+        score: s.score,
     }
 }
 
@@ -58,8 +83,9 @@ fn passage_notes(snapshot: &Snapshot, unit: &UnitRecord) -> Vec<Note> {
         .to_vec()
 }
 
-/// The units similar to the one at `offset`; `None` when there is no unit there or its vector
-/// is not stored yet.
+/// The units similar to the one at `offset`, filtered and grouped as `how` says; `None` when
+/// there is no unit there or its vector is not stored yet.
+#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
 pub fn similar(
     snapshot: &Snapshot,
     store: &Store,
@@ -68,6 +94,7 @@ pub fn similar(
     offset: u32,
     level: proto::Level,
     k: usize,
+    how: &Refine,
 ) -> Result<Option<proto::SimilarResult>> {
     let u = match level {
         proto::Level::Passage => snapshot.passage_at(offset).map(|(u, _)| u),
@@ -80,7 +107,7 @@ pub fn similar(
     let Some(vector) = vector_of(store, model, unit)? else {
         return Ok(None);
     };
-    let matches = ranked(snapshot, catalog, unit, &vector, k)?;
+    let hits = ranked(snapshot, store, model, catalog, unit, &vector, k, how)?;
     let mut explainer = Explainer::default();
     explainer.insert(
         snapshot.path.clone(),
@@ -89,11 +116,13 @@ pub fn similar(
     );
     let notes = passage_notes(snapshot, unit);
     let query_bars = [unit.first_bar, unit.last_bar];
-    let matches = matches
+    let matches = hits
         .iter()
-        .map(|m| {
-            let e = explainer.explain(&notes, query_bars, m).map(|e| e.summary);
-            to_match(m, e)
+        .map(|h| {
+            let e = explainer
+                .explain(&notes, query_bars, &h.m)
+                .map(|e| e.summary);
+            to_hit(h, e)
         })
         .collect();
     Ok(Some(proto::SimilarResult {
@@ -106,14 +135,18 @@ pub fn similar(
     }))
 }
 
-/// The catalog's best matches for `unit`, never the unit's own place.
+/// The catalog's best matches for `unit`, never the unit's own place, refined as `how` says.
+#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
 fn ranked(
     snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
     catalog: &Catalog,
     unit: &UnitRecord,
     vector: &[f32],
     k: usize,
-) -> Result<Vec<Match>> {
+    how: &Refine,
+) -> Result<Vec<Hit>> {
     let own = unit.range.range();
     let exclude = |m: &Match| {
         m.path == snapshot.path
@@ -139,7 +172,15 @@ fn ranked(
             (Ranker::Hybrid, ngrams)
         }
     };
-    Ok(catalog.ranked(vector, &ngrams, ranker, k, &exclude)?)
+    let tunes = TuneVectors::new(store, model, catalog);
+    Ok(refine(
+        catalog,
+        k,
+        how,
+        &exclude,
+        &|a, b| tunes.same_tune(a, b),
+        &|pool, reject| catalog.ranked(vector, &ngrams, ranker, pool, reject),
+    )?)
 }
 
 fn place(m: &proto::Match) -> String {
@@ -210,6 +251,7 @@ pub fn hover_passage(
         offset,
         proto::Level::Passage,
         HOVER_K,
+        &Refine::default(),
     )? {
         Some(result) if !result.matches.is_empty() => {
             out.push_str("Similar passages:\n\n");
@@ -259,7 +301,16 @@ pub fn hover_tune(
         Some(u) => {
             let unit = &snapshot.record.units[u];
             match vector_of(store, model, unit)? {
-                Some(v) => Some(ranked(snapshot, catalog, unit, &v, HOVER_K)?),
+                Some(v) => Some(ranked(
+                    snapshot,
+                    store,
+                    model,
+                    catalog,
+                    unit,
+                    &v,
+                    HOVER_K,
+                    &Refine::default(),
+                )?),
                 None => None,
             }
         }
@@ -268,7 +319,7 @@ pub fn hover_tune(
     match found {
         Some(matches) if !matches.is_empty() => {
             out.push_str("\nNearest tunes:\n\n");
-            let matches: Vec<_> = matches.iter().map(|m| to_match(m, None)).collect();
+            let matches: Vec<_> = matches.iter().map(|h| to_hit(h, None)).collect();
             match_lines(&mut out, &matches);
             if let Some(note) = indexing {
                 out.push_str(&format!("\n_{note}_\n"));

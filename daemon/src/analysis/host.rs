@@ -20,7 +20,8 @@ use super::features;
 use super::lines::apply_change;
 use super::uri;
 use crate::index::{
-    index_files, Catalog, FileRecord, IndexOptions, QueryError, Store, StoreError, UnitSettings,
+    index_files, refine, Catalog, FileRecord, Filters, Grouping, IndexOptions, Position,
+    QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors, UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::queue::{EmbedQueue, Priority};
@@ -60,9 +61,16 @@ pub enum AnalysisError {
 pub type Result<T> = std::result::Result<T, AnalysisError>;
 
 /// A check run on every analysed document that adds its own findings (the originality check
-/// plugs in here). It sees the snapshot and the catalogs, and must be quick.
+/// plugs in here). It sees the snapshot, the catalogs and the configuration in force, and
+/// must be quick.
 pub trait DocumentCheck: Send + Sync {
-    fn check(&self, doc: &Snapshot, passages: &Catalog, tunes: &Catalog) -> Vec<proto::Diagnostic>;
+    fn check(
+        &self,
+        doc: &Snapshot,
+        passages: &Catalog,
+        tunes: &Catalog,
+        config: &proto::Config,
+    ) -> Vec<proto::Diagnostic>;
 }
 
 /// What the host was started with.
@@ -90,6 +98,9 @@ type DiskDoc = ([u8; 32], Arc<Snapshot>);
 type Labels = Arc<(LabelSet, Vec<Vec<f32>>)>;
 
 type ProgressSink = Box<dyn Fn(IndexEvent) + Send + Sync>;
+
+/// A text's hash and what the registered checks found in it.
+type CheckFindings = ([u8; 32], Arc<Vec<proto::Diagnostic>>);
 
 struct Doc {
     uri: String,
@@ -127,6 +138,9 @@ pub struct Host {
     cancel: AtomicBool,
     progress: Mutex<Option<ProgressSink>>,
     checks: RwLock<Vec<Box<dyn DocumentCheck>>>,
+    /// The checks' findings of the newest text of each document, by path (keyed by the
+    /// text's hash), so a hover inside one can show it without running the checks again.
+    findings: Mutex<HashMap<String, CheckFindings>>,
     /// Held by each indexing step (read, embed, write) and each forgetting of a file, so a
     /// file deleted while a step is embedding it is forgotten after the step writes it, never
     /// before (which would bring the deleted file back).
@@ -162,6 +176,7 @@ impl Host {
             cancel: AtomicBool::new(false),
             progress: Mutex::new(None),
             checks: RwLock::new(Vec::new()),
+            findings: Mutex::new(HashMap::new()),
             writing: Mutex::new(()),
         })
     }
@@ -254,6 +269,7 @@ impl Host {
     pub fn close(&self, uri_text: &str) -> Result<()> {
         let path = path_of(uri_text)?;
         lock(&self.docs).remove(&path);
+        lock(&self.findings).remove(&path);
         let record = self.store.file(WORKSPACE, &path)?;
         self.put_in_catalogs(WORKSPACE, &path, record)?;
         Ok(())
@@ -467,14 +483,35 @@ impl Host {
     /// Diagnostics of a snapshot: the ABC layer's, then each registered check's.
     pub fn diagnostics(&self, snapshot: &Snapshot) -> Vec<proto::Diagnostic> {
         let mut out = snapshot.diagnostics();
+        out.extend(self.run_checks(snapshot).iter().cloned());
+        out
+    }
+
+    /// The registered checks' findings in a snapshot; run once per text.
+    fn check_findings(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+        let hash = super::document::text_hash(snapshot.text());
+        // The guard ends with this statement: run_checks takes the lock again.
+        let cached = lock(&self.findings)
+            .get(&snapshot.path)
+            .filter(|(h, _)| *h == hash)
+            .map(|(_, found)| found.clone());
+        cached.unwrap_or_else(|| self.run_checks(snapshot))
+    }
+
+    fn run_checks(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+        let mut found = Vec::new();
         let checks = read(&self.checks);
         if !checks.is_empty() {
+            let config = self.config();
             let c = read(&self.catalogs);
             for check in checks.iter() {
-                out.extend(check.check(snapshot, &c.passages, &c.tunes));
+                found.extend(check.check(snapshot, &c.passages, &c.tunes, &config));
             }
         }
-        out
+        let found = Arc::new(found);
+        let hash = super::document::text_hash(snapshot.text());
+        lock(&self.findings).insert(snapshot.path.clone(), (hash, found.clone()));
+        found
     }
 
     // ---- answers -------------------------------------------------------------------------
@@ -516,14 +553,25 @@ impl Host {
                 note.as_deref(),
             );
         }
-        features::hover_passage(
+        let hover = features::hover_passage(
             snapshot,
             &self.store,
             &self.model_id,
             &c.passages,
             offset,
             note.as_deref(),
-        )
+        )?;
+        drop(c);
+        // Inside a check's finding (a quotation), the hover says what the diagnostic says.
+        Ok(hover.map(|mut h| {
+            for d in self.check_findings(snapshot).iter() {
+                if d.range.start <= pos && pos < d.range.end {
+                    h.contents
+                        .push_str(&format!("\n**{}:** {}\n", d.source, d.message));
+                }
+            }
+            h
+        }))
     }
 
     pub fn similar(
@@ -536,10 +584,17 @@ impl Host {
         if params.level == proto::Level::Tune {
             self.ensure_tunes(snapshot)?;
         }
+        let (filters, grouping) = filters_of(&params.filters)?;
         let c = read(&self.catalogs);
         let catalog = match params.level {
             proto::Level::Passage => &c.passages,
             proto::Level::Tune => &c.tunes,
+        };
+        let rhythm = self.rhythm_predictions(&filters, catalog)?;
+        let how = Refine {
+            filters: (!filters.is_empty()).then_some(&filters),
+            rhythm: rhythm.as_ref(),
+            grouping,
         };
         features::similar(
             snapshot,
@@ -549,6 +604,7 @@ impl Host {
             snapshot.offset(at),
             params.level,
             k,
+            &how,
         )?
         .ok_or_else(|| {
             AnalysisError::Indexing(
@@ -565,6 +621,7 @@ impl Host {
                 "the search text must hold 1 to 10000 characters".into(),
             ));
         }
+        let (filters, grouping) = filters_of(&params.filters)?;
         let vector = self
             .queue
             .embed_text(vec![text.to_owned()], Priority::Interactive)
@@ -577,13 +634,51 @@ impl Host {
             proto::Level::Passage => &c.passages,
             proto::Level::Tune => &c.tunes,
         };
-        let matches = catalog.nearest(&vector, k, &|_| false)?;
+        let rhythm = self.rhythm_predictions(&filters, catalog)?;
+        let how = Refine {
+            filters: (!filters.is_empty()).then_some(&filters),
+            rhythm: rhythm.as_ref(),
+            grouping,
+        };
+        let tunes = TuneVectors::new(&self.store, &self.model_id, catalog);
+        let hits = refine(
+            catalog,
+            k,
+            &how,
+            &|_| false,
+            &|a, b| tunes.same_tune(a, b),
+            &|pool, reject| catalog.nearest(&vector, pool, reject),
+        )?;
         Ok(proto::SearchResult {
-            matches: matches
-                .iter()
-                .map(|m| features::to_match(m, None))
-                .collect(),
+            matches: hits.iter().map(|h| features::to_hit(h, None)).collect(),
         })
+    }
+
+    /// The zero-shot tune types of the catalog's tunes without `R:`, when a rhythm filter
+    /// needs them (the shipped `rhythm` set, or the configuration's own of that name).
+    fn rhythm_predictions(
+        &self,
+        filters: &Filters,
+        catalog: &Catalog,
+    ) -> Result<Option<RhythmPredictions>> {
+        if !filters.needs_rhythm() {
+            return Ok(None);
+        }
+        let set = self.label_set("rhythm")?;
+        let labels: Vec<(String, Vec<f32>)> = set
+            .0
+            .labels
+            .iter()
+            .cloned()
+            .zip(set.1.iter().cloned())
+            .collect();
+        let files = catalog.files().map(|(_, f)| f);
+        Ok(Some(RhythmPredictions::predict(
+            &self.store,
+            &self.model_id,
+            files,
+            &labels,
+        )?))
     }
 
     /// The label set `name`: the configuration's own, else a shipped one; its prompts
@@ -977,6 +1072,30 @@ impl Host {
             sink(event);
         }
     }
+}
+
+/// The index's filters and grouping for a request's; a key that reads as no key is a bad
+/// parameter.
+fn filters_of(f: &proto::ResultFilters) -> Result<(Filters, Grouping)> {
+    let filters = Filters {
+        corpus: f.corpus.clone(),
+        collection: f.collection.clone(),
+        meter: f.meter.clone(),
+        key: f.key.clone(),
+        rhythm: f.rhythm.clone(),
+        position: match f.passage_position.unwrap_or_default() {
+            proto::PassagePosition::Anywhere => Position::Anywhere,
+            proto::PassagePosition::Start => Position::Start,
+        },
+    };
+    filters
+        .validate()
+        .map_err(|e| AnalysisError::InvalidParams(e.to_string()))?;
+    let grouping = match f.group.unwrap_or_default() {
+        proto::Grouping::None => Grouping::None,
+        proto::Grouping::Tune => Grouping::Tune,
+    };
+    Ok((filters, grouping))
 }
 
 /// The canonical path of a `file://` URI (the path itself when the file does not exist).

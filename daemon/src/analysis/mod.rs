@@ -7,7 +7,9 @@ pub mod document;
 pub mod features;
 pub mod host;
 pub mod lines;
+pub mod originality_check;
 pub mod uri;
 
 pub use document::Snapshot;
 pub use host::{AnalysisError, DocumentCheck, Host, HostOptions, IndexEvent, WORKSPACE};
+pub use originality_check::OriginalityCheck;

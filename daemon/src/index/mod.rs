@@ -8,6 +8,7 @@ pub mod job;
 pub mod originality;
 pub mod query;
 pub mod records;
+pub mod refine;
 pub mod store;
 pub mod symbolic;
 pub mod vectors;
@@ -22,5 +23,6 @@ pub use query::{Catalog, Match, QueryError, Ranker};
 pub use records::{
     BarRecord, ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION,
 };
+pub use refine::{refine, Hit, Refine, TuneVectors};
 pub use store::{Store, StoreError};
 pub use vectors::{Backend, VectorError, VectorStore};

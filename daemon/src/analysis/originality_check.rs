@@ -1,0 +1,100 @@
+//! Originality diagnostics: the passages of an open document too close to a tune of a
+//! reference corpus, as `tunelens check` finds them, published at the passage's range with
+//! Information severity (a finding is a question for the composer, not an error). Runs on
+//! every analysed version, so a quotation typed in shows up as it is typed.
+
+use std::path::Path;
+
+use tunelens_protocol as proto;
+
+use super::document::Snapshot;
+use super::host::{DocumentCheck, WORKSPACE};
+use crate::index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
+use crate::index::{Catalog, Explainer, Match};
+
+/// The diagnostics' `source`.
+pub const SOURCE: &str = "originality";
+/// The diagnostics' `code`: a passage close to a reference corpus's passage.
+pub const CODE: &str = "close-to-reference";
+
+/// The check, registered with the host by the servers; settings come from
+/// `Config.originality` on each run, so a configuration change applies to the next version.
+#[derive(Debug, Default)]
+pub struct OriginalityCheck;
+
+impl DocumentCheck for OriginalityCheck {
+    fn check(
+        &self,
+        doc: &Snapshot,
+        passages: &Catalog,
+        _tunes: &Catalog,
+        config: &proto::Config,
+    ) -> Vec<proto::Diagnostic> {
+        let settings = config.originality.clone().unwrap_or_default();
+        if !settings.enabled {
+            return Vec::new();
+        }
+        let options = CheckOptions {
+            threshold: settings
+                .threshold
+                .filter(|t| t.is_finite())
+                .unwrap_or(DEFAULT_THRESHOLD)
+                .clamp(0.0, 1.0),
+            // The document is cut as the corpora were indexed (the host's one setting).
+            window: doc.record.settings.window,
+            ..CheckOptions::default()
+        };
+        let windows = originality::windows(&doc.source, &doc.file, options.window);
+        // The user's own files (this one included) are no reference to copy from.
+        let exclude = |m: &Match| m.corpus == WORKSPACE;
+        let mut explainer = Explainer::default();
+        match originality::check(
+            &doc.source,
+            &windows,
+            None,
+            passages,
+            &exclude,
+            &options,
+            &mut explainer,
+        ) {
+            Ok(findings) => findings.iter().map(|f| diagnostic(doc, f)).collect(),
+            Err(e) => {
+                // A failed check must not cost the document its syntax diagnostics.
+                tracing::warn!(error = %e, path = %doc.path, "originality check");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// "bars 3–6 = bars 5–8 of The Kesh, up a perfect 4th, 2 of 24 notes differ · kesh.abc:7
+/// [thesession/jigs]".
+fn diagnostic(doc: &Snapshot, f: &Finding) -> proto::Diagnostic {
+    let r = &f.reference;
+    let file = Path::new(&r.path)
+        .file_name()
+        .map_or_else(|| r.path.clone(), |n| n.to_string_lossy().into_owned());
+    let collection = r
+        .collection
+        .as_deref()
+        .map_or_else(String::new, |c| format!("/{c}"));
+    let mut message = format!(
+        "{} · {file}:{} [{}{collection}]",
+        f.explain.summary, r.start.line, r.corpus
+    );
+    if !f.also.is_empty() {
+        let others: Vec<&str> = f
+            .also
+            .iter()
+            .map(|s| s.title.as_deref().unwrap_or("(untitled)"))
+            .collect();
+        message.push_str(&format!("; as close: {}", others.join(", ")));
+    }
+    proto::Diagnostic {
+        range: doc.range(f.query.range),
+        severity: proto::Severity::Information,
+        source: SOURCE.into(),
+        code: Some(CODE.into()),
+        message,
+    }
+}
