@@ -10,7 +10,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use crate::analysis::host::is_abc;
+use crate::analysis::host::is_music_file;
 use crate::analysis::Host;
 
 /// Events closer together than this are one change (an editor's save is several).
@@ -52,7 +52,7 @@ impl Watcher {
                 // another indexing of it.
                 .filter(|e| !matches!(e.event.kind, EventKind::Access(_)))
                 .flat_map(|e| e.event.paths.iter())
-                .filter(|p| is_abc(p))
+                .filter(|p| is_music_file(p))
                 .cloned()
                 .collect();
             paths.sort();

@@ -488,14 +488,15 @@ impl Host {
     }
 
     /// The registered checks' findings in a snapshot; run once per text.
-    fn check_findings(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+    /// The checks' findings for this exact text, if the diagnostics pass has run them. A
+    /// hover never runs them itself: checking every window of a long tune against the
+    /// corpora takes far longer than a hover may.
+    fn cached_findings(&self, snapshot: &Snapshot) -> Option<Arc<Vec<proto::Diagnostic>>> {
         let hash = super::document::text_hash(snapshot.text());
-        // The guard ends with this statement: run_checks takes the lock again.
-        let cached = lock(&self.findings)
+        lock(&self.findings)
             .get(&snapshot.path)
             .filter(|(h, _)| *h == hash)
-            .map(|(_, found)| found.clone());
-        cached.unwrap_or_else(|| self.run_checks(snapshot))
+            .map(|(_, found)| found.clone())
     }
 
     fn run_checks(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
@@ -564,7 +565,7 @@ impl Host {
         drop(c);
         // Inside a check's finding (a quotation), the hover says what the diagnostic says.
         Ok(hover.map(|mut h| {
-            for d in self.check_findings(snapshot).iter() {
+            for d in self.cached_findings(snapshot).iter().flat_map(|f| f.iter()) {
                 if d.range.start <= pos && pos < d.range.end {
                     h.contents
                         .push_str(&format!("\n**{}:** {}\n", d.source, d.message));
@@ -1112,7 +1113,7 @@ fn corpus_name(root: &Path) -> String {
         .map_or_else(|| "corpus".to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// `.abc` files under `root` (or `root` itself), sorted, canonical.
+/// The ABC and MusicXML files under `root` (or `root` itself), sorted, canonical.
 pub fn abc_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
@@ -1126,7 +1127,7 @@ pub fn abc_files(root: &Path) -> Vec<PathBuf> {
                     }
                 }
             }
-        } else if is_abc(&p) {
+        } else if is_music_file(&p) {
             out.push(p);
         }
     }
@@ -1134,8 +1135,10 @@ pub fn abc_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn is_abc(p: &Path) -> bool {
+/// What indexing and the watcher take: ABC, and MusicXML (converted by the indexing job).
+pub fn is_music_file(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("abc"))
+        || tunelens_models::musicxml::is_musicxml_path(p)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -80,7 +80,7 @@ pub enum Ranker {
 }
 
 /// Candidates taken from each side before a hybrid ranking, per result asked for.
-const HYBRID_POOL_PER_RESULT: usize = 10;
+const HYBRID_POOL_PER_RESULT: usize = 4;
 const HYBRID_POOL_MIN: usize = 200;
 /// Extra vector candidates taken so that the few a query excludes need no second scan.
 const EXCLUDE_SLACK: usize = 32;
