@@ -373,7 +373,7 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         let Ok(host) = self.host() else { return };
         let folders = self.workspace.get().cloned().unwrap_or_default();
-        host.start(folders);
+        // The watcher first: it must see each root before the host lists its files.
         match crate::watch::Watcher::start(host.clone()) {
             Ok(w) => {
                 if let Ok(mut slot) = self.watcher.lock() {
@@ -382,6 +382,7 @@ impl LanguageServer for Backend {
             }
             Err(e) => tracing::warn!(error = %e, "cannot watch files"),
         }
+        host.start(folders);
         // Clients that keep settings answer workspace/configuration; others already sent
         // initializationOptions.
         let items = vec![ConfigurationItem {

@@ -48,10 +48,11 @@ pub fn serve(host: Arc<Host>, path: &Path, workspace: Vec<PathBuf>) -> Result<()
         .map_err(io)?;
     runtime.block_on(async {
         let listener = bind(path).await?;
-        host.start(workspace);
+        // The watcher first: it must see each root before the host lists its files.
         let _watcher = crate::watch::Watcher::start(host.clone())
             .map_err(|e| tracing::warn!(error = %e, "cannot watch files"))
             .ok();
+        host.start(workspace);
         tracing::info!(socket = %path.display(), "listening");
         loop {
             let (stream, _) = listener.accept().await.map_err(io)?;

@@ -74,25 +74,41 @@ impl Watcher {
                 }
             })
             .map_err(notify::Error::io)?;
-        let (d, s) = (debouncer.clone(), stop.clone());
+        // Roots are watched as the host learns them, before it lists their files; the poll
+        // below only picks up roots that came before the watcher.
+        let watched: Arc<Mutex<Vec<PathBuf>>> = Arc::new(Mutex::new(Vec::new()));
+        let watch_root = {
+            let (d, watched) = (debouncer.clone(), watched.clone());
+            move |root: &std::path::Path| {
+                let Ok(mut list) = watched.lock() else {
+                    return;
+                };
+                if list.iter().any(|r| r == root) {
+                    return;
+                }
+                list.push(root.to_owned());
+                let r = d.lock().map_err(|_| ()).and_then(|mut d| {
+                    d.watch(root, RecursiveMode::Recursive).map_err(|e| {
+                        tracing::warn!(error = %e, root = %root.display(), "cannot watch");
+                    })
+                });
+                if r.is_ok() {
+                    tracing::info!(root = %root.display(), "watching");
+                }
+            }
+        };
+        let watch_root = Arc::new(watch_root);
+        host.set_root_sink(Box::new({
+            let w = watch_root.clone();
+            move |root| w(root)
+        }));
+        let s = stop.clone();
         std::thread::Builder::new()
             .name("tunelens-roots".into())
             .spawn(move || {
-                let mut watched: Vec<PathBuf> = Vec::new();
                 while !s.load(Ordering::SeqCst) {
                     for root in host.roots() {
-                        if watched.contains(&root) {
-                            continue;
-                        }
-                        let r = d.lock().map_err(|_| ()).and_then(|mut d| {
-                            d.watch(&root, RecursiveMode::Recursive).map_err(|e| {
-                                tracing::warn!(error = %e, root = %root.display(), "cannot watch");
-                            })
-                        });
-                        if r.is_ok() {
-                            tracing::info!(root = %root.display(), "watching");
-                        }
-                        watched.push(root);
+                        watch_root(&root);
                     }
                     std::thread::sleep(ROOT_POLL);
                 }

@@ -147,13 +147,20 @@ pub struct Host {
     writing: Mutex<()>,
     /// The host itself, for work it starts on other threads.
     me: std::sync::Weak<Host>,
+    /// Called with each new root before its files are listed (the watcher), so a change made
+    /// while the root is being indexed is never missed.
+    on_root: Mutex<Option<RootSink>>,
 }
+
+/// Where new roots go (see [`Host::set_root_sink`]).
+pub type RootSink = Box<dyn Fn(&Path) + Send + Sync>;
 
 impl Host {
     pub fn new(options: HostOptions) -> Arc<Self> {
         let window = options.config.window_bars.unwrap_or(4).clamp(1, 64);
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
+            on_root: Mutex::new(None),
             store: options.store,
             queue: options.queue,
             model_id: options.model_id,
@@ -184,6 +191,11 @@ impl Host {
     /// Where indexing progress goes (the LSP's `$/progress`).
     pub fn set_progress_sink(&self, sink: ProgressSink) {
         *lock(&self.progress) = Some(sink);
+    }
+
+    /// Where each new root goes before it is listed (the watcher registers it there).
+    pub fn set_root_sink(&self, sink: RootSink) {
+        *lock(&self.on_root) = Some(sink);
     }
 
     pub fn add_check(&self, check: Box<dyn DocumentCheck>) {
@@ -918,10 +930,17 @@ impl Host {
                 tracing::warn!(root = %root.display(), "cannot index: no such folder");
                 continue;
             };
-            {
+            let new = {
                 let mut known = lock(&self.roots);
-                if !known.iter().any(|(r, _)| *r == root) {
+                let new = !known.iter().any(|(r, _)| *r == root);
+                if new {
                     known.push((root.clone(), corpus.clone()));
+                }
+                new
+            };
+            if new {
+                if let Some(sink) = lock(&self.on_root).as_ref() {
+                    sink(&root);
                 }
             }
             let files = abc_files(&root);
