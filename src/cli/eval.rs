@@ -52,6 +52,8 @@ pub struct EvalArgs {
 enum EvalCommand {
     /// Passage → tune retrieval with (perturbed) windows as queries.
     Passages(super::eval_passages::PassagesArgs),
+    /// The originality check on held-out tunes and planted quotes, over a sweep of thresholds.
+    Originality(super::eval_originality::OriginalityArgs),
 }
 
 /// One row of the data.
@@ -90,8 +92,10 @@ struct Report {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    if let Some(EvalCommand::Passages(p)) = &args.command {
-        return super::eval_passages::run(p);
+    match &args.command {
+        Some(EvalCommand::Passages(p)) => return super::eval_passages::run(p),
+        Some(EvalCommand::Originality(o)) => return super::eval_originality::run(o),
+        None => {}
     }
     let data = args.data.as_ref().context("--data is required")?;
     let rows = read_rows(data, &args.label_field)?;

@@ -390,7 +390,7 @@ fn char_grams(text: &str) -> Vec<u32> {
 }
 
 /// xorshift64: reproducible choices without a crate for it.
-fn next(state: &mut u64) -> u64 {
+pub(super) fn next(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;
@@ -398,10 +398,10 @@ fn next(state: &mut u64) -> u64 {
 }
 
 /// A temporary folder for the index and written-out tunes, removed when dropped.
-struct ScratchDir(PathBuf);
+pub(super) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new() -> anyhow::Result<Self> {
+    pub(super) fn new() -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -411,7 +411,7 @@ impl ScratchDir {
         Ok(Self(path))
     }
 
-    fn path(&self) -> &std::path::Path {
+    pub(super) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod corpus;
 pub mod embed;
 pub mod eval;
+pub mod eval_originality;
 pub mod eval_passages;
 pub mod index;
 pub mod input;
