@@ -878,10 +878,19 @@ impl Host {
                 host.emit(IndexEvent::Begin {
                     title: "tunelens: loading the index".into(),
                 });
-                if let Err(e) = host.load_catalogs() {
-                    tracing::error!(error = %e, "loading the index");
-                }
+                let message = match host.load_catalogs() {
+                    Ok(()) => {
+                        let c = read(&host.catalogs);
+                        format!("{} passages, {} tunes", c.passages.len(), c.tunes.len())
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "loading the index");
+                        format!("the index could not be loaded: {e}")
+                    }
+                };
                 host.loaded.store(true, Ordering::SeqCst);
+                // Closed here, not by the next phase: with no folder to index there is none.
+                host.emit(IndexEvent::End { message });
                 host.index_roots(roots);
                 host.indexing.fetch_sub(1, Ordering::SeqCst);
             })
