@@ -115,6 +115,16 @@ pub struct Catalogs {
     pub tunes: Catalog,
 }
 
+impl Catalogs {
+    /// The catalog of a request's level.
+    pub fn of(&self, level: proto::Level) -> &Catalog {
+        match level {
+            proto::Level::Passage => &self.passages,
+            proto::Level::Tune => &self.tunes,
+        }
+    }
+}
+
 pub struct Host {
     store: Store,
     queue: EmbedQueue,
@@ -599,10 +609,7 @@ impl Host {
         }
         let (filters, grouping) = filters_of(&params.filters)?;
         let c = read(&self.catalogs);
-        let catalog = match params.level {
-            proto::Level::Passage => &c.passages,
-            proto::Level::Tune => &c.tunes,
-        };
+        let catalog = c.of(params.level);
         let rhythm = self.rhythm_predictions(&filters, catalog)?;
         let how = Refine {
             filters: (!filters.is_empty()).then_some(&filters),
@@ -643,10 +650,7 @@ impl Host {
             .ok_or_else(|| AnalysisError::Model("no vector".into()))?;
         let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
         let c = read(&self.catalogs);
-        let catalog = match params.level {
-            proto::Level::Passage => &c.passages,
-            proto::Level::Tune => &c.tunes,
-        };
+        let catalog = c.of(params.level);
         let rhythm = self.rhythm_predictions(&filters, catalog)?;
         let how = Refine {
             filters: (!filters.is_empty()).then_some(&filters),
