@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
-use tunelens_models::encoders::{normalize, parse_device, Clamp, LongTunes};
+use tunelens_models::encoders::{normalize, parse_dtype, select_device, Clamp, LongTunes};
 
 use super::input;
 
@@ -33,9 +33,14 @@ pub struct ModelArgs {
     /// with config.json) or one written by `tunelens train`.
     #[arg(long, env = "TUNELENS_MODEL")]
     model: Option<PathBuf>,
-    /// cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
-    #[arg(long, default_value = "cpu")]
+    /// auto, cpu, cuda or cuda:N. auto takes GPU 0 when this build has CUDA (the `cuda`
+    /// feature) and a GPU answers, the CPU otherwise.
+    #[arg(long, env = "TUNELENS_DEVICE", default_value = "auto")]
     device: String,
+    /// The encoders' precision: f32 (the reference's), or f16 / bf16 (faster on a GPU; on the
+    /// CPU slower than f32). Pooling and projections stay f32.
+    #[arg(long, env = "TUNELENS_DTYPE", default_value = "f32")]
+    dtype: String,
 }
 
 impl ModelArgs {
@@ -47,15 +52,36 @@ impl ModelArgs {
 
     pub fn load(&self) -> anyhow::Result<Clamp> {
         let dir = self.dir()?;
-        let device = parse_device(&self.device)?;
-        tracing::info!(model = %dir.display(), device = %self.device, "loading model");
-        Clamp::load_dir(dir, &device).with_context(|| format!("loading model {}", dir.display()))
+        let dtype = parse_dtype(&self.dtype)?;
+        let picked = select_device(&self.device)?;
+        if let Some(why) = &picked.fallback {
+            // A CUDA build that finds no GPU says so loudly; a CPU build is expected to be on CPU.
+            if cfg!(feature = "cuda") {
+                tracing::warn!(reason = %why, "--device auto: no usable GPU, running on the CPU");
+            } else {
+                tracing::info!(reason = %why, "--device auto: running on the CPU");
+            }
+        }
+        tracing::info!(
+            model = %dir.display(),
+            device = %picked.description,
+            requested = %picked.requested,
+            dtype = ?dtype,
+            "loading model"
+        );
+        Clamp::load_dir_as(dir, &picked.device, dtype)
+            .with_context(|| format!("loading model {}", dir.display()))
     }
 
     /// The model and the id its vectors are stored under in the index.
     pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
         let clamp = self.load()?;
-        let id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+        let mut id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+        // Half-precision vectors differ from f32 ones in the 3rd or 4th digit: they are stored
+        // under their own id, so an index never mixes the two.
+        if clamp.dtype() != tunelens_models::encoders::DType::F32 {
+            id = format!("{id}-{}", clamp.dtype().as_str());
+        }
         Ok((clamp, id))
     }
 }

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::error::{ModelError, Result};
 use super::fused_attention;
+use super::kernels::fused_takes;
 
 /// Which rows of a padded batch are real: row `i` keeps its first `lengths[i]` positions.
 #[derive(Clone, Debug)]
@@ -49,10 +50,16 @@ impl AttentionMask {
         &self.mask
     }
 
-    /// HF's extended mask: 0 where kept, the most negative f32 where padded, `[b, 1, 1, s]`.
-    fn additive_bias(&self) -> Result<Tensor> {
-        let min = f32::MIN as f64;
-        let bias = ((self.mask.clone() - 1.0)? * (-min))?;
+    /// HF's extended mask: 0 where kept, `finfo(dtype).min` where padded, `[b, 1, 1, s]`, in
+    /// `dtype` (the scores'). The f32 minimum would overflow f16 to -inf, so each precision gets
+    /// its own most negative finite value, as HF does.
+    fn additive_bias(&self, dtype: DType) -> Result<Tensor> {
+        let min = match dtype {
+            DType::F16 => -65_504.0,          // f16::MIN
+            DType::BF16 => -3.389_531_4e38, // bf16::MIN
+            _ => f32::MIN as f64,
+        };
+        let bias = ((self.mask.clone() - 1.0)? * (-min))?.to_dtype(dtype)?;
         Ok(bias.unsqueeze(1)?.unsqueeze(1)?)
     }
 }
@@ -60,7 +67,7 @@ impl AttentionMask {
 /// Attention for `qkv` `[b, s, 3h]` (Q, K, V concatenated on the last dim), returning the merged
 /// heads `[b, s, h]`.
 pub fn attention(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tensor> {
-    if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+    if fused_takes(qkv) {
         return fused_attention::attention_cpu(qkv, mask.lengths(), heads);
     }
     composed(qkv, mask, heads)
@@ -80,7 +87,7 @@ pub fn composed(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tens
     };
     let (q, k, v) = (split(0)?, split(1)?, split(2)?);
     let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-    let scores = scores.broadcast_add(&mask.additive_bias()?)?;
+    let scores = scores.broadcast_add(&mask.additive_bias(scores.dtype())?)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?;
     let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
     Ok(ctx)

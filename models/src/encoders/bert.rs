@@ -13,6 +13,7 @@ use super::attention::{attention, AttentionMask};
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
 use super::fused_linear::{linear_cpu, Activation};
+use super::kernels::fused_takes;
 use super::weights::Vb;
 
 /// `y = x W^T + b` over the last dimension, for any leading shape; the leading dimensions are
@@ -34,7 +35,7 @@ impl Linear {
     }
 
     pub fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
-        let bias_host = bias.to_vec1::<f32>()?;
+        let bias_host = bias.to_dtype(DType::F32)?.to_vec1::<f32>()?;
         Ok(Self {
             weight,
             bias,
@@ -85,7 +86,7 @@ impl Linear {
         let rows = lead.iter().product::<usize>();
         let mut out = lead.to_vec();
         out.push(self.out_dim());
-        if x.device().is_cpu() && x.dtype() == DType::F32 {
+        if fused_takes(x) {
             let r = match residual {
                 Some(r) => Some(r.reshape((rows, self.out_dim()))?),
                 None => None,
@@ -303,8 +304,10 @@ impl BertModel {
 }
 
 /// CLaMP's `avg_pooling`: the mean of `hidden` `[b, s, h]` over the positions `mask` `[b, s]`
-/// keeps.
+/// keeps, in f32 whatever the model's precision (a half-precision sum over 512 patches would
+/// lose digits the projection then amplifies).
 pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let hidden = hidden.to_dtype(DType::F32)?;
     let m = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
     let sum = hidden.broadcast_mul(&m)?.sum(1)?;
     Ok(sum.broadcast_div(&m.sum(1)?)?)

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::batch::{plan, segments, BatchLimits, LongTunes};
 use super::bert::Linear;
@@ -100,11 +100,22 @@ impl Clamp {
         Self::load(ClampFiles::in_dir(dir)?, device)
     }
 
+    /// [`Clamp::load_dir`] with the encoders in `dtype` (f16 / bf16 for GPU inference).
+    pub fn load_dir_as(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_as(ClampFiles::in_dir(dir)?, device, dtype)
+    }
+
     pub fn load(files: ClampFiles, device: &Device) -> Result<Self> {
+        Self::load_as(files, device, DType::F32)
+    }
+
+    /// Loads with both encoders' BERT stacks in `dtype`; the patch embedding, pooling and the
+    /// projections stay f32, so only the transformer layers lose precision.
+    pub fn load_as(files: ClampFiles, device: &Device, dtype: DType) -> Result<Self> {
         let music_config = BertConfig::from_file(&files.config)?;
         let weights = Arc::new(Weights::load(&files.checkpoint, device)?);
         let root = weights.vb("");
-        let music = MusicEncoder::load(&root.pp("music_enc"), &music_config)?;
+        let music = MusicEncoder::load(&root.pp("music_enc").with_dtype(dtype), &music_config)?;
         let music_proj = load_proj(&root, "music_proj", music_config.hidden_size)?;
 
         let has_text = root.contains("text_enc.embeddings.word_embeddings.weight");
@@ -113,7 +124,7 @@ impl Clamp {
                 Some(f) => BertConfig::from_file(f)?,
                 None => BertConfig::infer_text(&weights, "text_enc", music_config.head_dim())?,
             };
-            let encoder = TextEncoder::load(&root.pp("text_enc"), &config)?;
+            let encoder = TextEncoder::load(&root.pp("text_enc").with_dtype(dtype), &config)?;
             let proj = load_proj(&root, "text_proj", config.hidden_size)?;
             if proj.out_dim() != music_proj.out_dim() {
                 return Err(ModelError::WrongShape {
@@ -190,6 +201,15 @@ impl Clamp {
         &self.music
     }
 
+    /// The encoders' precision.
+    pub fn dtype(&self) -> DType {
+        self.music.dtype()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.music.device()
+    }
+
     fn text_tower(&self) -> Result<&TextTower> {
         self.text.as_ref().ok_or_else(|| ModelError::MissingTensor {
             file: self.files.checkpoint.clone(),
@@ -224,7 +244,7 @@ impl Clamp {
     /// `last_hidden_state` of one tune (`[patches, hidden]`), for parity checks.
     pub fn music_hidden(&self, tune: &[PatchIds]) -> Result<Vec<Vec<f32>>> {
         let (h, _) = self.music.forward(&[tune])?;
-        Ok(h.squeeze(0)?.to_vec2::<f32>()?)
+        Ok(h.squeeze(0)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
     }
 
     /// Music features (unnormalised projections), one per tune, in input order; tunes are

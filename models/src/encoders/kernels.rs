@@ -141,6 +141,29 @@ unsafe fn gelu_avx2(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
+thread_local! {
+    static COMPOSED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the fused CPU kernels switched off on this thread, so the composed candle ops
+/// run on the CPU: the path every other device (CUDA) and every half-precision model takes.
+/// Tests and benches use it to check that path where there is no GPU.
+pub fn with_composed_ops<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            COMPOSED_ONLY.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(COMPOSED_ONLY.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether the fused CPU kernels take `x`: f32 on the CPU, unless switched off on this thread.
+pub(crate) fn fused_takes(x: &candle_core::Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !COMPOSED_ONLY.with(|c| c.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! Ports `MusicEncoder` of `clamp/utils.py` (microsoft/muzic), where the embedding is
 //! `Linear(64 * V -> hidden)` over the one-hot of each patch's 64 ids.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::attention::AttentionMask;
@@ -27,13 +27,16 @@ pub struct MusicEncoder {
     bert: BertModel,
     max_length: usize,
     device: Device,
+    /// The BERT stack's precision; the gather-sum runs in f32 and casts its output to this.
+    dtype: DType,
 }
 
 impl MusicEncoder {
-    /// `vb` points at `music_enc`; `patch_embedding` and `enc` hang below it.
+    /// `vb` points at `music_enc`; `patch_embedding` and `enc` hang below it. The BERT stack
+    /// runs in `vb`'s precision; the patch-embedding table stays f32 on the host.
     pub fn load(vb: &Vb, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
-        let pe = vb.pp("patch_embedding");
+        let pe = vb.pp("patch_embedding").with_dtype(DType::F32);
         let w = pe.get_any(2, "weight")?;
         let (out, width) = w.dims2()?;
         if out != h || width % PATCH_LENGTH != 0 || width == 0 {
@@ -57,6 +60,7 @@ impl MusicEncoder {
             bert: BertModel::load(&vb.pp("enc"), cfg, false)?,
             max_length,
             device: vb.device(),
+            dtype: vb.dtype(),
         })
     }
 
@@ -74,8 +78,17 @@ impl MusicEncoder {
         self.vocab
     }
 
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Patch embeddings `[b, s, hidden]` for tunes padded to the longest; padded rows are zero
-    /// (they are masked everywhere downstream).
+    /// (they are masked everywhere downstream). The gather-sum runs on the host whatever the
+    /// device (it is ~1/1000 of the forward's work); the result is copied to the device once.
     fn embed_patches(&self, tunes: &[&[PatchIds]], seq: usize) -> Result<Tensor> {
         let h = self.hidden_size();
         for (t, tune) in tunes.iter().enumerate() {
@@ -100,7 +113,7 @@ impl MusicEncoder {
                 }
             }
         });
-        Ok(Tensor::from_vec(out, (tunes.len(), seq, h), &self.device)?)
+        Ok(Tensor::from_vec(out, (tunes.len(), seq, h), &self.device)?.to_dtype(self.dtype)?)
     }
 
     /// `last_hidden_state` `[b, s, hidden]` and the mask, for up to `max_length` patches per
@@ -131,21 +144,49 @@ impl MusicEncoder {
     /// A random-init encoder of `cfg`'s shape (benches, smoke tests): weights ~ N(0, 0.02),
     /// LayerNorms at identity, `patch_vocab` ids per position.
     pub fn random(cfg: &BertConfig, patch_vocab: usize, device: &Device) -> Result<Self> {
+        Self::random_seeded(cfg, patch_vocab, 0x5eed, device, DType::F32)
+    }
+
+    /// [`MusicEncoder::random`] with weights drawn on the host from `seed`, so that every
+    /// device and precision gets the same model (device and precision comparisons), running in
+    /// `dtype`.
+    pub fn random_seeded(
+        cfg: &BertConfig,
+        patch_vocab: usize,
+        seed: u64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         use std::collections::HashMap;
         use std::sync::Arc;
 
-        use candle_core::DType;
-
         use super::weights::Weights;
 
+        // splitmix64 and Box-Muller: reproducible and dependency-free; quality is irrelevant.
+        let mut state = seed;
+        let mut uniform = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let mut t: HashMap<String, Tensor> = HashMap::new();
         let mut put = |name: String, dims: &[usize], kind: u8| -> Result<()> {
-            let tensor = match kind {
-                0 => Tensor::randn(0f32, 0.02, dims, device)?,
-                1 => Tensor::ones(dims, DType::F32, device)?,
-                _ => Tensor::zeros(dims, DType::F32, device)?,
+            let n: usize = dims.iter().product();
+            let data: Vec<f32> = match kind {
+                0 => (0..n)
+                    .map(|_| {
+                        let (u1, u2) = (uniform().max(1e-300), uniform());
+                        (0.02 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
+                            as f32
+                    })
+                    .collect(),
+                1 => vec![1.0; n],
+                _ => vec![0.0; n],
             };
+            let tensor = Tensor::from_vec(data, dims, &Device::Cpu)?.to_device(device)?;
             t.insert(format!("music_enc.{name}"), tensor);
             Ok(())
         };
@@ -187,7 +228,7 @@ impl MusicEncoder {
             }
         }
         let weights = Arc::new(Weights::from_tensors("<random>".into(), t));
-        Self::load(&weights.vb("music_enc"), cfg)
+        Self::load(&weights.vb("music_enc").with_dtype(dtype), cfg)
     }
 
     /// Floating-point operations of one forward over `b` tunes of `s` patches (matmuls only:

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use super::clamp::{CONFIG_FILE, SAFETENSORS_FILE, TOKENIZER_FILE};
 use super::config::BertConfig;
@@ -19,6 +19,11 @@ pub struct SentenceEncoder {
 
 impl SentenceEncoder {
     pub fn load_dir(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_dir_as(dir, device, DType::F32)
+    }
+
+    /// [`SentenceEncoder::load_dir`] with the BERT stack in `dtype`; pooling stays f32.
+    pub fn load_dir_as(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
         let need = |name: &str| -> Result<std::path::PathBuf> {
             let f = dir.join(name);
             if f.exists() {
@@ -47,7 +52,7 @@ impl SentenceEncoder {
                 weights.shape_of(&name).is_some()
             })
             .unwrap_or("");
-        let encoder = TextEncoder::load(&weights.vb(prefix), &config)?;
+        let encoder = TextEncoder::load(&weights.vb(prefix).with_dtype(dtype), &config)?;
         let tokenizer = TextTokenizer::from_file(&need(TOKENIZER_FILE)?, TEXT_MAX_LENGTH, false)?;
         Ok(Self { encoder, tokenizer })
     }

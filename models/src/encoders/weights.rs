@@ -90,6 +90,7 @@ impl Weights {
         Vb {
             weights: Arc::clone(self),
             prefix: prefix.to_string(),
+            dtype: DType::F32,
         }
     }
 }
@@ -100,6 +101,8 @@ impl Weights {
 pub struct Vb {
     weights: Arc<Weights>,
     prefix: String,
+    /// The precision `get` hands tensors out in; checkpoints are held in f32.
+    dtype: DType,
 }
 
 impl Vb {
@@ -107,7 +110,21 @@ impl Vb {
         Self {
             weights: Arc::clone(&self.weights),
             prefix: self.full(name.as_ref()),
+            dtype: self.dtype,
         }
+    }
+
+    /// The same path, handing tensors out in `dtype` (a half-precision model's layers).
+    pub fn with_dtype(&self, dtype: DType) -> Self {
+        Self {
+            weights: Arc::clone(&self.weights),
+            prefix: self.prefix.clone(),
+            dtype,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     fn full(&self, name: &str) -> String {
@@ -145,7 +162,7 @@ impl Vb {
                 actual: t.dims().to_vec(),
             });
         }
-        Ok(t.clone())
+        Ok(t.to_dtype(self.dtype)?)
     }
 
     /// A tensor whose shape the caller learns from the checkpoint (e.g. the patch embedding,
