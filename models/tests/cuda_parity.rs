@@ -26,6 +26,16 @@ fn gpu() -> Device {
     }
 }
 
+/// MiniLM (88 MB) is not carried to GPU machines that get a bundle (`scripts/gpu-check.sh
+/// --from`); there the check says loudly that it did not run. Everywhere else it runs.
+fn minilm_checked() -> bool {
+    if std::env::var_os("TUNELENS_PARITY_NO_MINILM").is_some() {
+        eprintln!("MiniLM NOT CHECKED (TUNELENS_PARITY_NO_MINILM is set)");
+        return false;
+    }
+    true
+}
+
 fn report(what: &str, a: &Agreement) {
     if std::env::var_os("PARITY_VERBOSE").is_some() {
         eprintln!(
@@ -45,9 +55,11 @@ fn fixtures_at_f32_on_gpu() {
         report(&format!("{name} cuda f32"), &a);
         a.assert_within(&format!("{name} on GPU at f32"), GPU_TOL);
     }
-    let a = minilm_agreement(&dev, DType::F32);
-    report("minilm cuda f32", &a);
-    a.assert_within("MiniLM on GPU at f32", GPU_TOL);
+    if minilm_checked() {
+        let a = minilm_agreement(&dev, DType::F32);
+        report("minilm cuda f32", &a);
+        a.assert_within("MiniLM on GPU at f32", GPU_TOL);
+    }
 }
 
 #[test]
@@ -60,9 +72,11 @@ fn fixtures_at_half_precision_on_gpu() {
             report(&format!("{name} cuda {dtype:?}"), &a);
             a.assert_cosine(&format!("{name} on GPU at {dtype:?}"), 0.999);
         }
-        let a = minilm_agreement(&dev, dtype);
-        report(&format!("minilm cuda {dtype:?}"), &a);
-        a.assert_cosine(&format!("MiniLM on GPU at {dtype:?}"), 0.999);
+        if minilm_checked() {
+            let a = minilm_agreement(&dev, dtype);
+            report(&format!("minilm cuda {dtype:?}"), &a);
+            a.assert_cosine(&format!("MiniLM on GPU at {dtype:?}"), 0.999);
+        }
     }
 }
 
@@ -83,7 +97,12 @@ fn clamp_s_shape_gpu_against_cpu() {
 #[test]
 fn auto_picks_the_gpu() {
     let s = select_device("auto").expect("auto");
-    assert!(s.device.is_cuda(), "auto chose {} ({:?})", s.description, s.fallback);
+    assert!(
+        s.device.is_cuda(),
+        "auto chose {} ({:?})",
+        s.description,
+        s.fallback
+    );
     assert!(s.description.starts_with("cuda:0 ("), "{}", s.description);
 }
 

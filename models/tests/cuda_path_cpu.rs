@@ -80,7 +80,14 @@ fn composed_switch_is_scoped() {
     let composed = with_composed_ops(run);
     // The two paths sum in different orders, so they differ in the last bits: that is what
     // tells here which one ran.
-    assert_ne!(fused, composed, "fused and composed paths gave identical bits");
+    assert_ne!(
+        fused, composed,
+        "fused and composed paths gave identical bits"
+    );
     let _ = std::panic::catch_unwind(|| with_composed_ops(|| panic!("inside")));
-    assert_eq!(run(), fused, "the fused kernels did not come back after a panic");
+    assert_eq!(
+        run(),
+        fused,
+        "the fused kernels did not come back after a panic"
+    );
 }

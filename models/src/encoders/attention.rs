@@ -55,7 +55,7 @@ impl AttentionMask {
     /// its own most negative finite value, as HF does.
     fn additive_bias(&self, dtype: DType) -> Result<Tensor> {
         let min = match dtype {
-            DType::F16 => -65_504.0,          // f16::MIN
+            DType::F16 => -65_504.0,        // f16::MIN
             DType::BF16 => -3.389_531_4e38, // bf16::MIN
             _ => f32::MIN as f64,
         };

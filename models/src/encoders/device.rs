@@ -103,9 +103,11 @@ fn open_cuda(ordinal: usize) -> std::result::Result<Device, String> {
 
 #[cfg(not(feature = "cuda"))]
 fn open_cuda(_ordinal: usize) -> std::result::Result<Device, String> {
-    Err("this build has no CUDA support; rebuild with `--features cuda` \
+    Err(
+        "this build has no CUDA support; rebuild with `--features cuda` \
          (needs a CUDA toolkit: scripts/setup-cuda.sh installs one)"
-        .into())
+            .into(),
+    )
 }
 
 /// Turns candle's bare driver error into what it usually means for a user.

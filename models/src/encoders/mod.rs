@@ -24,10 +24,10 @@ pub mod weights;
 
 pub use backend::{EmbeddingBackend, Embeddings, MusicBatch, TextBatch};
 pub use batch::{BatchLimits, LongTunes};
+pub use candle_core::DType;
 pub use card::{CardDims, ModelCard};
 pub use clamp::{normalize, Clamp, ClampFiles};
 pub use config::{BertConfig, HiddenAct, TextArch};
-pub use candle_core::DType;
 pub use device::{describe_device, parse_device, parse_dtype, select_device, SelectedDevice};
 pub use error::{ModelError, Result};
 pub use music::{MusicEncoder, PatchIds, PATCH_LENGTH};

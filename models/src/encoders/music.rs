@@ -179,8 +179,7 @@ impl MusicEncoder {
                 0 => (0..n)
                     .map(|_| {
                         let (u1, u2) = (uniform().max(1e-300), uniform());
-                        (0.02 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
-                            as f32
+                        (0.02 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
                     })
                     .collect(),
                 1 => vec![1.0; n],

@@ -9,11 +9,14 @@ use tunelens_models::encoders::{PatchIds, PATCH_LENGTH};
 
 pub const TOL: f32 = 1e-4;
 
-/// `shared/fixtures/<name>`, located from this crate's manifest.
+/// `shared/fixtures/<name>`, located from this crate's manifest, or under `TUNELENS_FIXTURES`
+/// (a test binary run away from its source tree, as `scripts/gpu-check.sh --from` does).
 pub fn fixture(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
+    let root = match std::env::var_os("TUNELENS_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
+    };
+    let dir = root.join(name);
     assert!(
         dir.exists(),
         "fixture {} is missing: the tests need the shared fixtures checked out beside the repo",
