@@ -13,7 +13,8 @@
 //! `target/bench-data/` (the first run indexes music21: a few minutes). Percentiles and RSS are
 //! printed at the end and written to `target/bench-data/daemon-summary.json`.
 //!
-//! `cargo bench --bench daemon`
+//! `cargo bench --bench daemon`; `TUNELENS_BENCH_DEVICE=cuda cargo bench --features cuda --bench
+//! daemon` indexes and serves on the GPU (`scripts/gpu-check.sh` runs it so), with its own index.
 
 #[allow(dead_code)]
 #[path = "../tests/common/rpc.rs"]
@@ -36,6 +37,11 @@ const MAX_PATCHES: usize = 128;
 const BARS: usize = 300;
 const BARS_PER_LINE: usize = 4;
 const HEADER_LINES: usize = 5;
+
+/// Where the index is built and the daemon embeds: `cpu` unless `TUNELENS_BENCH_DEVICE` says.
+fn device() -> String {
+    std::env::var("TUNELENS_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into())
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -252,7 +258,7 @@ fn start(model: &Path, db: &Path, corpus: &Path, ws: &Path, log: PathBuf) -> Lsp
             "--corpus",
             corpus.to_str().expect("path"),
             "--device",
-            "cpu",
+            &device(),
         ],
         log,
     );
@@ -315,10 +321,18 @@ fn main() {
         corpus.display()
     );
     let model = ensure_model(&data.join(format!("clamp-h{HIDDEN}-l{LAYERS}")));
-    let db = data.join(format!("music21-h{HIDDEN}-l{LAYERS}.sled"));
+    let device = device();
+    let db = match device.as_str() {
+        "cpu" => data.join(format!("music21-h{HIDDEN}-l{LAYERS}.sled")),
+        d => data.join(format!(
+            "music21-h{HIDDEN}-l{LAYERS}-{}.sled",
+            d.replace(':', "")
+        )),
+    };
     if !db.join("indexed").is_file() {
-        eprintln!("indexing music21 with the bench model once (a few minutes)");
+        eprintln!("indexing music21 with the bench model once on {device} (minutes on a CPU)");
         let _ = std::fs::remove_dir_all(&db);
+        let started = Instant::now();
         tunelens(&[
             "index",
             corpus.to_str().expect("path"),
@@ -329,9 +343,16 @@ fn main() {
             // The daemon names a corpus folder's corpus after it.
             "--corpus",
             "corpus",
+            "--device",
+            &device,
         ]);
-        std::fs::write(db.join("indexed"), b"").expect("marker");
+        // The marker holds how long indexing took, for the summary.
+        let secs = format!("{:.1}", started.elapsed().as_secs_f64());
+        std::fs::write(db.join("indexed"), secs).expect("marker");
     }
+    let index_seconds: Option<f64> = std::fs::read_to_string(db.join("indexed"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
     let ws = data.join("workspace");
     let _ = std::fs::remove_dir_all(&ws);
     std::fs::create_dir_all(&ws).expect("workspace");
@@ -441,7 +462,9 @@ fn main() {
     );
     let result = json!({
         "model": format!("random CLaMP layout H{HIDDEN}/{LAYERS} layers/{HEADS} heads/{MAX_PATCHES} patches"),
+        "device": status["device"],
         "corpora": status["corpora"],
+        "index_seconds": index_seconds,
         "restart_first_hover_ms": first_hover.as_secs_f64() * 1e3,
         "hover_warm": summary("hover_warm", &mut warm),
         "edit_then_hover": summary("edit_then_hover", &mut edits),

@@ -172,3 +172,62 @@ fn model_trouble_is_a_clear_error() {
         out.stderr
     );
 }
+
+/// `--device` and `--dtype` as a user meets them in a CPU build: `auto` runs on the CPU,
+/// `cuda` says how to get a CUDA build, half precision keeps the vectors' direction, and bad
+/// specs name what is accepted.
+#[test]
+fn device_and_precision_choices() {
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let tmp = TempDir::new("embed-device");
+    let abc = tmp.path().join("t.abc");
+    std::fs::write(
+        &abc,
+        "X:1\nT:Test\nM:6/8\nL:1/8\nK:D\n|:dAF DFA|dAF G2E|dAF DFA|Bcd e2c:|\n",
+    )
+    .expect("write");
+    let abc = abc.display().to_string();
+    let embed = |extra: &[&str]| {
+        let mut args = vec!["embed", "--json", "--model", &model];
+        args.extend_from_slice(extra);
+        args.push(&abc);
+        run(&args)
+    };
+    let vector = |out: &common::Output| -> Vec<f64> {
+        assert!(out.ok, "{}", out.stderr);
+        let v: Value =
+            serde_json::from_str(out.stdout.lines().next().expect("a line")).expect("json");
+        v["vector"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect()
+    };
+    let cpu = vector(&embed(&["--device", "cpu"]));
+    let auto = vector(&embed(&["--device", "auto"]));
+    assert_eq!(cpu, auto, "auto must be the CPU in a CPU build");
+    for dtype in ["bf16", "f16"] {
+        let half = vector(&embed(&["--dtype", dtype]));
+        let dot: f64 = half.iter().zip(&cpu).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = dot / (norm(&half) * norm(&cpu));
+        assert!(cos >= 0.999, "{dtype}: cosine {cos} to f32");
+    }
+    let out = embed(&["--device", "cuda:1"]);
+    assert!(!out.ok, "cuda in a CPU build must fail");
+    assert!(
+        out.stderr.contains("--features cuda") && out.stderr.contains("setup-cuda.sh"),
+        "{}",
+        out.stderr
+    );
+    let out = embed(&["--device", "tpu"]);
+    assert!(
+        !out.ok && out.stderr.contains("auto, cpu, cuda or cuda:N"),
+        "{}",
+        out.stderr
+    );
+    let out = embed(&["--dtype", "f8"]);
+    assert!(!out.ok && out.stderr.contains("f16"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}

@@ -209,6 +209,12 @@ fn bad_messages_get_json_rpc_errors_and_the_daemon_stays_up() {
     c.write_raw(b"{\"jsonrpc\": \"2.0\", \"method\": \"tunelens/nope\"}\n");
     let r = c.request_raw("tunelens/status", json!({}));
     assert!(r.get("result").is_some(), "{r}");
+    // The device as it runs, in words (the daemon was started with --device cpu).
+    let device = r["result"]["device"].as_str().unwrap_or_default();
+    assert!(
+        device.starts_with("cpu (") && device.contains("threads"),
+        "{r}"
+    );
 
     // A message over the limit: an error, then the daemon hangs up (the rest of it cannot be
     // told from the next message).

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
-use tunelens_models::encoders::{normalize, parse_dtype, select_device, Clamp, LongTunes};
+use tunelens_models::encoders::{normalize, parse_dtype, select_device, Clamp, DType, LongTunes};
 
 use super::input;
 
@@ -51,39 +51,58 @@ impl ModelArgs {
     }
 
     pub fn load(&self) -> anyhow::Result<Clamp> {
-        let dir = self.dir()?;
-        let dtype = parse_dtype(&self.dtype)?;
-        let picked = select_device(&self.device)?;
-        if let Some(why) = &picked.fallback {
-            // A CUDA build that finds no GPU says so loudly; a CPU build is expected to be on CPU.
-            if cfg!(feature = "cuda") {
-                tracing::warn!(reason = %why, "--device auto: no usable GPU, running on the CPU");
-            } else {
-                tracing::info!(reason = %why, "--device auto: running on the CPU");
-            }
-        }
-        tracing::info!(
-            model = %dir.display(),
-            device = %picked.description,
-            requested = %picked.requested,
-            dtype = ?dtype,
-            "loading model"
-        );
-        Clamp::load_dir_as(dir, &picked.device, dtype)
-            .with_context(|| format!("loading model {}", dir.display()))
+        Ok(self.load_with_id()?.0)
     }
 
     /// The model and the id its vectors are stored under in the index.
     pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
-        let clamp = self.load()?;
-        let mut id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
-        // Half-precision vectors differ from f32 ones in the 3rd or 4th digit: they are stored
-        // under their own id, so an index never mixes the two.
-        if clamp.dtype() != tunelens_models::encoders::DType::F32 {
-            id = format!("{id}-{}", clamp.dtype().as_str());
-        }
-        Ok((clamp, id))
+        let m = open_model(self.dir()?, &self.device, &self.dtype)?;
+        Ok((m.clamp, m.id))
     }
+}
+
+/// A model loaded on the device a user asked for.
+pub struct OpenedModel {
+    pub clamp: Clamp,
+    /// What its vectors are stored under: [`model_id`], plus the precision when not f32.
+    pub id: String,
+    /// What runs it, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H200, sm_90, 139 GiB)`.
+    pub device: String,
+}
+
+/// Loads the model in `dir` on `device` (`auto | cpu | cuda | cuda:N`) in `dtype`
+/// (`f32 | f16 | bf16`): what every command and both servers do.
+pub fn open_model(dir: &Path, device: &str, dtype: &str) -> anyhow::Result<OpenedModel> {
+    let dtype = parse_dtype(dtype)?;
+    let picked = select_device(device)?;
+    if let Some(why) = &picked.fallback {
+        // A CUDA build that finds no GPU says so loudly; a CPU build is expected to be on CPU.
+        if cfg!(feature = "cuda") {
+            tracing::warn!(reason = %why, "--device auto: no usable GPU, running on the CPU");
+        } else {
+            tracing::info!(reason = %why, "--device auto: running on the CPU");
+        }
+    }
+    tracing::info!(
+        model = %dir.display(),
+        device = %picked.description,
+        requested = %picked.requested,
+        dtype = ?dtype,
+        "loading model"
+    );
+    let clamp = Clamp::load_dir_as(dir, &picked.device, dtype)
+        .with_context(|| format!("loading model {}", dir.display()))?;
+    let mut id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+    // Half-precision vectors differ from f32 ones in the 3rd or 4th digit: they are stored
+    // under their own id, so an index never mixes the two.
+    if clamp.dtype() != DType::F32 {
+        id = format!("{id}-{}", clamp.dtype().as_str());
+    }
+    Ok(OpenedModel {
+        clamp,
+        id,
+        device: picked.description,
+    })
 }
 
 /// An id for a model's weights, cheap to compute on every start: a hash of its config, the

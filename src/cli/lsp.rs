@@ -10,10 +10,9 @@ use anyhow::Context;
 use tunelens_daemon::analysis::{Host, HostOptions, OriginalityCheck};
 use tunelens_daemon::index::Store;
 use tunelens_daemon::queue::EmbedQueue;
-use tunelens_models::encoders::{parse_device, Clamp};
 use tunelens_protocol::Config;
 
-use super::embed::model_id;
+use super::embed::open_model;
 use super::index::data_dir;
 
 /// What both servers take; the client's configuration (LSP `initializationOptions`) wins.
@@ -22,9 +21,12 @@ pub struct ServerArgs {
     /// A model directory (see `tunelens embed --help`).
     #[arg(long, env = "TUNELENS_MODEL")]
     model: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
+    /// auto, cpu, cuda or cuda:N (see `tunelens embed --help`); the client's `device` wins.
+    #[arg(long, env = "TUNELENS_DEVICE", default_value = "auto")]
     device: String,
+    /// f32, f16 or bf16 (see `tunelens embed --help`).
+    #[arg(long, env = "TUNELENS_DTYPE", default_value = "f32")]
+    dtype: String,
     /// The index database (default: $XDG_DATA_HOME/tunelens/index.sled).
     #[arg(long, env = "TUNELENS_DB")]
     db: Option<PathBuf>,
@@ -78,20 +80,7 @@ impl ServerArgs {
             .or_else(default_model)
             .context("no model: pass --model DIR, set TUNELENS_MODEL, or set modelDir in the client's configuration")?;
         let device_spec = config.device.clone().unwrap_or_else(|| self.device.clone());
-        let (device, device_name) = match parse_device(&device_spec) {
-            Ok(d) => (d, device_spec),
-            // Until the models crate knows `auto`: a GPU when this build and machine have one,
-            // else the CPU.
-            Err(_) if device_spec == "auto" => match parse_device("cuda") {
-                Ok(d) => (d, "cuda".to_owned()),
-                Err(_) => (parse_device("cpu")?, "cpu".to_owned()),
-            },
-            Err(e) => return Err(e.into()),
-        };
-        tracing::info!(model = %model.display(), device = %device_name, "loading model");
-        let clamp = Clamp::load_dir(&model, &device)
-            .with_context(|| format!("loading model {}", model.display()))?;
-        let id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
+        let opened = open_model(&model, &device_spec, &self.dtype)?;
         let db = match config
             .db_path
             .as_ref()
@@ -113,10 +102,10 @@ impl ServerArgs {
         }
         let host = Host::new(HostOptions {
             store,
-            queue: EmbedQueue::start(Box::new(clamp)),
-            model_id: id,
+            queue: EmbedQueue::start(Box::new(opened.clamp)),
+            model_id: opened.id,
             model_name: model.display().to_string(),
-            device: device_name,
+            device: opened.device,
             config,
         });
         // Both servers report quotations of the reference corpora (Config.originality turns
