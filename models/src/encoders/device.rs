@@ -113,7 +113,10 @@ fn open_cuda(_ordinal: usize) -> std::result::Result<Device, String> {
 /// Turns candle's bare driver error into what it usually means for a user.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn explain_cuda_error(ordinal: usize, err: &dyn std::fmt::Display) -> String {
-    let e = err.to_string();
+    // candle appends a backtrace on the lines after the message when RUST_BACKTRACE is set:
+    // the user needs the driver's words, not candle's stack.
+    let full = err.to_string();
+    let e = full.lines().next().unwrap_or_default().trim();
     let hint = if e.contains("CUDA_ERROR_UNKNOWN") || e.contains("CUDA_ERROR_NOT_INITIALIZED") {
         "the CUDA driver could not start. Usually there is no NVIDIA GPU or driver on this machine \
          and the binary was linked against the stub libcuda that scripts/setup-cuda.sh builds for \
@@ -195,6 +198,11 @@ mod tests {
         let e = explain_cuda_error(0, &"DriverError(CUDA_ERROR_UNKNOWN, \"unknown error\")");
         assert!(e.contains("stub libcuda"), "{e}");
         assert!(e.contains("nvidia-smi"), "{e}");
+        let e = explain_cuda_error(
+            0,
+            &"DriverError(CUDA_ERROR_NO_DEVICE, \"x\")\n   0: candle_core::error::Error::bt\n   1: main",
+        );
+        assert!(e.contains("no GPU") && !e.contains("candle_core"), "{e}");
         let e = explain_cuda_error(3, &"DriverError(CUDA_ERROR_INVALID_DEVICE, \"x\")");
         assert!(e.contains("GPU 3") && e.contains("nvidia-smi -L"), "{e}");
         let e = explain_cuda_error(0, &"DriverError(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, \"x\")");
