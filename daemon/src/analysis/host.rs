@@ -20,11 +20,12 @@ use super::features;
 use super::lines::apply_change;
 use super::uri;
 use crate::index::{
-    index_files, refine, Catalog, FileRecord, Filters, Grouping, IndexOptions, Position,
-    QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors, UnitSettings,
+    index_files, refine, shared_record, Catalog, FileRecord, Filters, Grouping, IndexOptions,
+    Position, QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors, UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::queue::{EmbedQueue, Priority};
+use crate::search::Precision;
 
 /// The corpus of the user's own files (workspace folders and open documents).
 pub const WORKSPACE: &str = "workspace";
@@ -34,6 +35,11 @@ const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Files per indexing step: after each, the catalogs gain the step's files.
 const INDEX_STEP: usize = 32;
+
+/// The daemon's catalogs keep only int8 vectors: a quarter of the memory of its largest
+/// structure (the f32 ones stay in sled for the CLI); a cosine moves by ~5e-4, less than any
+/// difference between passages a user would act on.
+const PRECISION: Precision = Precision::Int8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -179,8 +185,8 @@ impl Host {
             config: RwLock::new(options.config),
             settings: UnitSettings { window, stride: 1 },
             catalogs: RwLock::new(Catalogs {
-                passages: Catalog::new(Level::Passage),
-                tunes: Catalog::new(Level::Tune),
+                passages: Catalog::with_precision(Level::Passage, PRECISION),
+                tunes: Catalog::with_precision(Level::Tune, PRECISION),
             }),
             loaded: AtomicBool::new(false),
             docs: Mutex::new(HashMap::new()),
@@ -490,6 +496,7 @@ impl Host {
         match record {
             Some(record) => {
                 let mut vector = |k: &_| self.store.vector(&self.model_id, k);
+                let record = shared_record(record);
                 c.passages
                     .upsert_file(corpus, record.clone(), &mut vector)?;
                 c.tunes.upsert_file(corpus, record, &mut vector)?;
@@ -903,14 +910,13 @@ impl Host {
 
     fn load_catalogs(&self) -> Result<()> {
         let started = std::time::Instant::now();
-        let passages = Catalog::load_all(&self.store, &self.model_id, &[], Level::Passage)?;
-        let tunes = Catalog::load_all(&self.store, &self.model_id, &[], Level::Tune)?;
+        let [passages, tunes] = Catalog::load_both(&self.store, &self.model_id, PRECISION)?;
         let mut c = write(&self.catalogs);
         // Documents opened while loading stay as the editor has them.
-        let open: Vec<(String, FileRecord)> = c
+        let open: Vec<(String, Arc<FileRecord>)> = c
             .tunes
-            .files()
-            .map(|(corpus, r)| (corpus.to_owned(), r.clone()))
+            .shared_files()
+            .map(|(corpus, r)| (corpus.to_owned(), r))
             .collect();
         *c = Catalogs { passages, tunes };
         for (corpus, record) in open {

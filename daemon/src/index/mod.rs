@@ -19,7 +19,7 @@ pub use group::{group, Grouping, Source, TuneGroup};
 pub use job::{
     content_key, index_files, index_files_to, IndexError, IndexOptions, IndexReport, Progress,
 };
-pub use query::{Catalog, Match, QueryError, Ranker};
+pub use query::{shared_record, Catalog, Match, QueryError, Ranker};
 pub use records::{
     BarRecord, ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION,
 };

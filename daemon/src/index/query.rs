@@ -2,6 +2,7 @@
 //! their answers as places in files with titles and scores.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tunelens_models::abc::{Level, TextRange};
@@ -11,7 +12,7 @@ use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
 use super::vectors::{Backend, Filter, FlatVectors, Row, RowId, VectorError, VectorStore};
 use crate::search::kernels::dot_f32;
-use crate::search::SearchError;
+use crate::search::{Precision, SearchError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -45,6 +46,8 @@ pub struct Catalog {
     /// Where the vectors are searched: in memory or on a server (see `index::vectors`). The
     /// embedded store is created with the first vector (its width is the model's).
     vectors: Option<Box<dyn VectorStore>>,
+    /// How an embedded store keeps its rows.
+    precision: Precision,
     filter: Filter,
     /// The same rows' interval n-grams (passages only).
     symbolic: SymbolicIndex,
@@ -52,7 +55,9 @@ pub struct Catalog {
 
 struct Entry {
     corpus: String,
-    record: FileRecord,
+    /// Shared with the other level's catalog: a file record (units, bars, n-grams) is the
+    /// largest thing a catalog holds, and both levels read the same one.
+    record: Arc<FileRecord>,
     /// The store ids and catalog rows of this file's units of the catalog's level.
     rows: Vec<(RowId, u32)>,
 }
@@ -118,6 +123,12 @@ pub struct Match {
 impl Catalog {
     /// An empty catalog of `level`, its vectors in memory.
     pub fn new(level: Level) -> Self {
+        Self::with_precision(level, Precision::F32)
+    }
+
+    /// An empty catalog whose in-memory vectors are stored at `precision` (a daemon keeps
+    /// int8: a quarter of the memory of its largest structure, cosines within ~5e-4).
+    pub fn with_precision(level: Level, precision: Precision) -> Self {
         Self {
             level,
             by_path: HashMap::new(),
@@ -127,6 +138,7 @@ impl Catalog {
             row_of: HashMap::new(),
             next_row: 0,
             vectors: None,
+            precision,
             filter: Filter {
                 corpora: Vec::new(),
                 level: Some(level),
@@ -188,46 +200,82 @@ impl Catalog {
         corpora: &[String],
         level: Level,
     ) -> Result<Self, QueryError> {
+        let [catalog] = Self::open_levels(store, backend, model, corpora, [level], Precision::F32)?;
+        Ok(catalog)
+    }
+
+    /// One catalog per level, from one pass over the records, which they share.
+    fn open_levels<const N: usize>(
+        store: &Store,
+        backend: &Backend,
+        model: &str,
+        corpora: &[String],
+        levels: [Level; N],
+        precision: Precision,
+    ) -> Result<[Self; N], QueryError> {
         let names = if corpora.is_empty() {
             store.corpora()?
         } else {
             corpora.to_vec()
         };
-        let mut catalog = Self::new(level);
-        catalog.filter.corpora = corpora.to_vec();
-        if let Backend::Milvus(milvus) = backend {
-            let remote = milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
-                uri: milvus.config().uri.clone(),
-                model: model.to_owned(),
-            })?;
-            catalog.vectors = Some(Box::new(remote));
+        let mut catalogs = levels.map(|l| Self::with_precision(l, precision));
+        for catalog in &mut catalogs {
+            catalog.filter.corpora = corpora.to_vec();
+            if let Backend::Milvus(milvus) = backend {
+                let remote = milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
+                    uri: milvus.config().uri.clone(),
+                    model: model.to_owned(),
+                })?;
+                catalog.vectors = Some(Box::new(remote));
+            }
         }
-        let remote = catalog.vectors.is_some();
+        let remote = matches!(backend, Backend::Milvus(_));
         let mut vector = |key: &ContentKey| store.vector(model, key);
         for corpus in &names {
             for record in store.files(corpus)? {
                 if record.model != model {
                     continue;
                 }
-                if remote {
-                    // The server holds the vectors (the indexing job wrote them).
-                    catalog.insert(corpus, record, None)?;
-                } else {
-                    catalog.insert(corpus, record, Some(&mut vector))?;
+                let record = shared_record(record);
+                for catalog in &mut catalogs {
+                    if remote {
+                        // The server holds the vectors (the indexing job wrote them).
+                        catalog.insert(corpus, record.clone(), None)?;
+                    } else {
+                        catalog.insert(corpus, record.clone(), Some(&mut vector))?;
+                    }
                 }
             }
         }
-        Ok(catalog)
+        Ok(catalogs)
+    }
+
+    /// The passage and tune catalogs a daemon serves (see [`load_all`](Self::load_all)),
+    /// sharing one copy of each file record, their vectors at `precision`.
+    pub fn load_both(
+        store: &Store,
+        model: &str,
+        precision: Precision,
+    ) -> Result<[Self; 2], QueryError> {
+        Self::open_levels(
+            store,
+            &Backend::Embedded,
+            model,
+            &[],
+            [Level::Passage, Level::Tune],
+            precision,
+        )
     }
 
     /// Adds a file's units of this catalog's level, replacing what the file had, and writes
     /// their vectors to the catalog's store. `vector` gives each unit's vector; a unit without
     /// one is left out (a record names only stored vectors, see `index::job`, so a miss means
     /// it was removed by hand).
+    /// `record` comes from [`shared_record`], so that both levels' catalogs hold one copy.
     pub fn upsert_file(
         &mut self,
         corpus: &str,
-        record: FileRecord,
+        record: Arc<FileRecord>,
         vector: &mut VectorOf<'_>,
     ) -> Result<(), QueryError> {
         self.insert(corpus, record, Some(vector))
@@ -237,7 +285,7 @@ impl Catalog {
     fn insert(
         &mut self,
         corpus: &str,
-        record: FileRecord,
+        record: Arc<FileRecord>,
         mut vector: Option<&mut VectorOf<'_>>,
     ) -> Result<(), QueryError> {
         // Units whose row already holds their vector (same place, same content) keep it: an
@@ -278,7 +326,10 @@ impl Catalog {
         }
         if let Some(first) = fetched.first() {
             if self.vectors.is_none() {
-                self.vectors = Some(Box::new(FlatVectors::new(first.len())?));
+                self.vectors = Some(Box::new(FlatVectors::with_precision(
+                    first.len(),
+                    self.precision,
+                )?));
             }
         }
         // Write the vectors before touching the bookkeeping: a refused vector (wrong width)
@@ -375,7 +426,7 @@ impl Catalog {
     /// The record of a file in the catalog.
     pub fn file(&self, corpus: &str, path: &str) -> Option<&FileRecord> {
         let slot = *self.by_path.get(&(corpus.to_owned(), path.to_owned()))?;
-        self.slots[slot].as_ref().map(|e| &e.record)
+        self.slots[slot].as_ref().map(|e| &*e.record)
     }
 
     /// Every (corpus, file record) held.
@@ -383,7 +434,16 @@ impl Catalog {
         self.slots
             .iter()
             .flatten()
-            .map(|e| (e.corpus.as_str(), &e.record))
+            .map(|e| (e.corpus.as_str(), &*e.record))
+    }
+
+    /// As [`files`](Self::files), with the shared records themselves (to move them into
+    /// another catalog without a copy).
+    pub fn shared_files(&self) -> impl Iterator<Item = (&str, Arc<FileRecord>)> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|e| (e.corpus.as_str(), e.record.clone()))
     }
 
     pub fn len(&self) -> usize {
@@ -410,7 +470,7 @@ impl Catalog {
         let entry = self.slots.get(r.slot)?.as_ref()?;
         Some((
             &entry.corpus,
-            &entry.record,
+            &*entry.record,
             entry.record.units.get(r.unit)?,
         ))
     }
@@ -566,6 +626,26 @@ impl Catalog {
             row,
         })
     }
+}
+
+/// A file record as catalogs keep it, shared by the passage and tune catalogs: without the bars
+/// of an ABC file (only a MusicXML file's bars are read, to name measures, and there is a bar
+/// for nearly every passage), and with no spare capacity (JSON lists grow by doubling as they
+/// are read).
+pub fn shared_record(mut record: FileRecord) -> Arc<FileRecord> {
+    if record.bars.iter().all(|b| b.measure.is_none()) {
+        record.bars = Vec::new();
+    }
+    record.bars.shrink_to_fit();
+    record.tunes.shrink_to_fit();
+    for t in &mut record.tunes {
+        t.fields.shrink_to_fit();
+    }
+    record.units.shrink_to_fit();
+    for u in &mut record.units {
+        u.ngrams.shrink_to_fit();
+    }
+    Arc::new(record)
 }
 
 /// The measures a unit of a MusicXML file spans (a whole tune: its voice's first and last).

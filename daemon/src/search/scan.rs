@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::index::{FlatIndex, Int8Rows, ScanMode};
+use super::index::{FlatIndex, Int8Rows, Precision, ScanMode};
 use super::kernels::{dot_f32, scores_f32, scores_i8};
 use super::quant::quantise;
 use super::topk::{Entry, Hit, TopK};
@@ -77,7 +77,7 @@ impl FlatIndex {
         let shortlist = k.saturating_add(self.shortlist_extra);
         let top = match &self.int8 {
             // A shortlist as long as the index would re-score every row anyway.
-            Some(int8) if shortlist < self.len() => {
+            Some(int8) if self.mode == ScanMode::Int8Rerank && shortlist < self.len() => {
                 stats.mode = Some(ScanMode::Int8Rerank);
                 self.scan_int8(int8, &q, k, shortlist, filter, &mut stats)
             }
@@ -97,16 +97,46 @@ impl FlatIndex {
         Ok((hits, stats))
     }
 
-    fn row(&self, r: usize) -> &[f32] {
-        &self.rows[r * self.dim..(r + 1) * self.dim]
+    /// The exact score of row `r` against the stored vector (`scratch`: one row, for decoding).
+    fn score_row(&self, r: usize, q: &[f32], scratch: &mut [f32]) -> f32 {
+        match (&self.int8, self.precision) {
+            (Some(int8), Precision::Int8) => {
+                int8.decode(r, scratch);
+                dot_f32(scratch, q)
+            }
+            _ => dot_f32(&self.rows[r * self.dim..(r + 1) * self.dim], q),
+        }
     }
 
     fn scan_f32(&self, q: &[f32], k: usize, filter: Option<Filter<'_>>) -> TopK {
         self.fold_chunks(k, &mut [], |rows, _, top| {
             let mut scores = [0.0f32; BLOCK_ROWS];
+            let stored_int8 = self
+                .int8
+                .as_ref()
+                .filter(|_| self.precision == Precision::Int8);
+            let mut decoded = vec![
+                0.0f32;
+                if stored_int8.is_some() {
+                    BLOCK_ROWS * self.dim
+                } else {
+                    0
+                }
+            ];
             for start in rows.clone().step_by(BLOCK_ROWS) {
                 let n = BLOCK_ROWS.min(rows.end - start);
-                let block = &self.rows[start * self.dim..(start + n) * self.dim];
+                let block = match stored_int8 {
+                    Some(int8) => {
+                        for (i, out) in decoded[..n * self.dim]
+                            .chunks_exact_mut(self.dim)
+                            .enumerate()
+                        {
+                            int8.decode(start + i, out);
+                        }
+                        &decoded[..n * self.dim]
+                    }
+                    None => &self.rows[start * self.dim..(start + n) * self.dim],
+                };
                 scores_f32(block, q, &mut scores[..n]);
                 for (i, &score) in scores[..n].iter().enumerate() {
                     offer(top, filter, score, self.ids[start + i], start + i);
@@ -129,7 +159,8 @@ impl FlatIndex {
         // Rounding of the f32 dot products themselves (at most dim·ε for unit vectors) and of
         // the int8 score's float arithmetic, so the bound holds for the computed scores too.
         let slack = self.dim as f32 * f32::EPSILON + 1e-6;
-        let bound = |err_v: f32| err_v * 1.0001 + (1.0001 + err_v) * qinfo.err + slack;
+        let norm = int8.max_norm * 1.0001;
+        let bound = |err_v: f32| err_v * 1.0001 + (norm + err_v) * qinfo.err + slack;
 
         // First pass: the int8 shortlist (filter applied here, so it holds admissible rows).
         // Every row's int8 score is kept too (4 bytes a row, a sixth of what the pass reads at
@@ -145,8 +176,9 @@ impl FlatIndex {
         stats.shortlist = short.len();
         let cutoff = short.worst_if_full().map(|e| e.score);
         let mut top = TopK::new(k);
+        let mut scratch = vec![0.0f32; self.dim];
         for e in short.into_sorted() {
-            let score = dot_f32(self.row(e.row), q);
+            let score = self.score_row(e.row, q, &mut scratch);
             if top.admits(score, e.id) {
                 top.push(Entry { score, ..e });
             }
@@ -165,10 +197,11 @@ impl FlatIndex {
         let rescored = std::sync::atomic::AtomicUsize::new(0);
         let top = self.fold_chunks(k, &mut [], |rows, _, top| {
             let mut n = 0;
+            let mut scratch = vec![0.0f32; self.dim];
             for row in rows {
                 if approx[row] + bound(int8.errs[row]) >= kth {
                     n += 1;
-                    let score = dot_f32(self.row(row), q);
+                    let score = self.score_row(row, q, &mut scratch);
                     offer(top, filter, score, self.ids[row], row);
                 }
             }

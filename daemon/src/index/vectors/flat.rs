@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use tunelens_models::abc::Level;
 
 use super::{Filter, Result, Row, RowId, VectorHit, VectorStore};
-use crate::search::{FlatIndex, Hit};
+use crate::search::{FlatIndex, Hit, Precision, ScanMode};
 
 /// What a filter or a delete looks at, per row.
 struct Meta {
@@ -67,8 +67,17 @@ pub struct FlatVectors {
 
 impl FlatVectors {
     pub fn new(dim: usize) -> Result<Self> {
+        Self::with_precision(dim, Precision::F32)
+    }
+
+    /// Rows stored at `precision` (the daemon keeps int8: see `search::Precision`).
+    pub fn with_precision(dim: usize, precision: Precision) -> Result<Self> {
         Ok(Self {
-            index: RwLock::new(FlatIndex::new(dim)?),
+            index: RwLock::new(FlatIndex::with_precision(
+                dim,
+                ScanMode::default(),
+                precision,
+            )?),
             rows: RwLock::new(Rows::default()),
         })
     }
@@ -205,7 +214,7 @@ impl VectorStore for FlatVectors {
             .iter()
             .filter_map(|id| {
                 let slot = *rows.slot.get(id)?;
-                Some((*id, index.get(slot)?.to_vec()))
+                Some((*id, index.get(slot)?.into_owned()))
             })
             .collect())
     }
