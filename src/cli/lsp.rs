@@ -110,7 +110,7 @@ impl ServerArgs {
         });
         // Both servers report quotations of the reference corpora (Config.originality turns
         // it off or sets the threshold).
-        host.add_check(Box::new(OriginalityCheck));
+        host.add_check(Box::new(OriginalityCheck::default()));
         Ok(host)
     }
 }

@@ -10,7 +10,8 @@ use super::host::{AnalysisError, Result};
 use super::uri;
 use crate::index::symbolic::passage_ngrams;
 use crate::index::{
-    refine, Catalog, Explainer, Hit, Match, Ranker, Refine, Source, Store, TuneVectors, UnitRecord,
+    refine, Catalog, Explainer, FileCache, Hit, Match, Ranker, Refine, Source, Store, TuneVectors,
+    UnitRecord,
 };
 use crate::labels::{zero_shot, LabelSet};
 
@@ -95,6 +96,7 @@ pub fn similar(
     level: proto::Level,
     k: usize,
     how: &Refine,
+    files: &FileCache,
 ) -> Result<Option<proto::SimilarResult>> {
     let u = match level {
         proto::Level::Passage => snapshot.passage_at(offset).map(|(u, _)| u),
@@ -108,12 +110,8 @@ pub fn similar(
         return Ok(None);
     };
     let hits = ranked(snapshot, store, model, catalog, unit, &vector, k, how)?;
-    let mut explainer = Explainer::default();
-    explainer.insert(
-        snapshot.path.clone(),
-        snapshot.source.clone(),
-        snapshot.file.clone(),
-    );
+    let mut explainer = Explainer::with_cache(files);
+    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     let notes = passage_notes(snapshot, unit);
     let query_bars = [unit.first_bar, unit.last_bar];
     let matches = hits
@@ -218,6 +216,7 @@ pub fn hover_passage(
     catalog: &Catalog,
     offset: u32,
     indexing: Option<&str>,
+    files: &FileCache,
 ) -> Result<Option<proto::HoverResult>> {
     let Some((u, b)) = snapshot.passage_at(offset) else {
         return Ok(None);
@@ -252,6 +251,7 @@ pub fn hover_passage(
         proto::Level::Passage,
         HOVER_K,
         &Refine::default(),
+        files,
     )? {
         Some(result) if !result.matches.is_empty() => {
             out.push_str("Similar passages:\n\n");

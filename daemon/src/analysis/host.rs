@@ -20,8 +20,9 @@ use super::features;
 use super::lines::apply_change;
 use super::uri;
 use crate::index::{
-    index_files, refine, shared_record, Catalog, FileRecord, Filters, Grouping, IndexOptions,
-    Position, QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors, UnitSettings,
+    index_files, refine, shared_record, Catalog, FileCache, FileRecord, Filters, Grouping,
+    IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors,
+    UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::queue::{EmbedQueue, Priority};
@@ -157,6 +158,8 @@ pub struct Host {
     /// The checks' findings of the newest text of each document, by path (keyed by the
     /// text's hash), so a hover inside one can show it without running the checks again.
     findings: Mutex<HashMap<String, CheckFindings>>,
+    /// Matched corpus files, kept parsed for explanations between requests.
+    files: FileCache,
     /// Held by each indexing step (read, embed, write) and each forgetting of a file, so a
     /// file deleted while a step is embedding it is forgotten after the step writes it, never
     /// before (which would bring the deleted file back).
@@ -198,6 +201,7 @@ impl Host {
             files_total: AtomicUsize::new(0),
             cancel: AtomicBool::new(false),
             progress: Mutex::new(None),
+            files: FileCache::default(),
             checks: RwLock::new(Vec::new()),
             findings: Mutex::new(HashMap::new()),
             writing: Mutex::new(()),
@@ -590,6 +594,7 @@ impl Host {
             &c.passages,
             offset,
             note.as_deref(),
+            &self.files,
         )?;
         drop(c);
         // Inside a check's finding (a quotation), the hover says what the diagnostic says.
@@ -632,6 +637,7 @@ impl Host {
             params.level,
             k,
             &how,
+            &self.files,
         )?
         .ok_or_else(|| {
             AnalysisError::Indexing(

@@ -10,7 +10,7 @@ use tunelens_protocol as proto;
 use super::document::Snapshot;
 use super::host::{DocumentCheck, WORKSPACE};
 use crate::index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
-use crate::index::{Catalog, Explainer, Match};
+use crate::index::{Catalog, Explainer, FileCache, Match};
 
 /// The diagnostics' `source`.
 pub const SOURCE: &str = "originality";
@@ -20,7 +20,10 @@ pub const CODE: &str = "close-to-reference";
 /// The check, registered with the host by the servers; settings come from
 /// `Config.originality` on each run, so a configuration change applies to the next version.
 #[derive(Debug, Default)]
-pub struct OriginalityCheck;
+pub struct OriginalityCheck {
+    /// The reference files findings are explained against, kept parsed between versions.
+    files: FileCache,
+}
 
 impl DocumentCheck for OriginalityCheck {
     fn check(
@@ -47,7 +50,7 @@ impl DocumentCheck for OriginalityCheck {
         let windows = originality::windows(&doc.source, &doc.file, options.window);
         // The user's own files (this one included) are no reference to copy from.
         let exclude = |m: &Match| m.corpus == WORKSPACE;
-        let mut explainer = Explainer::default();
+        let mut explainer = Explainer::with_cache(&self.files);
         match originality::check(
             &doc.source,
             &windows,

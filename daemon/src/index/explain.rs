@@ -2,10 +2,14 @@
 //! differ, were inserted or dropped), the bars on both sides, and the two parts of the score.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use tunelens_models::abc::notes::{align, describe_transposition, voice_notes, Note};
 use tunelens_models::abc::{self, AbcFile, Level, SourceText};
+use tunelens_models::musicxml;
 
 use super::query::Match;
 
@@ -30,16 +34,126 @@ pub struct Explanation {
     pub summary: String,
 }
 
-/// Reads matched files once each (a result list often holds several passages of one file).
-#[derive(Default)]
-pub struct Explainer {
-    files: HashMap<String, Option<(SourceText, AbcFile)>>,
+/// A matched file as the index read it: its text (MusicXML converted to ABC, as indexing
+/// does, so bar numbers agree) and its parse.
+pub struct ParsedFile {
+    pub source: SourceText,
+    pub file: AbcFile,
 }
 
-impl Explainer {
+impl ParsedFile {
+    /// Reads and parses `path`; `None` when it can no longer be read as it was indexed.
+    pub fn read(path: &str) -> Option<Self> {
+        let bytes = std::fs::read(path).ok()?;
+        let source = if musicxml::is_musicxml_path(Path::new(path)) {
+            let converted = musicxml::convert_with(&bytes, path, musicxml::Limits::default());
+            SourceText::from_text(converted.ok()?.abc)
+        } else {
+            SourceText::from_bytes(&bytes, abc::DEFAULT_SIZE_LIMIT).ok()?
+        };
+        let file = abc::parse(&source);
+        Some(Self { source, file })
+    }
+}
+
+/// Parsed matched files kept between requests: a daemon's hovers and checks keep matching the
+/// same corpus files, and reading and parsing one (converting it, for MusicXML) costs more than
+/// the rest of a hover. The `capacity` most recently used are kept, each checked against its
+/// file's length and modification time before reuse.
+pub struct FileCache {
+    capacity: usize,
+    entries: Mutex<Vec<Cached>>,
+}
+
+struct Cached {
+    path: String,
+    stamp: (u64, Option<SystemTime>),
+    parsed: Arc<ParsedFile>,
+    used: u64,
+}
+
+/// Files a daemon keeps parsed: a corpus file parses to a few hundred KB.
+const DEFAULT_CAPACITY: usize = 16;
+
+impl Default for FileCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for FileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `path` parsed, from the cache when the file is unchanged since.
+    pub fn get(&self, path: &str) -> Option<Arc<ParsedFile>> {
+        let meta = std::fs::metadata(path).ok()?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let tick = entries.iter().map(|e| e.used).max().unwrap_or(0) + 1;
+        if let Some(e) = entries.iter_mut().find(|e| e.path == path) {
+            if e.stamp == stamp {
+                e.used = tick;
+                return Some(e.parsed.clone());
+            }
+        }
+        // Parsed under the lock: two requests for one file parse it once.
+        let parsed = Arc::new(ParsedFile::read(path)?);
+        entries.retain(|e| e.path != path);
+        if entries.len() >= self.capacity {
+            if let Some(oldest) = (0..entries.len()).min_by_key(|&i| entries[i].used) {
+                entries.swap_remove(oldest);
+            }
+        }
+        entries.push(Cached {
+            path: path.to_owned(),
+            stamp,
+            parsed: parsed.clone(),
+            used: tick,
+        });
+        Some(parsed)
+    }
+}
+
+enum Source<'a> {
+    /// An editor's buffer, as the caller holds it.
+    Borrowed(&'a SourceText, &'a AbcFile),
+    Read(Arc<ParsedFile>),
+}
+
+/// Reads matched files once each (a result list often holds several passages of one file),
+/// through a [`FileCache`] when given one.
+#[derive(Default)]
+pub struct Explainer<'a> {
+    files: HashMap<String, Option<Source<'a>>>,
+    cache: Option<&'a FileCache>,
+}
+
+impl<'a> Explainer<'a> {
+    /// An explainer that reads files through `cache`.
+    pub fn with_cache(cache: &'a FileCache) -> Self {
+        Self {
+            files: HashMap::new(),
+            cache: Some(cache),
+        }
+    }
+
     /// Uses this text for `path` instead of reading the file (an editor's unsaved buffer).
-    pub fn insert(&mut self, path: String, source: SourceText, file: AbcFile) {
-        self.files.insert(path, Some((source, file)));
+    pub fn insert(&mut self, path: String, source: &'a SourceText, file: &'a AbcFile) {
+        self.files
+            .insert(path, Some(Source::Borrowed(source, file)));
     }
 
     /// Explains passage match `m` against the query's notes and bars; `None` for whole tunes
@@ -54,13 +168,18 @@ impl Explainer {
         if m.level != Level::Passage || query.is_empty() {
             return None;
         }
+        let cache = self.cache;
         let parsed = self.files.entry(m.path.clone()).or_insert_with(|| {
-            let bytes = std::fs::read(&m.path).ok()?;
-            let source = SourceText::from_bytes(&bytes, abc::DEFAULT_SIZE_LIMIT).ok()?;
-            let file = abc::parse(&source);
-            Some((source, file))
+            let parsed = match cache {
+                Some(c) => c.get(&m.path),
+                None => ParsedFile::read(&m.path).map(Arc::new),
+            };
+            parsed.map(Source::Read)
         });
-        let (source, file) = parsed.as_ref()?;
+        let (source, file) = match parsed.as_ref()? {
+            Source::Borrowed(s, f) => (*s, *f),
+            Source::Read(p) => (&p.source, &p.file),
+        };
         let tune = file.tunes.iter().find(|t| t.index == m.tune)?;
         let voice = tune.voices.iter().position(|v| v.id == m.voice)?;
         let notes = voice_notes(source, tune, voice);
@@ -90,5 +209,36 @@ impl Explainer {
             symbolic_score: m.symbolic_score,
             summary,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_cache_reuses_unchanged_files_and_rereads_changed_ones() {
+        let dir = std::env::temp_dir().join(format!("tunelens-filecache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let a = dir.join("a.abc");
+        let b = dir.join("b.abc");
+        std::fs::write(&a, "X:1\nT:A\nK:D\nDEF GAB|\n").expect("write");
+        std::fs::write(&b, "X:1\nT:B\nK:G\nGAB cde|\n").expect("write");
+        let (a, b) = (a.display().to_string(), b.display().to_string());
+        let cache = FileCache::new(1);
+        let first = cache.get(&a).expect("parses");
+        assert!(Arc::ptr_eq(&first, &cache.get(&a).expect("parses")));
+        // A change of length is seen without trusting the clock's resolution.
+        std::fs::write(&a, "X:1\nT:A2\nK:D\nDEF GAB|ABc d2|\n").expect("write");
+        let changed = cache.get(&a).expect("parses");
+        assert!(!Arc::ptr_eq(&first, &changed));
+        assert_eq!(changed.file.tunes[0].title(), Some("A2"));
+        // Capacity 1: reading b evicts a.
+        cache.get(&b).expect("parses");
+        assert!(!Arc::ptr_eq(&changed, &cache.get(&a).expect("parses")));
+        // A file that is gone is no explanation, not an error.
+        std::fs::remove_file(&b).expect("rm");
+        assert!(cache.get(&b).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

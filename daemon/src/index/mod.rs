@@ -13,7 +13,7 @@ pub mod store;
 pub mod symbolic;
 pub mod vectors;
 
-pub use explain::{Explainer, Explanation};
+pub use explain::{Explainer, Explanation, FileCache, ParsedFile};
 pub use filter::{Candidate, Filters, Position, RhythmPredictions};
 pub use group::{group, Grouping, Source, TuneGroup};
 pub use job::{

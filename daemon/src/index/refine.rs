@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use tunelens_models::abc::Level;
 
@@ -110,7 +111,9 @@ pub struct TuneVectors<'a> {
     store: &'a Store,
     model: &'a str,
     catalog: &'a Catalog,
-    cache: RefCell<HashMap<TuneId, Option<Vec<f32>>>>,
+    /// Shared slices: grouping compares matches pairwise, and copying a vector per comparison
+    /// was most of its time.
+    cache: RefCell<HashMap<TuneId, Option<Rc<[f32]>>>>,
 }
 
 impl<'a> TuneVectors<'a> {
@@ -133,11 +136,11 @@ impl<'a> TuneVectors<'a> {
         }
     }
 
-    fn vector(&self, m: &Match) -> Option<Vec<f32>> {
-        let key = (m.path.clone(), m.tune);
-        if let Some(v) = self.cache.borrow().get(&key) {
+    fn vector(&self, m: &Match) -> Option<Rc<[f32]>> {
+        if let Some(v) = self.cache.borrow().get(&(m.path.clone(), m.tune)) {
             return v.clone();
         }
+        let key = (m.path.clone(), m.tune);
         let v = self.catalog.record(m).and_then(|(_, file, _)| {
             let unit = file
                 .units
@@ -146,6 +149,7 @@ impl<'a> TuneVectors<'a> {
             // A store error only costs the family test; the match itself stands.
             self.store.vector(self.model, &unit.key).ok().flatten()
         });
+        let v: Option<Rc<[f32]>> = v.map(Into::into);
         self.cache.borrow_mut().insert(key, v.clone());
         v
     }
