@@ -29,6 +29,18 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     scalar::dot_i8(a, b)
 }
 
+/// `codes · b` with int8 codes and an f32 vector: the exact score of a row stored as int8
+/// (times its scale), without decoding the row first. Rounds as [`dot_f32`] does.
+pub fn dot_i8_f32(codes: &[i8], b: &[f32]) -> f32 {
+    debug_assert_eq!(codes.len(), b.len());
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        return unsafe { avx2::dot_i8_f32(codes, b) };
+    }
+    scalar::dot_i8_f32(codes, b)
+}
+
 /// Scores of a block of rows (row-major, `dim` per row) against `query`, one per row into `out`.
 pub fn scores_f32(rows: &[f32], query: &[f32], out: &mut [f32]) {
     let dim = query.len();
@@ -96,6 +108,23 @@ pub mod scalar {
 
     pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+    }
+
+    /// As `dot_f32`, eight partial sums.
+    pub fn dot_i8_f32(codes: &[i8], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; 8];
+        let (ac, at) = codes.split_at(codes.len() / 8 * 8);
+        let (bc, bt) = b.split_at(ac.len());
+        for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+            for l in 0..8 {
+                acc[l] += x[l] as f32 * y[l];
+            }
+        }
+        let mut sum: f32 = acc.iter().sum();
+        for (x, y) in at.iter().zip(bt) {
+            sum += *x as f32 * y;
+        }
+        sum
     }
 }
 
@@ -182,6 +211,37 @@ mod avx2 {
         sum
     }
 
+    /// Eight codes at a time widened to f32 (exact: |c| ≤ 127), two accumulators.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub unsafe fn dot_i8_f32(codes: &[i8], b: &[f32]) -> f32 {
+        let n = codes.len().min(b.len());
+        let (pa, pb) = (codes.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut i = 0;
+        while i + 16 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let c = _mm_loadl_epi64(pa.add(i + 8 * j) as *const __m128i);
+                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+                let y = _mm256_loadu_ps(pb.add(i + 8 * j));
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+            i += 16;
+        }
+        if i + 8 <= n {
+            let c = _mm_loadl_epi64(pa.add(i) as *const __m128i);
+            let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c));
+            acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(pb.add(i)), acc[0]);
+            i += 8;
+        }
+        let mut sum = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+        while i < n {
+            sum += *pa.add(i) as f32 * *pb.add(i);
+            i += 1;
+        }
+        sum
+    }
+
     /// Eight i32 sums of four products each, from 32 bytes of `a` and `b`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
@@ -252,6 +312,27 @@ mod tests {
         for (x, y) in [(127i8, 127i8), (-127, -127), (127, -127), (-127, 127)] {
             let (a, b) = (vec![x; 1024], vec![y; 1024]);
             assert_eq!(dot_i8(&a, &b), scalar::dot_i8(&a, &b));
+        }
+    }
+
+    #[test]
+    fn i8_f32_kernels_agree_with_scalar_on_every_length() {
+        let mut rng = XorShift::new(17);
+        for n in 0..=1100 {
+            let a: Vec<i8> = (0..n)
+                .map(|_| (rng.below(255) as i32 - 127) as i8)
+                .collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let mag: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64 * *y as f64).abs())
+                .sum();
+            let tol = 1e-6 * (1.0 + mag) * (n as f64).sqrt().max(1.0);
+            for got in [dot_i8_f32(&a, &b), scalar::dot_i8_f32(&a, &b)] {
+                assert!((got as f64 - want).abs() <= tol, "n={n}: {got} vs {want}");
+            }
         }
     }
 

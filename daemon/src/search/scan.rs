@@ -18,7 +18,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::index::{FlatIndex, Int8Rows, Precision, ScanMode};
-use super::kernels::{dot_f32, scores_f32, scores_i8};
+use super::kernels::{dot_f32, dot_i8_f32, scores_f32, scores_i8};
 use super::quant::quantise;
 use super::topk::{Entry, Hit, TopK};
 use super::vector::normalised;
@@ -97,46 +97,31 @@ impl FlatIndex {
         Ok((hits, stats))
     }
 
-    /// The exact score of row `r` against the stored vector (`scratch`: one row, for decoding).
-    fn score_row(&self, r: usize, q: &[f32], scratch: &mut [f32]) -> f32 {
+    /// The exact score of row `r` against the stored vector (for an int8-stored row, its
+    /// scale times `codes · q`, so every path scores such a row alike, to the bit).
+    fn score_row(&self, r: usize, q: &[f32]) -> f32 {
         match (&self.int8, self.precision) {
             (Some(int8), Precision::Int8) => {
-                int8.decode(r, scratch);
-                dot_f32(scratch, q)
+                let codes = &int8.codes[r * self.dim..(r + 1) * self.dim];
+                int8.scales[r] * dot_i8_f32(codes, q)
             }
             _ => dot_f32(&self.rows[r * self.dim..(r + 1) * self.dim], q),
         }
     }
 
     fn scan_f32(&self, q: &[f32], k: usize, filter: Option<Filter<'_>>) -> TopK {
+        if self.precision == Precision::Int8 {
+            return self.fold_chunks(k, &mut [], |rows, _, top| {
+                for row in rows {
+                    offer(top, filter, self.score_row(row, q), self.ids[row], row);
+                }
+            });
+        }
         self.fold_chunks(k, &mut [], |rows, _, top| {
             let mut scores = [0.0f32; BLOCK_ROWS];
-            let stored_int8 = self
-                .int8
-                .as_ref()
-                .filter(|_| self.precision == Precision::Int8);
-            let mut decoded = vec![
-                0.0f32;
-                if stored_int8.is_some() {
-                    BLOCK_ROWS * self.dim
-                } else {
-                    0
-                }
-            ];
             for start in rows.clone().step_by(BLOCK_ROWS) {
                 let n = BLOCK_ROWS.min(rows.end - start);
-                let block = match stored_int8 {
-                    Some(int8) => {
-                        for (i, out) in decoded[..n * self.dim]
-                            .chunks_exact_mut(self.dim)
-                            .enumerate()
-                        {
-                            int8.decode(start + i, out);
-                        }
-                        &decoded[..n * self.dim]
-                    }
-                    None => &self.rows[start * self.dim..(start + n) * self.dim],
-                };
+                let block = &self.rows[start * self.dim..(start + n) * self.dim];
                 scores_f32(block, q, &mut scores[..n]);
                 for (i, &score) in scores[..n].iter().enumerate() {
                     offer(top, filter, score, self.ids[start + i], start + i);
@@ -176,9 +161,8 @@ impl FlatIndex {
         stats.shortlist = short.len();
         let cutoff = short.worst_if_full().map(|e| e.score);
         let mut top = TopK::new(k);
-        let mut scratch = vec![0.0f32; self.dim];
         for e in short.into_sorted() {
-            let score = self.score_row(e.row, q, &mut scratch);
+            let score = self.score_row(e.row, q);
             if top.admits(score, e.id) {
                 top.push(Entry { score, ..e });
             }
@@ -197,11 +181,10 @@ impl FlatIndex {
         let rescored = std::sync::atomic::AtomicUsize::new(0);
         let top = self.fold_chunks(k, &mut [], |rows, _, top| {
             let mut n = 0;
-            let mut scratch = vec![0.0f32; self.dim];
             for row in rows {
                 if approx[row] + bound(int8.errs[row]) >= kth {
                     n += 1;
-                    let score = self.score_row(row, q, &mut scratch);
+                    let score = self.score_row(row, q);
                     offer(top, filter, score, self.ids[row], row);
                 }
             }
