@@ -909,6 +909,8 @@ impl Host {
                 // Closed here, not by the next phase: with no folder to index there is none.
                 host.emit(IndexEvent::End { message });
                 host.index_roots(roots);
+                // Checking every corpus file read its record again: free what that left.
+                release_free_memory();
                 host.indexing.fetch_sub(1, Ordering::SeqCst);
             })
             .expect("spawning the index thread");
@@ -931,6 +933,9 @@ impl Host {
                 .upsert_file(&corpus, record.clone(), &mut vector)?;
             c.tunes.upsert_file(&corpus, record, &mut vector)?;
         }
+        drop(c);
+        release_free_memory();
+        let c = read(&self.catalogs);
         tracing::info!(
             passages = c.passages.len(),
             tunes = c.tunes.len(),
@@ -1024,7 +1029,15 @@ impl Host {
                     continue; // the editor's text wins over the file's
                 }
                 let record = self.store.file(corpus, &name)?;
-                self.put_in_catalogs(corpus, &name, record)?;
+                // Most files are unchanged when a corpus is checked at start: their catalogs
+                // keep the record they hold (a new copy would only churn the heap).
+                let held = read(&self.catalogs)
+                    .tunes
+                    .file(corpus, &name)
+                    .is_some_and(|old| record.as_ref().is_some_and(|new| same_file(old, new)));
+                if !held {
+                    self.put_in_catalogs(corpus, &name, record)?;
+                }
             }
             let done = self.files_done.fetch_add(step.len(), Ordering::Relaxed) + step.len();
             self.emit(IndexEvent::Report {
@@ -1197,4 +1210,20 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether two records describe the same indexed content of a file.
+fn same_file(a: &FileRecord, b: &FileRecord) -> bool {
+    a.sha256 == b.sha256 && a.model == b.model && a.settings == b.settings
+}
+
+/// Hands the heap's free pages back to the system. Loading the catalogs parses every record
+/// (JSON, vectors read through sled) and frees most of what it parsed; glibc keeps those
+/// pages in its arenas, where they count in the daemon's RSS for as long as it runs.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no extra padding.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
