@@ -277,22 +277,31 @@ mod tests {
     use super::*;
     use crate::search::rng::XorShift;
 
+    fn codes(rng: &mut XorShift, n: usize) -> Vec<i8> {
+        (0..n)
+            .map(|_| (rng.below(255) as i32 - 127) as i8)
+            .collect()
+    }
+
+    /// Checks each of `got` against the f64 dot product of `a` and `b`, within f32 rounding.
+    fn assert_close_to_f64(a: &[f64], b: &[f32], got: [f32; 2]) {
+        let n = a.len();
+        let want: f64 = a.iter().zip(b).map(|(x, y)| x * *y as f64).sum();
+        let mag: f64 = a.iter().zip(b).map(|(x, y)| (x * *y as f64).abs()).sum();
+        let tol = 1e-6 * (1.0 + mag) * (n as f64).sqrt().max(1.0);
+        for got in got {
+            assert!((got as f64 - want).abs() <= tol, "n={n}: {got} vs {want}");
+        }
+    }
+
     #[test]
     fn f32_kernels_agree_with_scalar_on_every_length() {
         let mut rng = XorShift::new(7);
         for n in 0..=1100 {
             let a: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
             let b: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            let mag: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (*x as f64 * *y as f64).abs())
-                .sum();
-            let tol = 1e-6 * (1.0 + mag) * (n as f64).sqrt().max(1.0);
-            for got in [dot_f32(&a, &b), scalar::dot_f32(&a, &b)] {
-                assert!((got as f64 - want).abs() <= tol, "n={n}: {got} vs {want}");
-            }
+            let wide: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+            assert_close_to_f64(&wide, &b, [dot_f32(&a, &b), scalar::dot_f32(&a, &b)]);
         }
     }
 
@@ -300,12 +309,7 @@ mod tests {
     fn i8_kernels_are_exact_on_every_length() {
         let mut rng = XorShift::new(11);
         for n in 0..=1100 {
-            let a: Vec<i8> = (0..n)
-                .map(|_| (rng.below(255) as i32 - 127) as i8)
-                .collect();
-            let b: Vec<i8> = (0..n)
-                .map(|_| (rng.below(255) as i32 - 127) as i8)
-                .collect();
+            let (a, b) = (codes(&mut rng, n), codes(&mut rng, n));
             assert_eq!(dot_i8(&a, &b), scalar::dot_i8(&a, &b), "n={n}");
         }
         // The extremes: every product at ±127², all one sign.
@@ -319,20 +323,10 @@ mod tests {
     fn i8_f32_kernels_agree_with_scalar_on_every_length() {
         let mut rng = XorShift::new(17);
         for n in 0..=1100 {
-            let a: Vec<i8> = (0..n)
-                .map(|_| (rng.below(255) as i32 - 127) as i8)
-                .collect();
+            let a = codes(&mut rng, n);
             let b: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            let mag: f64 = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (*x as f64 * *y as f64).abs())
-                .sum();
-            let tol = 1e-6 * (1.0 + mag) * (n as f64).sqrt().max(1.0);
-            for got in [dot_i8_f32(&a, &b), scalar::dot_i8_f32(&a, &b)] {
-                assert!((got as f64 - want).abs() <= tol, "n={n}: {got} vs {want}");
-            }
+            let wide: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+            assert_close_to_f64(&wide, &b, [dot_i8_f32(&a, &b), scalar::dot_i8_f32(&a, &b)]);
         }
     }
 
