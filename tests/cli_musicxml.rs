@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{repo_root, run, shared_fixture, TempDir};
+use common::{index_with_tiny_model, repo_root, run, TempDir};
 use serde_json::Value;
 
 const CHORALES: [&str; 3] = ["bwv1.6.mxl", "bwv10.7.mxl", "bwv101.7.mxl"];
@@ -31,17 +31,7 @@ fn similar_at_a_measure_of_a_chorale_finds_measures_of_the_others() {
     for name in CHORALES {
         std::fs::copy(chorale(name), dir.join(name)).expect("copy");
     }
-    let model = shared_fixture("clamp-tiny-bert").display().to_string();
-    let db = tmp.path().join("db").display().to_string();
-    let out = run(&[
-        "index",
-        "--model",
-        &model,
-        "--db",
-        &db,
-        dir.to_str().expect("path"),
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    let (model, db) = index_with_tiny_model(&tmp, &dir);
 
     let query = std::fs::canonicalize(dir.join(CHORALES[0])).expect("canonical");
     let at = format!("{}:12", query.display());

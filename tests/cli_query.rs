@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, shared_fixture, TempDir};
+use common::{index_with_tiny_model, run, shared_fixture, TempDir};
 use serde_json::Value;
 
 const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
@@ -19,17 +19,7 @@ fn setup(tmp: &TempDir) -> (String, String, String) {
     std::fs::write(dir.join("original.abc"), ORIGINAL).expect("write");
     std::fs::write(dir.join("quoting.abc"), QUOTING).expect("write");
     std::fs::write(dir.join("transposed.abc"), TRANSPOSED).expect("write");
-    let model = shared_fixture("clamp-tiny-bert").display().to_string();
-    let db = tmp.path().join("db").display().to_string();
-    let out = run(&[
-        "index",
-        "--model",
-        &model,
-        "--db",
-        &db,
-        dir.to_str().expect("path"),
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    let (model, db) = index_with_tiny_model(tmp, &dir);
     let original = std::fs::canonicalize(dir.join("original.abc")).expect("canonical");
     (model, db, original.display().to_string())
 }

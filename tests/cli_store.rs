@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run, shared_fixture, TempDir};
+use common::{index_with_tiny_model, run, TempDir};
 use serde_json::Value;
 
 const TUNES: [(&str, &str); 3] = [
@@ -72,17 +72,7 @@ fn a_migrated_index_answers_like_the_embedded_one() {
     for (name, text) in TUNES {
         std::fs::write(dir.join(name), text).expect("write");
     }
-    let model = shared_fixture("clamp-tiny-bert").display().to_string();
-    let db = tmp.path().join("db").display().to_string();
-    let out = run(&[
-        "index",
-        "--model",
-        &model,
-        "--db",
-        &db,
-        dir.to_str().expect("path"),
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    let (model, db) = index_with_tiny_model(&tmp, &dir);
     // A prefix per run: tests share one server.
     let prefix = format!("migrate_{}", std::process::id());
     let milvus = [

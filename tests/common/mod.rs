@@ -43,6 +43,23 @@ pub fn shared_fixture(rel: &str) -> PathBuf {
     path
 }
 
+/// Indexes folder `dir` with the tiny fixture model into `tmp/db`, asserting it succeeds;
+/// returns the model's and the database's paths, for the queries that follow.
+pub fn index_with_tiny_model(tmp: &TempDir, dir: &Path) -> (String, String) {
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let out = run(&[
+        "index",
+        "--model",
+        &model,
+        "--db",
+        &db,
+        dir.to_str().expect("path"),
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    (model, db)
+}
+
 /// The music21 ABC collections that `scripts/fetch-music21.sh` extracts.
 pub fn music21_abc_dir() -> PathBuf {
     let dir = repo_root().join(".data/music21/music21/corpus");

@@ -933,12 +933,12 @@ impl Host {
                 .upsert_file(&corpus, record.clone(), &mut vector)?;
             c.tunes.upsert_file(&corpus, record, &mut vector)?;
         }
+        let (passages, tunes) = (c.passages.len(), c.tunes.len());
         drop(c);
         release_free_memory();
-        let c = read(&self.catalogs);
         tracing::info!(
-            passages = c.passages.len(),
-            tunes = c.tunes.len(),
+            passages,
+            tunes,
             ms = started.elapsed().as_millis() as u64,
             "index loaded"
         );

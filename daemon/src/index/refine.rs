@@ -137,10 +137,10 @@ impl<'a> TuneVectors<'a> {
     }
 
     fn vector(&self, m: &Match) -> Option<Rc<[f32]>> {
-        if let Some(v) = self.cache.borrow().get(&(m.path.clone(), m.tune)) {
+        let key = (m.path.clone(), m.tune);
+        if let Some(v) = self.cache.borrow().get(&key) {
             return v.clone();
         }
-        let key = (m.path.clone(), m.tune);
         let v = self.catalog.record(m).and_then(|(_, file, _)| {
             let unit = file
                 .units
