@@ -306,6 +306,35 @@ pub struct StatusResult {
     pub files_done: usize,
     #[serde(default)]
     pub files_total: usize,
+    /// Where the reference corpora's vectors are searched.
+    #[serde(default)]
+    pub store: StoreInfo,
+}
+
+/// The vector store behind the reference corpora. On Milvus, while the server is down the
+/// daemon answers from the workspace alone (`healthy: false`, with the error) and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreInfo {
+    /// `embedded` or `milvus`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    pub healthy: bool,
+    /// Why it is not healthy (the last error), or that it has not been reached yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Default for StoreInfo {
+    fn default() -> Self {
+        Self {
+            kind: "embedded".into(),
+            uri: None,
+            healthy: true,
+            message: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ use tunelens_protocol::Config;
 
 use super::embed::open_model;
 use super::index::data_dir;
+use super::store::StoreArgs;
 
 /// What both servers take; the client's configuration (LSP `initializationOptions`) wins.
 #[derive(clap::Args, Clone)]
@@ -36,6 +37,9 @@ pub struct ServerArgs {
     /// Bars per passage window.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     window: Option<u32>,
+    /// Where the reference corpora's vectors are searched (the workspace's stay in memory).
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +111,7 @@ impl ServerArgs {
             model_name: model.display().to_string(),
             device: opened.device,
             config,
+            milvus: self.store.milvus()?,
         });
         // Both servers report quotations of the reference corpora (Config.originality turns
         // it off or sets the threshold).

@@ -100,6 +100,15 @@ impl StoreArgs {
         }
     }
 
+    /// The Milvus settings when `--store milvus`; nothing is contacted (a daemon connects on
+    /// its own time, and keeps serving while the server is down).
+    pub fn milvus(&self) -> anyhow::Result<Option<MilvusConfig>> {
+        match self.kind {
+            StoreKind::Embedded => Ok(None),
+            StoreKind::Milvus => self.milvus_config().map(Some),
+        }
+    }
+
     /// Flags and environment first, then the config file, then defaults.
     pub fn milvus_config(&self) -> anyhow::Result<MilvusConfig> {
         let (file, file_path) = self.config_file()?;

@@ -19,6 +19,11 @@ impl Daemon {
     /// Starts `tunelens daemon` with the tiny fixture model on `db`, indexing `workspace`,
     /// and waits until its socket answers.
     pub fn start(dir: &Path, db: &Path, workspace: &Path, tag: &str) -> Self {
+        Self::start_with(dir, db, workspace, tag, &[])
+    }
+
+    /// As [`start`](Self::start), with more flags (`--store milvus ...`).
+    pub fn start_with(dir: &Path, db: &Path, workspace: &Path, tag: &str, extra: &[&str]) -> Self {
         let model = super::shared_fixture("clamp-tiny-bert");
         let socket = dir.join(format!("{tag}.sock"));
         let stderr_path = dir.join(format!("{tag}.log"));
@@ -35,6 +40,7 @@ impl Daemon {
             .arg(&socket)
             .arg("--workspace")
             .arg(workspace)
+            .args(extra)
             .env("TUNELENS_LOG", "tunelens_daemon=debug,info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

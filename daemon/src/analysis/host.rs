@@ -19,10 +19,11 @@ use super::document::Snapshot;
 use super::features;
 use super::lines::apply_change;
 use super::uri;
+use crate::index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
 use crate::index::{
-    index_files, refine, shared_record, Catalog, FileCache, FileRecord, Filters, Grouping,
-    IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store, StoreError, TuneVectors,
-    UnitSettings,
+    index_files_to, refine, shared_record, Catalog, FileCache, FileRecord, Filters, Grouping,
+    IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store, StoreError,
+    TuneVectors, UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::queue::{EmbedQueue, Priority};
@@ -33,6 +34,9 @@ pub const WORKSPACE: &str = "workspace";
 
 /// How long an open document must stay unchanged before its tune vectors are refreshed.
 const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// How often a daemon on Milvus asks a server that is down whether it is back.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Files per indexing step: after each, the catalogs gain the step's files.
 const INDEX_STEP: usize = 32;
@@ -88,6 +92,9 @@ pub struct HostOptions {
     pub model_name: String,
     pub device: String,
     pub config: proto::Config,
+    /// The Milvus server of the reference corpora's vectors; `None`: everything embedded.
+    /// The workspace's vectors stay in memory either way (see `index::vectors::Tiered`).
+    pub milvus: Option<MilvusConfig>,
 }
 
 /// Progress of indexing, for `$/progress` and status.
@@ -134,6 +141,8 @@ impl Catalogs {
 
 pub struct Host {
     store: Store,
+    /// The server holding the reference corpora's vectors, when there is one.
+    remote: Option<Arc<Remote>>,
     queue: EmbedQueue,
     model_id: String,
     model_name: String,
@@ -177,7 +186,11 @@ pub type RootSink = Box<dyn Fn(&Path) + Send + Sync>;
 impl Host {
     pub fn new(options: HostOptions) -> Arc<Self> {
         let window = options.config.window_bars.unwrap_or(4).clamp(1, 64);
+        let remote = options
+            .milvus
+            .map(|m| Arc::new(Remote::new(m, &options.model_id, options.queue.dim())));
         Arc::new_cyclic(|me| Self {
+            remote,
             me: me.clone(),
             on_root: Mutex::new(None),
             store: options.store,
@@ -495,9 +508,20 @@ impl Host {
         }
     }
 
+    /// True when `corpus`'s vectors live on the Milvus server (every corpus but the
+    /// workspace, on a daemon started with one).
+    fn on_server(&self, corpus: &str) -> bool {
+        self.remote.is_some() && corpus != WORKSPACE
+    }
+
     fn put_in_catalogs(&self, corpus: &str, path: &str, record: Option<FileRecord>) -> Result<()> {
         let mut c = write(&self.catalogs);
         match record {
+            Some(record) if self.on_server(corpus) => {
+                let record = shared_record(record);
+                c.passages.upsert_record(corpus, record.clone())?;
+                c.tunes.upsert_record(corpus, record)?;
+            }
             Some(record) => {
                 let mut vector = |k: &_| self.store.vector(&self.model_id, k);
                 let record = shared_record(record);
@@ -553,13 +577,23 @@ impl Host {
     fn indexing_note(&self) -> Option<String> {
         let busy =
             self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed);
-        busy.then(|| {
+        let indexing = busy.then(|| {
             format!(
                 "indexing… {}/{} files",
                 self.files_done.load(Ordering::Relaxed),
                 self.files_total.load(Ordering::Relaxed)
             )
-        })
+        });
+        let down = self.remote.as_ref().filter(|r| !r.is_up()).map(|r| {
+            format!(
+                "Milvus at {} is unreachable: workspace matches only",
+                r.uri()
+            )
+        });
+        match (indexing, down) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn hover(
@@ -870,7 +904,28 @@ impl Host {
             indexing,
             files_done: self.files_done.load(Ordering::Relaxed),
             files_total: self.files_total.load(Ordering::Relaxed),
+            store: self.store_info(),
         })
+    }
+
+    fn store_info(&self) -> proto::StoreInfo {
+        let Some(remote) = &self.remote else {
+            return proto::StoreInfo::default();
+        };
+        let (healthy, message) = match remote.health() {
+            Health::Up => (true, None),
+            Health::Unknown => (false, Some("not reached yet".to_owned())),
+            Health::Down { since, error } => {
+                let secs = since.elapsed().map_or(0, |d| d.as_secs());
+                (false, Some(format!("down for {secs} s: {error}")))
+            }
+        };
+        proto::StoreInfo {
+            kind: "milvus".into(),
+            uri: Some(remote.uri().to_owned()),
+            healthy,
+            message,
+        }
     }
 
     // ---- indexing ------------------------------------------------------------------------
@@ -895,6 +950,10 @@ impl Host {
                 host.emit(IndexEvent::Begin {
                     title: "tunelens: loading the index".into(),
                 });
+                if let Some(remote) = &host.remote {
+                    // Before loading: the catalogs search the server from their first query.
+                    remote.probe();
+                }
                 let message = match host.load_catalogs() {
                     Ok(()) => {
                         let c = read(&host.catalogs);
@@ -912,13 +971,56 @@ impl Host {
                 // Checking every corpus file read its record again: free what that left.
                 release_free_memory();
                 host.indexing.fetch_sub(1, Ordering::SeqCst);
+                host.watch_remote();
             })
             .expect("spawning the index thread");
     }
 
+    /// On Milvus: while the server is down, asks every few seconds whether it is back, and
+    /// then indexes the reference corpora again, which pushes what was missed (files whose
+    /// push did not finish have no `synced` marker) and skips the rest.
+    fn watch_remote(self: &Arc<Self>) {
+        let Some(remote) = self.remote.clone() else {
+            return;
+        };
+        let me = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name("tunelens-milvus".into())
+            .spawn(move || loop {
+                std::thread::sleep(PROBE_EVERY);
+                let Some(host) = me.upgrade() else { return };
+                if host.cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                if remote.is_up() || !remote.probe() {
+                    continue;
+                }
+                let roots: Vec<(PathBuf, String)> = lock(&host.roots)
+                    .iter()
+                    .filter(|(_, c)| c != WORKSPACE)
+                    .cloned()
+                    .collect();
+                if !roots.is_empty() {
+                    host.clone().index_in_background(roots);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the Milvus watcher");
+        }
+    }
+
     fn load_catalogs(&self) -> Result<()> {
         let started = std::time::Instant::now();
-        let [passages, tunes] = Catalog::load_both(&self.store, &self.model_id, PRECISION)?;
+        let [passages, tunes] = match &self.remote {
+            Some(remote) => Catalog::load_both_tiered(
+                &self.store,
+                &self.model_id,
+                PRECISION,
+                remote,
+                &[WORKSPACE.to_owned()],
+            )?,
+            None => Catalog::load_both(&self.store, &self.model_id, PRECISION)?,
+        };
         let mut c = write(&self.catalogs);
         // Documents opened while loading stay as the editor has them.
         let open: Vec<(String, Arc<FileRecord>)> = c
@@ -995,6 +1097,17 @@ impl Host {
 
     /// Indexes files (canonical paths) into `corpus` and puts them in the catalogs.
     fn index_paths(&self, files: &[PathBuf], corpus: &str, root: Option<&Path>) -> Result<()> {
+        let vectors = match &self.remote {
+            Some(remote) if corpus != WORKSPACE => match remote.milvus() {
+                Some(milvus) => Backend::Milvus(milvus),
+                None => {
+                    // Nothing can be pushed; the watcher indexes it when the server is back.
+                    tracing::warn!(corpus, uri = %remote.uri(), "Milvus is down: indexing this corpus waits for it");
+                    return Ok(());
+                }
+            },
+            _ => Backend::Embedded,
+        };
         self.files_total.fetch_add(files.len(), Ordering::Relaxed);
         let backend = self.queue.backend(Priority::Background);
         let options = IndexOptions {
@@ -1010,16 +1123,26 @@ impl Host {
                 break;
             }
             let _writing = lock(&self.writing);
-            let report = index_files(
+            let report = match index_files_to(
                 &self.store,
+                &vectors,
                 &backend,
                 &self.model_id,
                 step,
                 &options,
                 &|_| {},
                 &self.cancel,
-            )
-            .map_err(|e| AnalysisError::Model(e.to_string()))?;
+            ) {
+                Ok(report) => report,
+                Err(IndexError::Vectors(e)) => {
+                    // What was pushed and recorded stays; the watcher resumes the rest.
+                    if let Some(remote) = &self.remote {
+                        remote.failed(&e);
+                    }
+                    return Err(AnalysisError::Model(e.to_string()));
+                }
+                Err(e) => return Err(AnalysisError::Model(e.to_string())),
+            };
             for failed in &report.failed {
                 tracing::warn!("{failed}");
             }
@@ -1061,6 +1184,20 @@ impl Host {
 
     fn forget(&self, corpus: &str, path: &str) -> Result<()> {
         let _writing = lock(&self.writing);
+        if self.on_server(corpus) {
+            if let (Some(record), Some(milvus)) = (
+                self.store.file(corpus, path)?,
+                self.remote.as_ref().and_then(|r| r.milvus()),
+            ) {
+                // Rows left behind while the server is down are harmless: a row no record
+                // names is never an answer (`Catalog::ranked`).
+                if let Err(e) =
+                    sync::forget_file(&self.store, &Backend::Milvus(milvus), corpus, &record)
+                {
+                    tracing::warn!(error = %e, path, "removing a file's rows from Milvus");
+                }
+            }
+        }
         self.store.remove_file(corpus, path)?;
         if !(corpus == WORKSPACE && lock(&self.docs).contains_key(path)) {
             self.put_in_catalogs(corpus, path, None)?;

@@ -10,7 +10,9 @@ use tunelens_models::abc::{Level, TextRange};
 use super::records::{ContentKey, FileRecord, LineColRecord, MeasureLoc, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
 use super::symbolic::SymbolicIndex;
-use super::vectors::{Backend, Filter, FlatVectors, Row, RowId, VectorError, VectorStore};
+use super::vectors::{
+    Backend, Filter, FlatVectors, Milvus, Remote, Row, RowId, Tiered, VectorError, VectorStore,
+};
 use crate::search::kernels::dot_f32;
 use crate::search::{Precision, SearchError};
 
@@ -67,6 +69,19 @@ struct RowRef {
     slot: usize,
     unit: usize,
     id: RowId,
+}
+
+/// Where a catalog's vectors are searched.
+enum VectorsAt<'a> {
+    /// Read from the local cache into memory (the embedded backend).
+    Memory,
+    /// On the server, for every corpus.
+    Server(&'a Milvus),
+    /// The `local` corpora in memory, the others on the server (a daemon on Milvus).
+    Tiered {
+        remote: &'a Arc<Remote>,
+        local: &'a [String],
+    },
 }
 
 /// Where a catalog gets a unit's vector (the store, usually).
@@ -200,14 +215,18 @@ impl Catalog {
         corpora: &[String],
         level: Level,
     ) -> Result<Self, QueryError> {
-        let [catalog] = Self::open_levels(store, backend, model, corpora, [level], Precision::F32)?;
+        let at = match backend {
+            Backend::Embedded => VectorsAt::Memory,
+            Backend::Milvus(milvus) => VectorsAt::Server(milvus),
+        };
+        let [catalog] = Self::open_levels(store, at, model, corpora, [level], Precision::F32)?;
         Ok(catalog)
     }
 
     /// One catalog per level, from one pass over the records, which they share.
     fn open_levels<const N: usize>(
         store: &Store,
-        backend: &Backend,
+        at: VectorsAt<'_>,
         model: &str,
         corpora: &[String],
         levels: [Level; N],
@@ -221,28 +240,43 @@ impl Catalog {
         let mut catalogs = levels.map(|l| Self::with_precision(l, precision));
         for catalog in &mut catalogs {
             catalog.filter.corpora = corpora.to_vec();
-            if let Backend::Milvus(milvus) = backend {
-                let remote = milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
-                    uri: milvus.config().uri.clone(),
-                    model: model.to_owned(),
-                })?;
-                catalog.vectors = Some(Box::new(remote));
+            match &at {
+                VectorsAt::Memory => {}
+                VectorsAt::Server(milvus) => {
+                    let remote = milvus.find(model)?.ok_or_else(|| QueryError::NotInMilvus {
+                        uri: milvus.config().uri.clone(),
+                        model: model.to_owned(),
+                    })?;
+                    catalog.vectors = Some(Box::new(remote));
+                }
+                VectorsAt::Tiered { remote, local } => {
+                    catalog.vectors = Some(Box::new(Tiered::new(
+                        Arc::clone(remote),
+                        local.to_vec(),
+                        precision,
+                    )?));
+                }
             }
         }
-        let remote = matches!(backend, Backend::Milvus(_));
         let mut vector = |key: &ContentKey| store.vector(model, key);
         for corpus in &names {
+            // Is this corpus's vectors read from the local cache into memory?
+            let in_memory = match &at {
+                VectorsAt::Memory => true,
+                // The server holds the vectors (the indexing job wrote them).
+                VectorsAt::Server(_) => false,
+                VectorsAt::Tiered { local, .. } => local.contains(corpus),
+            };
             for record in store.files(corpus)? {
                 if record.model != model {
                     continue;
                 }
                 let record = shared_record(record);
                 for catalog in &mut catalogs {
-                    if remote {
-                        // The server holds the vectors (the indexing job wrote them).
-                        catalog.insert(corpus, record.clone(), None)?;
-                    } else {
+                    if in_memory {
                         catalog.insert(corpus, record.clone(), Some(&mut vector))?;
+                    } else {
+                        catalog.insert(corpus, record.clone(), None)?;
                     }
                 }
             }
@@ -259,12 +293,41 @@ impl Catalog {
     ) -> Result<[Self; 2], QueryError> {
         Self::open_levels(
             store,
-            &Backend::Embedded,
+            VectorsAt::Memory,
             model,
             &[],
             [Level::Passage, Level::Tune],
             precision,
         )
+    }
+
+    /// As [`load_both`](Self::load_both) for a daemon on Milvus: the `local` corpora's
+    /// vectors in memory, the others' on the server (see [`Tiered`]).
+    pub fn load_both_tiered(
+        store: &Store,
+        model: &str,
+        precision: Precision,
+        remote: &Arc<Remote>,
+        local: &[String],
+    ) -> Result<[Self; 2], QueryError> {
+        Self::open_levels(
+            store,
+            VectorsAt::Tiered { remote, local },
+            model,
+            &[],
+            [Level::Passage, Level::Tune],
+            precision,
+        )
+    }
+
+    /// Adds a file's units whose vectors the catalog's server already holds (the indexing
+    /// job pushed them), replacing what the file had.
+    pub fn upsert_record(
+        &mut self,
+        corpus: &str,
+        record: Arc<FileRecord>,
+    ) -> Result<(), QueryError> {
+        self.insert(corpus, record, None)
     }
 
     /// Adds a file's units of this catalog's level, replacing what the file had, and writes

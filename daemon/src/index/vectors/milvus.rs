@@ -530,6 +530,7 @@ fn expression(filter: &Filter) -> String {
 }
 
 /// One model's collection.
+#[derive(Clone)]
 pub struct MilvusVectors {
     milvus: Milvus,
     name: String,
@@ -539,6 +540,11 @@ pub struct MilvusVectors {
 impl MilvusVectors {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The server connection it came from.
+    pub fn milvus(&self) -> &Milvus {
+        &self.milvus
     }
 
     fn client(&self) -> &ClientV2 {

@@ -18,6 +18,7 @@
 mod flat;
 mod milvus;
 pub mod sync;
+mod tiered;
 
 use std::collections::HashMap;
 
@@ -30,6 +31,7 @@ use crate::search::SearchError;
 
 pub use flat::FlatVectors;
 pub use milvus::{Consistency, IndexKind, Milvus, MilvusConfig, MilvusVectors, Secret};
+pub use tiered::{Health, Remote, Tiered};
 
 /// The id of a row: the first 16 bytes of sha256(corpus \0 path \0 unit ordinal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
