@@ -110,3 +110,55 @@ fn a_migrated_index_answers_like_the_embedded_one() {
     let again = json(&run(&migrate));
     assert_eq!(again["files_pushed"], 0, "{again}");
 }
+
+#[test]
+fn eval_passages_gives_the_same_numbers_on_milvus() {
+    let uri = milvus_uri();
+    let tmp = TempDir::new("eval-milvus");
+    let dir = tmp.path().join("tunes");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let from = common::music21_abc_dir().join("oneills1850");
+    for name in ["0001-0050.abc", "0051-0100.abc"] {
+        std::fs::copy(from.join(name), dir.join(name)).expect("copy");
+    }
+    let model = common::shared_fixture("clamp-tiny-bert")
+        .display()
+        .to_string();
+    let prefix = format!("eval_{}", std::process::id());
+    // Hybrid: both the server's top k and its vectors of n-gram candidates. Strong
+    // consistency costs ~200 ms a search, so the queries are few.
+    {
+        let ranker = "hybrid";
+        let args = [
+            "eval",
+            "passages",
+            "--json",
+            "--tunes",
+            dir.to_str().expect("path"),
+            "--count",
+            "25",
+            "--perturb",
+            "vary",
+            "--ranker",
+            ranker,
+            "--model",
+            &model,
+        ];
+        let embedded = json(&run(&args));
+        let mut on_milvus = args.to_vec();
+        on_milvus.extend([
+            "--store",
+            "milvus",
+            "--milvus-uri",
+            &uri,
+            "--milvus-prefix",
+            &prefix,
+            "--milvus-index",
+            "flat",
+        ]);
+        // Twice: the second run's scratch index must not see the first's rows.
+        for _ in 0..2 {
+            assert_eq!(json(&run(&on_milvus)), embedded, "{ranker}");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! index, M 16, efConstruction 128, ef 64), at 100k and 1M rows of 384 components, the
 //! dimension of the default model's joint space. HNSW's recall@10 is measured against the
 //! embedded store's exact answers, and the Milvus server's RSS is read after each load.
+//! Milvus is searched at strong consistency (the CLI's default) and bounded (the daemon's).
 //!
 //! The rows are clustered, as embeddings are (passages of one tune sit together): 1 centre per
 //! 50 rows, each row its centre plus noise of the same norm. Uniformly random directions would
@@ -23,7 +24,7 @@ use criterion::Criterion;
 use serde_json::{json, Value};
 use tunelens_daemon::index::records::ContentKey;
 use tunelens_daemon::index::vectors::{
-    Filter, FlatVectors, IndexKind, Milvus, MilvusConfig, Row, RowId, VectorStore,
+    Consistency, Filter, FlatVectors, IndexKind, Milvus, MilvusConfig, Row, RowId, VectorStore,
 };
 use tunelens_models::abc::Level;
 
@@ -198,6 +199,13 @@ fn main() {
         ..MilvusConfig::default()
     })
     .expect("the Milvus server answers");
+    // The same server and collections, searched at bounded consistency (a daemon's default):
+    // a strong search waits for the server's next time tick.
+    let bounded = Milvus::connect(MilvusConfig {
+        consistency: Consistency::Bounded,
+        ..milvus.config().clone()
+    })
+    .expect("the Milvus server answers");
     let mut c = Criterion::default().configure_from_args();
     let mut summary = Vec::new();
     for n in sizes() {
@@ -231,7 +239,14 @@ fn main() {
             })
             .sum();
         let recall = found as f64 / (exact.len() * K) as f64;
-        let milvus_latency = latency(&mut c, &format!("milvus-hnsw/{n}"), &collection, &d);
+        let strong = latency(&mut c, &format!("milvus-hnsw-strong/{n}"), &collection, &d);
+        let bounded_collection = bounded.collection(&model, DIM).expect("collection");
+        let bounded_latency = latency(
+            &mut c,
+            &format!("milvus-hnsw-bounded/{n}"),
+            &bounded_collection,
+            &d,
+        );
         let _ = milvus.drop_collection(&model, DIM);
 
         let row = json!({
@@ -243,7 +258,8 @@ fn main() {
                 "flush_and_index_s": (index_seconds * 10.0).round() / 10.0,
                 "recall_at_10": recall,
                 "server_rss_mib": rss.map(f64::round),
-                "top10": milvus_latency,
+                "top10_strong": strong,
+                "top10_bounded": bounded_latency,
             },
         });
         println!("{row}");

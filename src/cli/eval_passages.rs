@@ -12,13 +12,17 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_daemon::index::symbolic::{passage_ngrams, SymbolicIndex};
-use tunelens_daemon::index::{index_files, Catalog, IndexOptions, Ranker, Store, UnitSettings};
+use tunelens_daemon::index::vectors::Backend;
+use tunelens_daemon::index::{
+    index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
+};
 use tunelens_models::abc::transpose::{self, Interval};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
 use super::embed::ModelArgs;
 use super::input;
+use super::store::StoreArgs;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,10 +70,17 @@ pub struct PassagesArgs {
     db: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    /// Where the passages' vectors are searched: the same numbers come from either store.
+    #[command(flatten)]
+    store: StoreArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
+
+/// The corpus the evaluated tunes are indexed into (on Milvus, emptied before each run: the
+/// rows of an earlier run's scratch index would otherwise crowd the top k).
+const CORPUS: &str = "eval";
 
 #[derive(Serialize)]
 struct Report {
@@ -95,8 +106,14 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| scratch.path().join("index.sled"));
     let store = Store::open(&db, false)?;
+    let backend = args.store.backend()?;
+    if let Backend::Milvus(milvus) = &backend {
+        if let Some(collection) = milvus.find(&model_id)? {
+            collection.delete_corpus(CORPUS)?;
+        }
+    }
     let options = IndexOptions {
-        corpus: "eval".into(),
+        corpus: CORPUS.into(),
         settings: UnitSettings {
             window: args.window,
             stride: 1,
@@ -107,8 +124,9 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         collections_under: None,
     };
     eprintln!("indexing {} file(s) ...", files.len());
-    let report = index_files(
+    let report = index_files_to(
         &store,
+        &backend,
         &clamp,
         &model_id,
         &files,
@@ -161,7 +179,13 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
             RankerArg::Symbolic => Ranker::Symbolic,
             _ => Ranker::Hybrid,
         };
-        let catalog = Catalog::load(&store, &model_id, &["eval".to_owned()], Level::Passage)?;
+        let catalog = Catalog::open(
+            &store,
+            &backend,
+            &model_id,
+            &[CORPUS.to_owned()],
+            Level::Passage,
+        )?;
         let vectors = embed(&clamp, &queries)?;
         let mut rankings = Vec::new();
         for (q, v) in queries.iter().zip(&vectors) {

@@ -111,7 +111,7 @@ impl ServerArgs {
             model_name: model.display().to_string(),
             device: opened.device,
             config,
-            milvus: self.store.milvus()?,
+            milvus: self.store.milvus_for_server()?,
         });
         // Both servers report quotations of the reference corpora (Config.originality turns
         // it off or sets the threshold).

@@ -100,17 +100,24 @@ impl StoreArgs {
         }
     }
 
-    /// The Milvus settings when `--store milvus`; nothing is contacted (a daemon connects on
-    /// its own time, and keeps serving while the server is down).
-    pub fn milvus(&self) -> anyhow::Result<Option<MilvusConfig>> {
+    /// A server's Milvus settings when `--store milvus`; nothing is contacted (a daemon
+    /// connects on its own time, and keeps serving while the server is down). Its searches
+    /// default to bounded consistency: a strong one waits for the server's next time tick
+    /// (~200 ms, docs/benchmarks.md), and a reference corpus changes far less often than that.
+    pub fn milvus_for_server(&self) -> anyhow::Result<Option<MilvusConfig>> {
         match self.kind {
             StoreKind::Embedded => Ok(None),
-            StoreKind::Milvus => self.milvus_config().map(Some),
+            StoreKind::Milvus => self.milvus_config_with(Consistency::Bounded).map(Some),
         }
     }
 
-    /// Flags and environment first, then the config file, then defaults.
+    /// Flags and environment first, then the config file, then defaults (strong consistency:
+    /// a search right after `index` sees everything it wrote).
     pub fn milvus_config(&self) -> anyhow::Result<MilvusConfig> {
+        self.milvus_config_with(Consistency::Strong)
+    }
+
+    fn milvus_config_with(&self, default_consistency: Consistency) -> anyhow::Result<MilvusConfig> {
         let (file, file_path) = self.config_file()?;
         let mut config = MilvusConfig::default();
         if let Some(uri) = self.milvus_uri.clone().or(file.uri) {
@@ -154,9 +161,8 @@ impl StoreArgs {
             None => "Milvus settings".to_owned(),
         })?;
         config.consistency = match (self.milvus_consistency, file.consistency.as_deref()) {
-            (Some(ConsistencyArg::Strong), _) | (None, None | Some("strong")) => {
-                Consistency::Strong
-            }
+            (None, None) => default_consistency,
+            (Some(ConsistencyArg::Strong), _) | (None, Some("strong")) => Consistency::Strong,
             (Some(ConsistencyArg::Bounded), _) | (None, Some("bounded")) => Consistency::Bounded,
             (Some(ConsistencyArg::Eventually), _) | (None, Some("eventually")) => {
                 Consistency::Eventually
