@@ -50,6 +50,8 @@ enum Command {
     Lsp(cli::lsp::LspArgs),
     /// The same analysis for scripts: JSON-RPC 2.0 on a local Unix socket.
     Daemon(cli::lsp::DaemonArgs),
+    /// Train or fine-tune a model on ABC collections and their text (contrastive).
+    Train(cli::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
         Command::Store(c) => cli::store::run(&c),
         Command::Lsp(a) => cli::lsp::lsp(&a),
         Command::Daemon(a) => cli::lsp::daemon(&a),
+        Command::Train(a) => cli::train::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -7,3 +7,4 @@
 pub mod abc;
 pub mod encoders;
 pub mod musicxml;
+pub mod train;

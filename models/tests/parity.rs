@@ -248,6 +248,8 @@ fn own_model_dir_round_trips() {
         dims: model.card_dims(),
         training_data: "random init".into(),
         metrics: [("top1".to_string(), 0.5)].into_iter().collect(),
+        text_encoder: None,
+        training: None,
     };
     model.export_dir(&tmp, &card).unwrap();
     let again = Clamp::load_dir(&tmp, &Device::Cpu).unwrap();

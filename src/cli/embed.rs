@@ -26,6 +26,13 @@ enum LongTunesArg {
     Truncate,
 }
 
+/// The model every command uses when neither --model nor TUNELENS_MODEL names one: the one
+/// trained by `tunelens train` and committed with the repository.
+pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default");
+/// The text tower scripts/setup.sh installs.
+pub const DEFAULT_TEXT_MODEL: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/.data/models/all-minilm-l6-v2");
+
 /// What every embedding command needs to get a model.
 #[derive(clap::Args)]
 pub struct ModelArgs {
@@ -44,9 +51,18 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// --model, else TUNELENS_MODEL (clap reads both), else the default model.
     fn dir(&self) -> anyhow::Result<&Path> {
-        self.model.as_deref().context(
-            "no model: pass --model DIR (or set TUNELENS_MODEL) to a CLaMP checkpoint directory",
+        if let Some(m) = self.model.as_deref() {
+            return Ok(m);
+        }
+        let default = Path::new(DEFAULT_MODEL);
+        if default.join("model.safetensors").exists() {
+            return Ok(default);
+        }
+        anyhow::bail!(
+            "no model: pass --model DIR (or set TUNELENS_MODEL); the default model {} is missing",
+            default.display()
         )
     }
 

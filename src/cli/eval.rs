@@ -223,8 +223,22 @@ fn folder_rows(dir: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<R
     let mut rows = Vec::new();
     for parsed in super::input::readable(&paths, abc::DEFAULT_SIZE_LIMIT, &mut failed) {
         for tune in &parsed.file.tunes {
+            // The label's own field line is hidden from the music, or a model could read
+            // the answer (`R:jig`) off the input.
+            let music = parsed.source.slice(tune.range);
+            let music = match letter {
+                Some(l) => music
+                    .lines()
+                    .filter(|line| {
+                        let b = line.as_bytes();
+                        !(b.len() > 1 && char::from(b[0]) == l && b[1] == b':')
+                    })
+                    .map(|line| format!("{line}\n"))
+                    .collect(),
+                None => music.to_owned(),
+            };
             rows.push(Row {
-                music: parsed.source.slice(tune.range).to_owned(),
+                music,
                 text: None,
                 label: letter
                     .and_then(|l| tune.field(l))

@@ -13,3 +13,4 @@ pub mod lsp;
 pub mod patches;
 pub mod query;
 pub mod store;
+pub mod train;

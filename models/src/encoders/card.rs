@@ -21,6 +21,22 @@ pub struct ModelCard {
     /// Evaluation results by name (e.g. `"wikimt_top1"`).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// A text tower kept outside the directory (it is large and installed by setup): the
+    /// checkpoint then holds only `text_proj`, and the tower's own directory supplies
+    /// `text_enc` and the tokenizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_encoder: Option<TextEncoderRef>,
+    /// How the weights were made (`tunelens train`: steps, wall time, machine, options).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
+}
+
+/// Where an external text tower is: `path` is relative to the model directory unless
+/// absolute; `TUNELENS_TEXT_MODEL` overrides it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextEncoderRef {
+    pub name: String,
+    pub path: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

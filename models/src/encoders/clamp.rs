@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::batch::{plan, segments, BatchLimits, LongTunes};
 use super::bert::Linear;
-use super::card::{CardDims, ModelCard, CARD_FILE};
+use super::card::{CardDims, ModelCard, TextEncoderRef, CARD_FILE};
 use super::config::BertConfig;
 use super::error::{ModelError, Result};
 use super::music::{MusicEncoder, PatchIds};
@@ -111,9 +111,46 @@ impl Clamp {
 
     /// Loads with both encoders' BERT stacks in `dtype`; the patch embedding, pooling and the
     /// projections stay f32, so only the transformer layers lose precision.
-    pub fn load_as(files: ClampFiles, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn load_as(mut files: ClampFiles, device: &Device, dtype: DType) -> Result<Self> {
         let music_config = BertConfig::from_file(&files.config)?;
-        let weights = Arc::new(Weights::load(&files.checkpoint, device)?);
+        let card = match &files.card {
+            Some(f) => Some(ModelCard::read(f)?),
+            None => None,
+        };
+        let mut weights = Weights::load(&files.checkpoint, device)?;
+        let mut unidecode = true;
+        let external = card.as_ref().and_then(|c| c.text_encoder.as_ref());
+        if let (Some(text), false) = (
+            external,
+            weights
+                .shape_of("text_enc.embeddings.word_embeddings.weight")
+                .is_some(),
+        ) {
+            let dir = text_encoder_dir(&files.checkpoint, text);
+            let tower =
+                Weights::load(&dir.join(SAFETENSORS_FILE), device).map_err(|e| match e {
+                    ModelError::Io { file, .. } => ModelError::MissingFile {
+                        file,
+                        hint: format!(
+                            "this model uses the text tower `{}` kept outside it: run \
+                             scripts/setup.sh (or point TUNELENS_TEXT_MODEL at its folder)",
+                            text.name
+                        ),
+                    },
+                    other => other,
+                })?;
+            let mut all = weights.tensors().clone();
+            for (name, t) in tower.tensors() {
+                let name = name.strip_prefix("bert.").unwrap_or(name);
+                all.insert(format!("text_enc.{name}"), t.clone());
+            }
+            weights = Weights::from_tensors(files.checkpoint.clone(), all);
+            files.text_config = Some(dir.join(CONFIG_FILE));
+            files.tokenizer = Some(dir.join(TOKENIZER_FILE));
+            // A sentence-transformers tokenizer normalises on its own, as in training.
+            unidecode = false;
+        }
+        let weights = Arc::new(weights);
         let root = weights.vb("");
         let music = MusicEncoder::load(&root.pp("music_enc").with_dtype(dtype), &music_config)?;
         let music_proj = load_proj(&root, "music_proj", music_config.hidden_size)?;
@@ -143,11 +180,7 @@ impl Clamp {
             None
         };
         let tokenizer = match &files.tokenizer {
-            Some(f) => Some(TextTokenizer::from_file(f, TEXT_MAX_LENGTH, true)?),
-            None => None,
-        };
-        let card = match &files.card {
-            Some(f) => Some(ModelCard::read(f)?),
+            Some(f) => Some(TextTokenizer::from_file(f, TEXT_MAX_LENGTH, unidecode)?),
             None => None,
         };
         Ok(Self {
@@ -360,6 +393,21 @@ impl Clamp {
             max_patches: self.max_patches(),
         }
     }
+}
+
+/// Where an external text tower is: `TUNELENS_TEXT_MODEL`, else the card's path (relative
+/// to the model directory).
+pub fn text_encoder_dir(checkpoint: &Path, text: &TextEncoderRef) -> PathBuf {
+    if let Some(dir) = std::env::var_os("TUNELENS_TEXT_MODEL") {
+        return PathBuf::from(dir);
+    }
+    if text.path.is_absolute() {
+        return text.path.clone();
+    }
+    checkpoint
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&text.path)
 }
 
 /// L2-normalises a vector in place (zero vectors stay zero).

@@ -25,7 +25,7 @@ pub mod weights;
 pub use backend::{EmbeddingBackend, Embeddings, MusicBatch, TextBatch};
 pub use batch::{BatchLimits, LongTunes};
 pub use candle_core::DType;
-pub use card::{CardDims, ModelCard};
+pub use card::{CardDims, ModelCard, TextEncoderRef};
 pub use clamp::{normalize, Clamp, ClampFiles};
 pub use config::{BertConfig, HiddenAct, TextArch};
 pub use device::{describe_device, parse_device, parse_dtype, select_device, SelectedDevice};

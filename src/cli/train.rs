@@ -1,0 +1,154 @@
+//! `tunelens train`: trains (or fine-tunes) a model with the contrastive objectives of
+//! `tunelens_models::train`, showing loss and steps/s, checkpointing so `--resume` continues
+//! bit for bit.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tunelens_models::encoders::parse_device;
+use tunelens_models::train::{self, LossWeights, TrainOptions};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Training data: folders of .abc files (sub-folders are collections), .abc files, or
+    /// WikiMT-style JSONL (`music`, `title`, `artist`, `genre`, `text`).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Where the model, checkpoints, log and held-out tunes go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Start from this model (fine-tuning; its shape is kept).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// The frozen text tower (installed by scripts/setup.sh).
+    #[arg(long, env = "TUNELENS_TEXT_MODEL", default_value = super::embed::DEFAULT_TEXT_MODEL)]
+    text_model: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 50)]
+    warmup: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Patches of each tune a step sees (the first ones).
+    #[arg(long, default_value_t = 32)]
+    train_patches: usize,
+    /// The model's patch limit.
+    #[arg(long, default_value_t = 128)]
+    max_patches: usize,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Weight of the music ↔ text loss.
+    #[arg(long, default_value_t = 1.0)]
+    w_text: f64,
+    /// Weight of the window ↔ own tune loss.
+    #[arg(long, default_value_t = 1.0)]
+    w_tune: f64,
+    /// Weight of the window ↔ augmented window loss.
+    #[arg(long, default_value_t = 1.0)]
+    w_aug: f64,
+    /// A fixed temperature instead of a learnt one.
+    #[arg(long)]
+    temperature: Option<f64>,
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: u64,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let device = parse_device(&args.device)?;
+    let mut options =
+        TrainOptions::new(args.data.clone(), args.out.clone(), args.text_model.clone());
+    options.from = args.from.clone();
+    options.steps = args.steps;
+    options.batch = args.batch;
+    options.lr = args.lr;
+    options.warmup = args.warmup;
+    options.seed = args.seed;
+    options.train_patches = args.train_patches;
+    options.max_patches = args.max_patches;
+    options.hidden = args.hidden;
+    options.layers = args.layers;
+    options.heads = args.heads;
+    options.embedding = args.hidden;
+    options.weights = LossWeights {
+        text: args.w_text,
+        tune: args.w_tune,
+        aug: args.w_aug,
+    };
+    options.temperature = args.temperature;
+    options.checkpoint_every = args.checkpoint_every;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C still kills the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let bar = indicatif::ProgressBar::new(args.steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let summary = train::train(
+        &options,
+        args.resume,
+        &device,
+        &mut |s, _| {
+            bar.set_position(s.step);
+            bar.set_message(format!(
+                "loss {:.4} (text {:.3} tune {:.3} aug {:.3})  {:.2} steps/s",
+                s.loss, s.text, s.tune, s.aug, s.steps_per_s
+            ));
+        },
+        &stop,
+    )
+    .with_context(|| format!("training into {}", args.out.display()))?;
+    bar.finish();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &summary)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "trained {} steps in {:.0} s{}: loss {:?} → {:?}; model in {}",
+            summary.steps,
+            summary.elapsed_s,
+            if summary.stopped_early {
+                " (stopped; resume with --resume)"
+            } else {
+                ""
+            },
+            summary.first_loss,
+            summary.last_loss,
+            summary.out.display()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
