@@ -144,8 +144,17 @@ fn model_trouble_is_a_clear_error() {
     let abc = tmp.path().join("t.abc");
     std::fs::write(&abc, "X:1\nK:C\nab|\n").expect("write");
     let abc = abc.display().to_string();
-    let out = run(&["embed", &abc]);
-    assert!(!out.ok && out.stderr.contains("no model"), "{}", out.stderr);
+    // Without --model the committed default model embeds (it needs setup's text tower only
+    // for text).
+    let out = run(&["embed", &abc, "--json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let first: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().next().unwrap_or_default()).expect("json line");
+    assert_eq!(
+        first["vector"].as_array().map(Vec::len),
+        Some(256),
+        "{first}"
+    );
     // A model folder without config.json.
     let dir = tmp.path().join("model");
     std::fs::create_dir(&dir).expect("mkdir");
