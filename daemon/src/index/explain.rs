@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tunelens_models::abc::notes::{align, describe_transposition, voice_notes, Note};
+use tunelens_models::abc::notes::{align, describe_transposition, voice_notes, Alignment, Note};
 use tunelens_models::abc::{self, AbcFile, Level, SourceText};
 use tunelens_models::musicxml;
 
@@ -207,13 +207,12 @@ impl<'a> Explainer<'a> {
         let alignment = align(query, theirs);
         let folded = (alignment.transposition + 5).rem_euclid(12) - 5;
         let interval = describe_transposition(alignment.transposition);
-        let differ = alignment.changed() + alignment.inserted() + alignment.dropped();
         let summary = format!(
-            "bars {}–{} = bars {first}–{last} of {}, {interval}, {differ} of {} notes differ",
+            "bars {}–{} = bars {first}–{last} of {}, {interval}, {}",
             query_bars[0],
             query_bars[1],
             m.title.as_deref().unwrap_or("(untitled)"),
-            query.len(),
+            notes_differ(query.len(), &alignment),
         );
         Some(Explanation {
             transposition: folded,
@@ -232,9 +231,44 @@ impl<'a> Explainer<'a> {
     }
 }
 
+/// "2 of 24 notes differ": of the query's notes, those without an equal partner. Notes only
+/// the match has are counted apart; counted in, they would read "23 of 18 notes differ".
+fn notes_differ(notes: usize, alignment: &Alignment) -> String {
+    let differ = alignment.changed() + alignment.dropped();
+    match alignment.inserted() {
+        0 => format!("{differ} of {notes} notes differ"),
+        1 => format!("{differ} of {notes} notes differ, and the match has 1 note more"),
+        n => format!("{differ} of {notes} notes differ, and the match has {n} notes more"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_only_the_match_has_are_not_counted_as_differing_query_notes() {
+        use tunelens_models::abc::notes::AlignOp;
+        let alignment = Alignment {
+            transposition: 0,
+            ops: vec![
+                AlignOp::Same { a: 0, b: 0 },
+                AlignOp::Changed { a: 1, b: 1 },
+                AlignOp::Inserted { b: 2 },
+                AlignOp::Inserted { b: 3 },
+                AlignOp::Dropped { a: 2 },
+            ],
+        };
+        assert_eq!(
+            notes_differ(3, &alignment),
+            "2 of 3 notes differ, and the match has 2 notes more"
+        );
+        let exact = Alignment {
+            transposition: 5,
+            ops: vec![AlignOp::Same { a: 0, b: 0 }],
+        };
+        assert_eq!(notes_differ(1, &exact), "0 of 1 notes differ");
+    }
 
     #[test]
     fn file_cache_reuses_unchanged_files_and_rereads_changed_ones() {
