@@ -75,16 +75,8 @@ fn a_migrated_index_answers_like_the_embedded_one() {
     let (model, db) = index_with_tiny_model(&tmp, &dir);
     // A prefix per run: tests share one server.
     let prefix = format!("migrate_{}", std::process::id());
-    let milvus = [
-        "--store",
-        "milvus",
-        "--milvus-uri",
-        &uri,
-        "--milvus-prefix",
-        &prefix,
-        "--milvus-index",
-        "flat",
-    ];
+    let flags = common::milvus_flat(&uri, &prefix);
+    let milvus: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut migrate = vec!["store", "migrate", "--to", "milvus", "--db", &db, "--json"];
     migrate.extend_from_slice(&milvus[2..]);
     let report = json(&run(&migrate));
@@ -146,16 +138,8 @@ fn eval_passages_gives_the_same_numbers_on_milvus() {
         ];
         let embedded = json(&run(&args));
         let mut on_milvus = args.to_vec();
-        on_milvus.extend([
-            "--store",
-            "milvus",
-            "--milvus-uri",
-            &uri,
-            "--milvus-prefix",
-            &prefix,
-            "--milvus-index",
-            "flat",
-        ]);
+        let flags = common::milvus_flat(&uri, &prefix);
+        on_milvus.extend(flags.iter().map(String::as_str));
         // Twice: the second run's scratch index must not see the first's rows.
         for _ in 0..2 {
             assert_eq!(json(&run(&on_milvus)), embedded, "{ranker}");

@@ -7,15 +7,19 @@ mod common;
 use common::{music21_abc_dir, run, TempDir};
 use serde_json::Value;
 
+/// `tunelens train` of a small model for 20 steps (`--steps` in `extra` wins).
 fn train(data: &str, out: &str, extra: &[&str]) -> common::Output {
+    let steps = if extra.contains(&"--steps") {
+        &[][..]
+    } else {
+        &["--steps", "20"][..]
+    };
     let mut args = vec![
         "train",
         "--data",
         data,
         "--out",
         out,
-        "--steps",
-        "20",
         "--batch",
         "8",
         "--hidden",
@@ -30,6 +34,7 @@ fn train(data: &str, out: &str, extra: &[&str]) -> common::Output {
         "16",
         "--json",
     ];
+    args.extend_from_slice(steps);
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -77,29 +82,7 @@ fn a_small_model_trains_and_every_command_can_use_it() {
     assert_eq!(classify.stdout.lines().count(), 50, "{}", classify.stdout);
 
     // More steps on --resume continue the run; other options are refused.
-    let more = run(&[
-        "train",
-        "--data",
-        &data,
-        "--out",
-        &out,
-        "--steps",
-        "25",
-        "--batch",
-        "8",
-        "--hidden",
-        "32",
-        "--layers",
-        "1",
-        "--heads",
-        "2",
-        "--max-patches",
-        "32",
-        "--train-patches",
-        "16",
-        "--resume",
-        "--json",
-    ]);
+    let more = train(&data, &out, &["--steps", "25", "--resume"]);
     assert!(more.ok, "{}", more.stderr);
     let more: Value = serde_json::from_str(more.stdout.trim()).expect("json");
     assert_eq!(

@@ -134,20 +134,7 @@ fn a_crash_mid_index_resumes_to_the_content_of_an_uninterrupted_run() {
     copy_corpus(&dir);
     let dir = dir.display().to_string();
     let model = shared_fixture("clamp-tiny-bert").display().to_string();
-    let store = |prefix: &str| -> Vec<String> {
-        [
-            "--store",
-            "milvus",
-            "--milvus-uri",
-            &uri,
-            "--milvus-prefix",
-            prefix,
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain(["--milvus-index".into(), "flat".into()])
-        .collect()
-    };
+    let store = |prefix: &str| common::milvus_flat(&uri, prefix);
     // A prefix per run: tests share one server.
     let (whole, crashed) = (
         format!("fault_whole_{}", std::process::id()),
@@ -316,18 +303,9 @@ fn a_daemon_on_milvus_answers_while_the_server_is_down_and_finds_it_again() {
     let model = shared_fixture("clamp-tiny-bert").display().to_string();
     let db = tmp.path().join("db");
     let prefix = format!("daemon_{}", std::process::id());
-    let store = [
-        "--store",
-        "milvus",
-        "--milvus-uri",
-        &uri,
-        "--milvus-prefix",
-        &prefix,
-        "--milvus-index",
-        "flat",
-        "--milvus-timeout",
-        "2",
-    ];
+    let mut flags = common::milvus_flat(&uri, &prefix);
+    flags.extend(["--milvus-timeout".into(), "2".into()]);
+    let store: Vec<&str> = flags.iter().map(String::as_str).collect();
     // The team's reference corpus, indexed into Milvus (its records stay in the local db).
     let mut args = vec![
         "index",

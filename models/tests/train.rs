@@ -162,40 +162,28 @@ fn an_empty_corpus_and_a_batch_of_one_are_refused_with_the_reason() {
     let data = tmp.0.join("tunes");
     std::fs::create_dir(&data).expect("mkdir");
     std::fs::write(data.join("one.abc"), "X:1\nT:Only\nK:G\nGABc|\n").expect("write");
-    let o = options(&data, tmp.0.join("out"));
-    let e = train::train(
-        &o,
-        false,
-        &Device::Cpu,
-        &mut |_, _| {},
-        &AtomicBool::new(false),
-    )
-    .err()
-    .expect("too few tunes");
-    assert!(e.to_string().contains("fewer than one batch"), "{e}");
-    let mut o = o;
-    o.batch = 1;
-    let e = train::train(
-        &o,
-        false,
-        &Device::Cpu,
-        &mut |_, _| {},
-        &AtomicBool::new(false),
-    )
-    .err()
-    .expect("batch of one");
-    assert!(e.to_string().contains("at least 2"), "{e}");
-    let e = train::train(
-        &options(&data, tmp.0.join("out2")),
-        true,
-        &Device::Cpu,
-        &mut |_, _| {},
-        &AtomicBool::new(false),
-    )
-    .err()
-    .expect("nothing to resume");
+    let refusal = |o: &TrainOptions, resume: bool| {
+        train::train(
+            o,
+            resume,
+            &Device::Cpu,
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
+        .err()
+        .expect("refused")
+        .to_string()
+    };
+    let mut o = options(&data, tmp.0.join("out"));
+    let e = refusal(&o, false);
+    assert!(e.contains("fewer than one batch"), "{e}");
+    // Nothing to resume: the data is checked first, and says so.
+    let e = refusal(&o, true);
     assert!(
-        e.to_string().contains("fewer than one batch") || e.to_string().contains("no checkpoint"),
+        e.contains("fewer than one batch") || e.contains("no checkpoint"),
         "{e}"
     );
+    o.batch = 1;
+    let e = refusal(&o, false);
+    assert!(e.contains("at least 2"), "{e}");
 }

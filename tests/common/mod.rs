@@ -60,6 +60,23 @@ pub fn index_with_tiny_model(tmp: &TempDir, dir: &Path) -> (String, String) {
     (model, db)
 }
 
+/// The flags that put a command on the test Milvus server at `uri`, in collections named
+/// after `prefix` (tests share one server), with an exact (FLAT) index.
+pub fn milvus_flat(uri: &str, prefix: &str) -> Vec<String> {
+    [
+        "--store",
+        "milvus",
+        "--milvus-uri",
+        uri,
+        "--milvus-prefix",
+        prefix,
+        "--milvus-index",
+        "flat",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The music21 ABC collections that `scripts/fetch-music21.sh` extracts.
 pub fn music21_abc_dir() -> PathBuf {
     let dir = repo_root().join(".data/music21/music21/corpus");
