@@ -136,6 +136,23 @@ fn the_loss_falls_and_a_resumed_run_equals_an_uninterrupted_one() {
     let on_disk = std::fs::read_to_string(split.out.join(train::LOG_FILE)).expect("log");
     assert_eq!(on_disk.lines().count() as u64, STEPS);
 
+    // A run's folder moved elsewhere resumes there, with more steps.
+    let moved = tmp.0.join("moved");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&split.out)
+        .arg(&moved)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let mut more = options(&data, moved);
+    more.steps = STEPS + 3;
+    let extra = run(&more, true, None);
+    assert_eq!(
+        extra.iter().map(|e| e.step).collect::<Vec<_>>(),
+        vec![STEPS + 1, STEPS + 2, STEPS + 3]
+    );
+
     // What it wrote is a model directory the encoders load.
     let model = Clamp::load_dir(&whole.out, &Device::Cpu).expect("the trained model loads");
     let patches = Patchilizer::new().encode_ids(

@@ -121,12 +121,14 @@ impl TrainOptions {
         }
     }
 
-    /// The options a resumed run must share with the one it continues (all but `steps`).
+    /// The options a resumed run must share with the one it continues: all but `steps`,
+    /// `checkpoint_every` and `out` (a run's folder may be moved or copied, then resumed).
     fn identity(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.remove("steps");
             o.remove("checkpoint_every");
+            o.remove("out");
         }
         v
     }
@@ -424,7 +426,7 @@ pub fn train(
             if l.state.options != identity {
                 return Err(TrainError::Checkpoint {
                     file: out.join(checkpoint::DIR),
-                    reason: "it was written by a run with other options (only --steps may \
+                    reason: "it was written by a run with other options (only --steps, --checkpoint-every and the folder may \
                              change on --resume)"
                         .into(),
                 });
