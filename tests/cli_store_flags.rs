@@ -19,16 +19,7 @@ fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
             command.env_remove(k);
         }
     }
-    let out = command
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the tunelens binary runs");
-    Output {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::output(command.args(args).envs(env.iter().copied()))
 }
 
 fn run(args: &[&str]) -> Output {

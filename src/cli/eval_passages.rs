@@ -78,8 +78,8 @@ pub struct PassagesArgs {
     json: bool,
 }
 
-/// The corpus the evaluated tunes are indexed into (on Milvus, emptied before each run: the
-/// rows of an earlier run's scratch index would otherwise crowd the top k).
+/// The corpus the evaluated tunes are indexed into (on Milvus, emptied before each run on a
+/// scratch index: the rows of an earlier run's scratch index would otherwise crowd the top k).
 const CORPUS: &str = "eval";
 
 #[derive(Serialize)]
@@ -107,7 +107,9 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| scratch.path().join("index.sled"));
     let store = Store::open(&db, false)?;
     let backend = args.store.backend()?;
-    if let Backend::Milvus(milvus) = &backend {
+    // A scratch index's rows on the server are the last scratch run's: clear them. A kept
+    // `--db` is reused, and its files already pushed are not pushed again, so its rows stay.
+    if let (Backend::Milvus(milvus), None) = (&backend, &args.db) {
         if let Some(collection) = milvus.find(&model_id)? {
             collection.delete_corpus(CORPUS)?;
         }
@@ -154,15 +156,8 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
             Perturb::None => std::mem::take(&mut q.abc),
             Perturb::Vary => transpose::vary(&q.abc, 0.12, next(&mut rng)),
             Perturb::Transpose => {
-                const INTERVALS: [Interval; 6] = [
-                    Interval::MAJOR_SECOND_UP,
-                    Interval::MAJOR_SECOND_DOWN,
-                    Interval::FOURTH_UP,
-                    Interval::FOURTH_DOWN,
-                    Interval::FIFTH_UP,
-                    Interval::FIFTH_DOWN,
-                ];
-                transpose::transpose(&q.abc, INTERVALS[(next(&mut rng) % 6) as usize])
+                let keys = &Interval::NEAR_KEYS;
+                transpose::transpose(&q.abc, keys[(next(&mut rng) % keys.len() as u64) as usize])
             }
         };
     }

@@ -17,10 +17,12 @@ pub struct Output {
 
 /// Runs the `tunelens` binary built for these tests.
 pub fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tunelens"))
-        .args(args)
-        .output()
-        .expect("the tunelens binary runs");
+    output(Command::new(env!("CARGO_BIN_EXE_tunelens")).args(args))
+}
+
+/// Runs `command` to the end and keeps what it printed.
+pub fn output(command: &mut Command) -> Output {
+    let out = command.output().expect("the tunelens binary runs");
     Output {
         ok: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -52,6 +52,17 @@ impl Interval {
         fifths: -1,
     };
 
+    /// The keys a tune is most often moved to: a 2nd, 4th or 5th up or down. The passage
+    /// evaluation transposes to them, and training's augmented views do too.
+    pub const NEAR_KEYS: [Interval; 6] = [
+        Interval::MAJOR_SECOND_UP,
+        Interval::MAJOR_SECOND_DOWN,
+        Interval::FOURTH_UP,
+        Interval::FOURTH_DOWN,
+        Interval::FIFTH_UP,
+        Interval::FIFTH_DOWN,
+    ];
+
     /// The interval in semitones. A fifth is 4 letters and 7 semitones; what `letters` adds
     /// beyond `4 × fifths` are whole octaves (exact when `letters ≡ 4 × fifths (mod 7)`, as
     /// for every real interval).

@@ -6,15 +6,6 @@ use crate::abc::transpose::{self, Interval};
 
 use super::rng::Rng;
 
-const INTERVALS: [Interval; 6] = [
-    Interval::MAJOR_SECOND_UP,
-    Interval::MAJOR_SECOND_DOWN,
-    Interval::FOURTH_UP,
-    Interval::FOURTH_DOWN,
-    Interval::FIFTH_UP,
-    Interval::FIFTH_DOWN,
-];
-
 /// `abc` with grace notes (`{...}`), decorations (`!...!`, `+...+`) and the one-character
 /// decorations (`~ . H L M O P S T u v`) removed from the music lines; field lines, quoted
 /// strings (chords, annotations) and inline fields stay as they are.
@@ -75,7 +66,8 @@ pub fn drop_ornaments(abc: &str) -> String {
 /// 5th, then `vary_fraction` of the notes moved a step.
 pub fn augment(abc: &str, vary_fraction: f64, rng: &mut Rng) -> String {
     let plain = drop_ornaments(abc);
-    let moved = transpose::transpose(&plain, INTERVALS[rng.below(INTERVALS.len())]);
+    let keys = &Interval::NEAR_KEYS;
+    let moved = transpose::transpose(&plain, keys[rng.below(keys.len())]);
     transpose::vary(&moved, vary_fraction, rng.next_u64())
 }
 
