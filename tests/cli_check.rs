@@ -10,9 +10,14 @@ use serde_json::Value;
 /// The reference tune: bars 5-8 are the ones quoted below.
 const REFERENCE: &str = "X:1\nT:The Reference Jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
 
-/// Bars 5-8 of the reference a perfect 4th higher (G → C), with two notes changed (the `d'`
-/// of bar 2 of the quote and the `e` of bar 4), as bars 3-6 of a tune of its own.
-const QUOTING: &str = "X:1\nT:My Borrowing Jig\nM:6/8\nL:1/8\nK:C\nCEC CEG|AGE D3|\nefg a2b|c'2b e'3|e'd'c' bag|aga e3|\nGEC DEF|EDC C3|\n";
+/// Bars 5-8 of the reference a perfect 4th higher (G → C), with two notes moved a step as a
+/// player varies a tune (the `d'` of bar 2 of the quote down to `c'`, the `f` of bar 4 down to
+/// `e`), as bars 3-6 of a tune of its own.
+const QUOTING: &str = "X:1\nT:My Borrowing Jig\nM:6/8\nL:1/8\nK:C\nCEC CEG|AGE D3|\nefg a2b|c'2c' e'3|e'd'c' bag|age e3|\nGEC DEF|EDC C3|\n";
+
+/// The same quote with its two notes changed by leaps (a third each: `d'` → `b`, `f` → `a`):
+/// no longer the shape of a variation, so only a lower threshold reports it.
+const LEAPING: &str = "X:1\nT:My Leaping Jig\nM:6/8\nL:1/8\nK:C\nCEC CEG|AGE D3|\nefg a2b|c'2b e'3|e'd'c' bag|aga e3|\nGEC DEF|EDC C3|\n";
 
 /// Written for this test, checked by hand against the reference: its own intervals and
 /// rhythms throughout.
@@ -23,6 +28,7 @@ struct Setup {
     model: String,
     db: String,
     quoting: String,
+    leaping: String,
     original: String,
     reference: String,
 }
@@ -35,6 +41,7 @@ fn setup() -> Setup {
     let mine = tmp.path().join("mine");
     std::fs::create_dir(&mine).expect("mkdir");
     std::fs::write(mine.join("quoting.abc"), QUOTING).expect("write");
+    std::fs::write(mine.join("leaping.abc"), LEAPING).expect("write");
     std::fs::write(mine.join("original.abc"), ORIGINAL).expect("write");
     let model = shared_fixture("clamp-tiny-bert").display().to_string();
     let db = tmp.path().join("db").display().to_string();
@@ -54,6 +61,7 @@ fn setup() -> Setup {
         model,
         db,
         quoting: path(mine.join("quoting.abc")),
+        leaping: path(mine.join("leaping.abc")),
         original: path(mine.join("original.abc")),
         reference: path(std::fs::canonicalize(corpus.join("reference.abc")).expect("canonical")),
         _tmp: tmp,
@@ -61,10 +69,15 @@ fn setup() -> Setup {
 }
 
 fn check(s: &Setup, file: &str) -> (std::process::ExitStatus, Value, String) {
+    check_with(s, file, &[])
+}
+
+fn check_with(s: &Setup, file: &str, extra: &[&str]) -> (std::process::ExitStatus, Value, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tunelens"))
         .args([
             "check", file, "--corpus", "refs", "--json", "--model", &s.model, "--db", &s.db,
         ])
+        .args(extra)
         .output()
         .expect("tunelens runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -85,6 +98,7 @@ fn a_transposed_varied_quote_is_reported_with_its_explanation() {
     let e = &f["explain"];
     assert_eq!(e["interval"], "up a perfect 4th", "{f}");
     assert_eq!(e["changed"], 2, "{f}");
+    assert_eq!(e["stepped"], 2, "{f}");
     assert_eq!(
         e["inserted"].as_u64().unwrap_or(9) + e["dropped"].as_u64().unwrap_or(9),
         0
@@ -96,7 +110,7 @@ fn a_transposed_varied_quote_is_reported_with_its_explanation() {
         f["query"]["start"],
         serde_json::json!({"line": 7, "col": 1})
     );
-    assert_eq!(f["query"]["end"], serde_json::json!({"line": 7, "col": 36}));
+    assert_eq!(f["query"]["end"], serde_json::json!({"line": 7, "col": 37}));
     assert_eq!(f["reference"]["path"], s.reference.as_str());
     assert_eq!(f["reference"]["bars"], serde_json::json!([5, 8]));
     assert_eq!(
@@ -111,6 +125,64 @@ fn a_transposed_varied_quote_is_reported_with_its_explanation() {
     assert!(
         summary.contains("up a perfect 4th") && summary.contains("2 of"),
         "{summary}"
+    );
+}
+
+#[test]
+fn a_quote_changed_by_leaps_needs_a_lower_threshold() {
+    let s = setup();
+    let (status, answer, stderr) = check(&s, &s.leaping);
+    assert_eq!(status.code(), Some(0), "{answer} {stderr}");
+    assert_eq!(answer["findings"], 0, "{answer}");
+    let (status, answer, stderr) = check_with(&s, &s.leaping, &["--threshold", "0.85"]);
+    assert_eq!(status.code(), Some(1), "{answer} {stderr}");
+    let f = &answer["files"][0]["findings"][0];
+    assert_eq!(f["explain"]["changed"], 2, "{f}");
+    assert_eq!(f["explain"]["stepped"], 0, "{f}");
+    assert_eq!(f["reference"]["bars"], serde_json::json!([5, 8]), "{f}");
+}
+
+#[test]
+fn a_whole_copy_under_another_title_is_called_a_setting() {
+    let s = setup();
+    let copy = std::path::Path::new(&s.quoting).with_file_name("copy.abc");
+    std::fs::write(
+        &copy,
+        REFERENCE.replace("The Reference Jig", "Not Mine At All"),
+    )
+    .expect("write");
+    let (status, answer, stderr) = check(&s, copy.to_str().expect("path"));
+    assert_eq!(status.code(), Some(1), "{answer} {stderr}");
+    let findings = answer["files"][0]["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty(), "{answer}");
+    for f in findings {
+        assert_eq!(f["coverage"], 1.0, "{f}");
+        assert_eq!(f["bars_matched"], 8, "{f}");
+    }
+    // A quote of four bars is a passage of the reference, not a setting of it, though it is
+    // half of this 8-bar tune: one window's worth of bars is not enough.
+    let (_, answer, _) = check(&s, &s.quoting);
+    let f = &answer["files"][0]["findings"][0];
+    assert_eq!(f["bars_matched"], 4, "{f}");
+    let out = run(&[
+        "check", &s.quoting, "--corpus", "refs", "--model", &s.model, "--db", &s.db,
+    ]);
+    assert!(!out.stdout.contains("another setting"), "{}", out.stdout);
+    let out = run(&[
+        "check",
+        copy.to_str().expect("path"),
+        "--corpus",
+        "refs",
+        "--model",
+        &s.model,
+        "--db",
+        &s.db,
+    ]);
+    assert!(
+        out.stdout
+            .contains("another setting of it: 8 of 8 bars match"),
+        "{}",
+        out.stdout
     );
 }
 

@@ -39,18 +39,37 @@ fn planted_quotes_and_false_alarms_are_measured() {
     assert_eq!(r["held_out"], 6);
     assert_eq!(r["tunes"], 50);
     let sweep = r["sweep"].as_array().expect("sweep");
-    assert_eq!(sweep.len(), 10, "0.50 to 0.95 by 0.05");
+    assert_eq!(
+        sweep.len(),
+        22,
+        "0.50 to 0.85 by 0.05, then to 0.99 by 0.01"
+    );
     for row in sweep {
         for key in ["exact", "varied", "transposed"] {
             assert!(row["detection"][key].is_f64(), "{row}");
         }
         assert!(row["false_alarms"].is_f64(), "{row}");
         assert!(row["false_alarms_other_tunes"].is_f64(), "{row}");
+        // Each exclusion only takes findings away.
+        let [raw, titles, unrelated] = [
+            "false_alarms",
+            "false_alarms_other_tunes",
+            "false_alarms_unrelated",
+        ]
+        .map(|k| row[k].as_f64().unwrap_or(f64::NAN));
+        assert!(raw >= titles && titles >= unrelated, "{row}");
     }
     let cases = r["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 6);
     for c in cases {
-        for key in ["best", "best_other_tunes", "exact", "varied", "transposed"] {
+        for key in [
+            "best",
+            "best_other_tunes",
+            "best_unrelated",
+            "exact",
+            "varied",
+            "transposed",
+        ] {
             assert!(c[key].is_f64(), "{key} in {c}");
         }
     }

@@ -321,9 +321,9 @@ fn unknown_methods_and_bad_params_get_json_rpc_errors() {
 const REFERENCE: &str = "X:1\nT:The Reference Jig\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
 /// A tune of the user's own, in C.
 const MINE: &str = "X:1\nT:My Jig\nM:6/8\nL:1/8\nK:C\nCEC CEG|AGE D3|\nGEC DEF|EDC C3|\n";
-/// Bars 5-8 of the reference a perfect 4th up (G to C), with two notes changed, typed in as
-/// the new line 6 (0-based).
-const QUOTE: &str = "efg a2b|c'2b e'3|e'd'c' bag|aga e3|\n";
+/// Bars 5-8 of the reference a perfect 4th up (G to C), with two notes moved a step, typed in
+/// as the new line 6 (0-based).
+const QUOTE: &str = "efg a2b|c'2c' e'3|e'd'c' bag|age e3|\n";
 
 /// The diagnostics published for `uri` at `version`.
 fn diagnostics_of(client: &mut LspClient, uri: &str, version: i64) -> Vec<Value> {

@@ -187,8 +187,8 @@ fn an_empty_corpus_and_a_batch_of_one_are_refused_with_the_reason() {
             &mut |_, _| {},
             &AtomicBool::new(false),
         )
-        .err()
-        .expect("refused")
+        .map(|_| ())
+        .expect_err("refused")
         .to_string()
     };
     let mut o = options(&data, tmp.0.join("out"));

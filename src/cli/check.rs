@@ -163,8 +163,13 @@ fn print_finding(out: &mut impl Write, path: &str, f: &Finding) -> anyhow::Resul
     let r = &f.reference;
     writeln!(
         out,
-        "{path}:{}-{}: {} ({:.3})",
-        q.start, q.end, f.explain.summary, f.score
+        "{path}:{}-{}: {} ({:.3}){}",
+        q.start,
+        q.end,
+        f.explain.summary,
+        f.score,
+        f.setting_note()
+            .map_or_else(String::new, |n| format!("; {n}"))
     )?;
     let collection = r
         .collection

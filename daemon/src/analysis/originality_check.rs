@@ -85,6 +85,9 @@ fn diagnostic(doc: &Snapshot, f: &Finding) -> proto::Diagnostic {
         "{} · {file}:{} [{}{collection}]",
         f.explain.summary, r.start.line, r.corpus
     );
+    if let Some(note) = f.setting_note() {
+        message.push_str(&format!("; {note}"));
+    }
     if !f.also.is_empty() {
         let others: Vec<&str> = f
             .also

@@ -24,6 +24,8 @@ pub struct Explanation {
     pub notes: usize,
     pub same: usize,
     pub changed: usize,
+    /// Of the changed notes, those moved by a step in the same rhythm (a variation).
+    pub stepped: usize,
     pub inserted: usize,
     pub dropped: usize,
     pub query_bars: [u32; 2],
@@ -220,6 +222,7 @@ impl<'a> Explainer<'a> {
             notes: query.len(),
             same: alignment.same(),
             changed: alignment.changed(),
+            stepped: alignment.stepped(query, theirs),
             inserted: alignment.inserted(),
             dropped: alignment.dropped(),
             query_bars,

@@ -55,18 +55,38 @@ pub struct TuneGroup<T> {
 }
 
 /// `The Kesh`, `Kesh, The`, `KESH (jig)` → `kesh`: case, articles, punctuation and a trailing
-/// parenthesis do not tell tunes apart.
+/// parenthesis do not tell tunes apart. Nor do the marks of one tune's several settings or a
+/// possessive's spelling: `The Tenpenny Bit. 2nd Setting.` → `tenpenny bit`, `The Hare in the
+/// Corn. No. 1.` → `hare in the corn`, `The Sailor' Hornpipe` = `Sailor's Hornpipe, The`.
 pub fn normalise_title(title: &str) -> String {
     let t = title.to_lowercase();
     let t = match t.find('(') {
         Some(i) if i > 0 => &t[..i],
         _ => &t,
     };
+    // `sailor's`, `sailors'` and `sailor'` are one word; the apostrophe is dropped with the
+    // possessive `s` after it, and the plural `s` before one is kept as `s`.
+    let t = t.replace("'s", "").replace(['\'', '’'], "");
     let words: Vec<&str> = t
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
     let mut words = words.as_slice();
+    // Setting marks at the end: `1st setting`, `second setting`, `setting`, `no 2`, `version`.
+    loop {
+        match words {
+            [rest @ .., ordinal, "setting" | "version"]
+                if !rest.is_empty() && is_ordinal(ordinal) =>
+            {
+                words = rest
+            }
+            [rest @ .., "setting" | "version"] if !rest.is_empty() => words = rest,
+            [rest @ .., "no", n] if !rest.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
+                words = rest
+            }
+            _ => break,
+        }
+    }
     if let [first, rest @ ..] = words {
         if matches!(*first, "the" | "a" | "an") && !rest.is_empty() {
             words = rest;
@@ -80,8 +100,18 @@ pub fn normalise_title(title: &str) -> String {
     words.join(" ")
 }
 
+/// `1st`, `2nd`, `3rd`, `4th`, `first`, `second`, `third`, `another`.
+fn is_ordinal(word: &str) -> bool {
+    let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &word[digits.len()..];
+    (!digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && matches!(suffix, "st" | "nd" | "rd" | "th"))
+        || matches!(word, "first" | "second" | "third" | "fourth" | "another")
+}
+
 /// Titles that name no tune in particular and so make no family.
-fn is_generic(normal: &str) -> bool {
+pub(crate) fn is_generic(normal: &str) -> bool {
     normal.is_empty()
         || matches!(
             normal,
@@ -190,8 +220,29 @@ mod tests {
         assert_eq!(normalise_title("The Kesh"), "kesh");
         assert_eq!(normalise_title("Kesh, The"), "kesh");
         assert_eq!(normalise_title("KESH (jig)"), "kesh");
-        assert_eq!(normalise_title("Miss McLeod's Reel"), "miss mcleod s reel");
+        assert_eq!(normalise_title("Miss McLeod's Reel"), "miss mcleod reel");
         assert_eq!(normalise_title("The"), "the");
+        assert_eq!(
+            normalise_title("Sailor's Hornpipe, The"),
+            normalise_title("The Sailor' Hornpipe")
+        );
+        assert_eq!(
+            normalise_title("The Tenpenny Bit. 1st Setting."),
+            "tenpenny bit"
+        );
+        assert_eq!(
+            normalise_title("The Tenpenny Bit. 2nd Setting."),
+            "tenpenny bit"
+        );
+        assert_eq!(
+            normalise_title("The Hare in the Corn. No. 1."),
+            "hare in the corn"
+        );
+        assert_eq!(
+            normalise_title("Humours of Ennis, another setting"),
+            "humours of ennis"
+        );
+        assert_eq!(normalise_title("The Setting Sun"), "setting sun");
     }
 
     #[test]

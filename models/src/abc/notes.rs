@@ -1185,6 +1185,22 @@ impl Alignment {
     pub fn inserted(&self) -> usize {
         self.count(|op| matches!(op, AlignOp::Inserted { .. }))
     }
+
+    /// Changed pairs that keep the rhythm and move the note by a step (at most a whole tone,
+    /// after the transposition): the passing and neighbour notes a player varies a tune with,
+    /// as against another note altogether. `a` and `b` are the melodies that were aligned.
+    pub fn stepped(&self, a: &[Note], b: &[Note]) -> usize {
+        self.count(|op| match *op {
+            AlignOp::Changed { a: i, b: j } => match (a.get(i as usize), b.get(j as usize)) {
+                (Some(x), Some(y)) => {
+                    let moved = y.pitch - x.pitch - self.transposition;
+                    x.duration == y.duration && moved != 0 && moved.abs() <= 2
+                }
+                _ => false,
+            },
+            _ => false,
+        })
+    }
 }
 
 /// Longest sequences [`align`] compares with a full edit-distance table; longer ones are
@@ -1395,6 +1411,40 @@ mod tests {
         let al = align(&a, &b);
         assert_eq!(al.transposition, 2);
         assert_eq!((al.same(), al.dropped()), (1000, 100));
+    }
+
+    #[test]
+    fn stepped_notes_keep_the_rhythm_and_move_at_most_a_tone() {
+        let n = |pitch, den| Note {
+            pitch,
+            duration: Ratio::new(1, den),
+            range: TextRange::default(),
+        };
+        // Up a 4th, with one note moved a tone, one a third, one lengthened.
+        let a = [
+            n(60, 8),
+            n(62, 8),
+            n(64, 8),
+            n(65, 8),
+            n(67, 8),
+            n(69, 8),
+            n(71, 8),
+        ];
+        let b = [
+            n(65, 8),
+            n(69, 8),
+            n(72, 8),
+            n(70, 4),
+            n(72, 8),
+            n(74, 8),
+            n(76, 8),
+        ];
+        let al = align(&a, &b);
+        assert_eq!(al.transposition, 5);
+        assert_eq!((al.same(), al.changed()), (4, 3));
+        assert_eq!(al.stepped(&a, &b), 1, "{al:?}");
+        // Melodies other than the aligned ones count nothing out of range.
+        assert_eq!(al.stepped(&[], &[]), 0);
     }
 
     #[test]
