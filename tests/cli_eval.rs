@@ -35,6 +35,9 @@ fn wikimt_dev_gives_every_metric_within_bounds() {
         "macro_f1",
         "probe_accuracy",
         "probe_macro_f1",
+        "majority_accuracy",
+        "ngram_probe_accuracy",
+        "ngram_probe_macro_f1",
     ] {
         let v = r[key]
             .as_f64()
@@ -56,6 +59,12 @@ fn wikimt_dev_gives_every_metric_within_bounds() {
         .sum();
     assert_eq!(confusion, 502);
     assert_eq!(r["labels"].as_array().expect("labels").len(), 8);
+    // WikiMT dev's majority genre is 22.5% (113 of 502); no meter rule for genres.
+    assert!(
+        (hr("majority_accuracy") - 113.0 / 502.0).abs() < 1e-9,
+        "{r}"
+    );
+    assert!(r.get("meter_rule_accuracy").is_none(), "{r}");
 }
 
 #[test]
@@ -235,7 +244,7 @@ fn a_folder_of_tunes_takes_labels_from_a_header_field() {
     let model = shared_fixture("clamp-tiny-roberta").display().to_string();
     std::fs::write(
         tmp.path().join("set.abc"),
-        "X:1\nR:Jig\nK:G\nGAB c2d|\n\nX:2\nR:reel\nK:D\nDFAF DFAF|\n\nX:3\nR:jig\nK:A\nABc d2e|\n",
+        "X:1\nR:Jig\nM:6/8\nK:G\nGAB c2d|\n\nX:2\nR:reel\nM:C|\nK:D\nDFAF DFAF|\n\nX:3\nR:jig\nM:3/4\nK:A\nABc d2e|\n",
     )
     .expect("write");
     let dir = tmp.path().to_str().expect("path");
@@ -257,4 +266,8 @@ fn a_folder_of_tunes_takes_labels_from_a_header_field() {
     assert_eq!(r["labels"], serde_json::json!(["jig", "reel"]));
     assert!(r.get("mrr").is_none(), "no texts, no retrieval: {r}");
     assert!(r["accuracy"].as_f64().is_some());
+    // The meter rule: 6/8 jig and C| reel are right, 3/4 "waltz" is not (tune 3 is a jig).
+    assert_eq!(r["meter_rule_accuracy"].as_f64(), Some(2.0 / 3.0), "{r}");
+    assert_eq!(r["majority_accuracy"].as_f64(), Some(2.0 / 3.0), "{r}");
+    assert!(r["ngram_probe_accuracy"].as_f64().is_some(), "{r}");
 }

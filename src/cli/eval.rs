@@ -4,7 +4,11 @@
 //!
 //! - text → music retrieval: each text ranks all tunes; MRR and HR@1/10/100;
 //! - zero-shot labels (a label field, `genre` by default): accuracy, macro-F1, confusion;
-//! - linear probe: softmax regression on frozen tune vectors, k-fold: accuracy, macro-F1.
+//! - linear probe: softmax regression on frozen tune vectors, k-fold: accuracy, macro-F1;
+//! - baselines on the same rows: the majority class, the same probe on hashed
+//!   bag-of-character-n-gram counts of the music text the model reads (what a model must beat
+//!   to have learnt more than spelling), and for rhythm labels a rule that guesses from the
+//!   meter alone.
 //!
 //! Metrics the data cannot support are left out with a note, never an error.
 
@@ -83,6 +87,20 @@ struct Report {
     probe_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     probe_macro_f1: Option<f64>,
+    /// Always the most frequent label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    majority_accuracy: Option<f64>,
+    /// The linear probe on character n-gram counts instead of tune vectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ngram_probe_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ngram_probe_macro_f1: Option<f64>,
+    /// Rhythm from `M:` alone: 6/8 jig, 9/8 slip jig, 3/4 waltz, anything else reel (rhythm
+    /// labels only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meter_rule_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meter_rule_macro_f1: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     labels: Vec<String>,
     /// `confusion[true][predicted]`, in the order of `labels`.
@@ -106,7 +124,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         ..Report::default()
     };
 
-    let music = embed_music(&clamp, &rows)?;
+    let texts = model_texts(&rows);
+    let music = embed_music(&clamp, &texts)?;
 
     // Text → music retrieval, over the rows that have a text.
     let with_text: Vec<usize> = (0..rows.len())
@@ -180,9 +199,49 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.macro_f1 = Some(macro_f1(&confusion));
         report.confusion = confusion;
         let features: Vec<&[f32]> = truth.iter().map(|&(i, _)| music[i].as_slice()).collect();
-        let probe = probe(&features, &gold, labels.len(), args.folds as usize);
-        report.probe_accuracy = Some(accuracy(&probe));
-        report.probe_macro_f1 = Some(macro_f1(&probe));
+        let vector_probe = probe(&features, &gold, labels.len(), args.folds as usize);
+        report.probe_accuracy = Some(accuracy(&vector_probe));
+        report.probe_macro_f1 = Some(macro_f1(&vector_probe));
+
+        let mut counts = vec![0usize; labels.len()];
+        for &g in &gold {
+            counts[g] += 1;
+        }
+        report.majority_accuracy =
+            Some(counts.iter().max().copied().unwrap_or(0) as f64 / gold.len().max(1) as f64);
+        let ngrams: Vec<Vec<f32>> = truth
+            .iter()
+            .map(|&(i, _)| ngram_features(&texts[i]))
+            .collect();
+        let features: Vec<&[f32]> = ngrams.iter().map(Vec::as_slice).collect();
+        let ngram_probe = probe(&features, &gold, labels.len(), args.folds as usize);
+        report.ngram_probe_accuracy = Some(accuracy(&ngram_probe));
+        report.ngram_probe_macro_f1 = Some(macro_f1(&ngram_probe));
+        if matches!(
+            args.label_field.to_ascii_lowercase().as_str(),
+            "r" | "rhythm"
+        ) {
+            // A guess outside the label list is a wrong answer; it has no column.
+            let guessed: Vec<(usize, Option<usize>)> = truth
+                .iter()
+                .map(|&(i, c)| {
+                    let guess = meter_rule(&rows[i].music);
+                    (c, labels.iter().position(|l| l == guess))
+                })
+                .collect();
+            let mut m = vec![vec![0; labels.len()]; labels.len()];
+            let mut outside = 0;
+            for (g, p) in guessed {
+                match p {
+                    Some(p) => m[g][p] += 1,
+                    None => outside += 1,
+                }
+            }
+            let total = m.iter().flatten().sum::<usize>() + outside;
+            let right: usize = (0..m.len()).map(|i| m[i][i]).sum();
+            report.meter_rule_accuracy = Some(right as f64 / total.max(1) as f64);
+            report.meter_rule_macro_f1 = Some(macro_f1(&m));
+        }
         report.labels = labels;
     }
     print(args.json, &report)?;
@@ -253,27 +312,75 @@ fn folder_rows(dir: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<R
     Ok(rows)
 }
 
-/// Each row's whole-tune vector (segment mode past the patch limit).
-fn embed_music(model: &dyn EmbeddingBackend, rows: &[Row]) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut patchilizer = Patchilizer::new();
-    let tunes = rows
-        .iter()
+/// The text of each row's tune as the model reads it (a row is one tune; a row without music
+/// gives an empty text, an EOS-only patch list).
+fn model_texts(rows: &[Row]) -> Vec<String> {
+    rows.iter()
         .map(|r| {
             let source = SourceText::from_text(r.music.clone());
             let file = abc::parse(&source);
-            // A row is one tune; a row without music gives an EOS-only patch list.
-            let text = file
-                .tunes
+            file.tunes
                 .first()
                 .map(|t| abc::units(&source, t, Level::Tune, 1, 1).remove(0).text)
-                .unwrap_or_default();
-            patchilizer.encode_ids(&text, PatchOptions::ALL)
+                .unwrap_or_default()
         })
+        .collect()
+}
+
+/// Each tune's whole-tune vector (segment mode past the patch limit).
+fn embed_music(model: &dyn EmbeddingBackend, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut patchilizer = Patchilizer::new();
+    let tunes = texts
+        .iter()
+        .map(|text| patchilizer.encode_ids(text, PatchOptions::ALL))
         .collect();
     Ok(model.embed_music(&MusicBatch {
         tunes,
         long_tunes: LongTunes::Segment,
     })?)
+}
+
+/// Buckets of the hashed character n-gram counts.
+const NGRAM_BUCKETS: usize = 1024;
+
+/// Counts of the character 1- to 3-grams of `text`, hashed (FNV-1a) into [`NGRAM_BUCKETS`],
+/// log-scaled and L2-normalised so that long tunes do not dominate the probe.
+fn ngram_features(text: &str) -> Vec<f32> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut v = vec![0f32; NGRAM_BUCKETS];
+    for n in 1..=3 {
+        for gram in chars.windows(n) {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n as u64;
+            for &c in gram {
+                h ^= u64::from(c);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            v[(h % NGRAM_BUCKETS as u64) as usize] += 1.0;
+        }
+    }
+    for x in &mut v {
+        *x = x.ln_1p();
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+/// The rhythm a tune's meter suggests on its own: 6/8 jig, 9/8 slip jig, 3/4 waltz, anything
+/// else (or no `M:`) reel.
+fn meter_rule(music: &str) -> &'static str {
+    let meter = music.lines().find_map(|l| {
+        let l = l.trim_start();
+        l.strip_prefix("M:").map(|m| m.trim().to_owned())
+    });
+    match meter.as_deref() {
+        Some("6/8") => "jig",
+        Some("9/8") => "slip jig",
+        Some("3/4") => "waltz",
+        _ => "reel",
+    }
 }
 
 fn argmax(xs: impl Iterator<Item = f32>) -> usize {
@@ -394,6 +501,11 @@ fn print(json: bool, r: &Report) -> anyhow::Result<()> {
         ("zero-shot macro-F1", r.macro_f1),
         ("linear probe accuracy", r.probe_accuracy),
         ("linear probe macro-F1", r.probe_macro_f1),
+        ("majority class", r.majority_accuracy),
+        ("n-gram probe accuracy", r.ngram_probe_accuracy),
+        ("n-gram probe macro-F1", r.ngram_probe_macro_f1),
+        ("meter rule accuracy", r.meter_rule_accuracy),
+        ("meter rule macro-F1", r.meter_rule_macro_f1),
     ];
     for (name, value) in metrics {
         if let Some(v) = value {
@@ -435,6 +547,20 @@ mod tests {
         assert!((accuracy(&m) - 0.6).abs() < 1e-12);
         // F1: a = 0.5 (p 1/2, r 1/2), b = 0.8 (p 2/3, r 1), c = 0.
         assert!((macro_f1(&m) - (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_meter_rule_and_ngram_features() {
+        assert_eq!(meter_rule("X:1\nM:6/8\nK:G\nGAB|\n"), "jig");
+        assert_eq!(meter_rule("X:1\nM: 9/8\nK:G\n"), "slip jig");
+        assert_eq!(meter_rule("X:1\nM:3/4\nK:G\n"), "waltz");
+        assert_eq!(meter_rule("X:1\nM:C|\nK:G\n"), "reel");
+        assert_eq!(meter_rule("GAB"), "reel");
+        let a = ngram_features("GABc dBAG|");
+        assert_eq!(a.len(), NGRAM_BUCKETS);
+        assert!((a.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_eq!(a, ngram_features("GABc dBAG|"));
+        assert!(ngram_features("").iter().all(|&x| x == 0.0));
     }
 
     #[test]
