@@ -222,24 +222,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             "r" | "rhythm"
         ) {
             // A guess outside the label list is a wrong answer; it has no column.
-            let guessed: Vec<(usize, Option<usize>)> = truth
-                .iter()
-                .map(|&(i, c)| {
-                    let guess = meter_rule(&rows[i].music);
-                    (c, labels.iter().position(|l| l == guess))
-                })
-                .collect();
             let mut m = vec![vec![0; labels.len()]; labels.len()];
-            let mut outside = 0;
-            for (g, p) in guessed {
-                match p {
-                    Some(p) => m[g][p] += 1,
-                    None => outside += 1,
+            let mut right = 0;
+            for &(i, g) in &truth {
+                let guess = meter_rule(&rows[i].music);
+                if let Some(p) = labels.iter().position(|l| l == guess) {
+                    m[g][p] += 1;
+                    right += usize::from(p == g);
                 }
             }
-            let total = m.iter().flatten().sum::<usize>() + outside;
-            let right: usize = (0..m.len()).map(|i| m[i][i]).sum();
-            report.meter_rule_accuracy = Some(right as f64 / total.max(1) as f64);
+            report.meter_rule_accuracy = Some(right as f64 / truth.len().max(1) as f64);
             report.meter_rule_macro_f1 = Some(macro_f1(&m));
         }
         report.labels = labels;

@@ -6,7 +6,8 @@
 //!   the rest of the corpus (the tune itself excluded). Its best finding score is kept twice:
 //!   raw, with the other settings of the same tune (same normalised title) excluded, since
 //!   those are real matches, not false alarms, and with settings under other titles excluded
-//!   too (reference tunes whose matching passages cover half the held-out tune or more);
+//!   too (reference tunes whose matching passages cover most of the held-out tune,
+//!   `Finding::is_setting`);
 //! - three planted quotes: 4 bars of another random tune S, written into a new tune in S's
 //!   `M:`/`L:`/`K:` between seeded random filler bars, as they are (exact), with exactly two
 //!   notes moved a step (varied), and the whole tune up a perfect 4th (transposed). Its score is
@@ -82,7 +83,7 @@ struct Case {
     #[serde(skip_serializing_if = "Option::is_none")]
     best_other_reference: Option<String>,
     /// Reference tunes under other titles found to be settings of the held-out tune (their
-    /// passages cover at least half its bars, `originality::SETTING_COVERAGE`).
+    /// passages cover most of its bars, `Finding::is_setting`).
     settings: usize,
     /// Best finding once those settings are excluded too, and how much of the held-out tune
     /// its reference covers.

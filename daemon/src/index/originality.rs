@@ -38,8 +38,8 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
 pub const DEFAULT_MIN_NOTES: usize = 12;
 
 /// Agreement at which a window counts towards how much of the user's tune a reference tune
-/// accounts for ([`Finding::coverage`]). Fixed, not the report threshold, so that a run at threshold 0 (the
-/// evaluation's) describes each finding as a run at the default does.
+/// accounts for ([`Finding::coverage`]). Fixed, not the report threshold, so that a run at
+/// threshold 0 (the evaluation's) describes each finding as a run at the default does.
 pub const RELATED_AGREEMENT: f32 = 0.8;
 
 /// Share of the user's tune's bars that windows matching one reference tune must cover for the
@@ -226,7 +226,6 @@ pub fn check(
             exclude,
         )?;
         let bars = [win.unit.first_bar, win.unit.last_bar];
-        let mut aligned = Vec::new();
         for m in candidates {
             let Some(mut explain) = explainer.explain(&win.notes, bars, &m) else {
                 continue;
@@ -239,9 +238,6 @@ pub fn check(
             explain.transposition = (from_reference + 5).rem_euclid(12) - 5;
             explain.interval = interval;
             let agreement = agreement(&explain);
-            aligned.push((m, explain, agreement));
-        }
-        for (m, explain, agreement) in aligned {
             let score = (1.0 - w) * agreement + w * m.vector_score.max(0.0);
             if score < options.threshold && agreement < RELATED_AGREEMENT {
                 continue;
@@ -281,19 +277,23 @@ fn set_coverage(windows: &[Window], raw: &mut [Finding]) {
             .or_default();
         *last = (*last).max(win.unit.last_bar);
     }
-    let mut matched: HashMap<(usize, String, String, usize), Vec<bool>> = HashMap::new();
+    let key = |f: &Finding| {
+        (
+            f.query.tune,
+            f.query.voice.clone(),
+            f.reference.path.clone(),
+            f.reference.tune,
+        )
+    };
+    let mut matched: HashMap<_, Vec<bool>> = HashMap::new();
     for f in raw.iter().filter(|f| f.agreement >= RELATED_AGREEMENT) {
         let bars = last_bar
             .get(&(f.query.tune, f.query.voice.as_str()))
             .copied()
             .unwrap_or(f.query.bars[1]) as usize;
-        let key = (
-            f.query.tune,
-            f.query.voice.clone(),
-            f.reference.path.clone(),
-            f.reference.tune,
-        );
-        let seen = matched.entry(key).or_insert_with(|| vec![false; bars + 1]);
+        let seen = matched
+            .entry(key(f))
+            .or_insert_with(|| vec![false; bars + 1]);
         for bar in f.query.bars[0]..=f.query.bars[1] {
             if let Some(b) = seen.get_mut(bar as usize) {
                 *b = true;
@@ -301,13 +301,7 @@ fn set_coverage(windows: &[Window], raw: &mut [Finding]) {
         }
     }
     for f in raw.iter_mut() {
-        let key = (
-            f.query.tune,
-            f.query.voice.clone(),
-            f.reference.path.clone(),
-            f.reference.tune,
-        );
-        let (bars_matched, bars) = matched.get(&key).map_or((0, 1), |seen| {
+        let (bars_matched, bars) = matched.get(&key(f)).map_or((0, 1), |seen| {
             // Bar numbers start at 1; slot 0 is never set.
             (seen.iter().filter(|&&b| b).count(), (seen.len() - 1).max(1))
         });
