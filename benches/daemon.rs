@@ -7,9 +7,9 @@
 //!   tune, update the catalogs, search;
 //! - restart with the cache warm → the first hover with similar passages; the daemon's RSS.
 //!
-//! The model has the default's shape (music tower H384, 4 layers, 6 heads, 128 patches; the
-//! fixture's small text tower), with deterministic random weights written here, so the numbers
-//! are the default model's cost on this CPU. Everything is built once under
+//! The model is the committed default (`models/default`: music tower H256, 4 layers, 128
+//! patches, 256-wide joint space; the all-MiniLM-L6-v2 text tower that setup installs), as a
+//! user's daemon runs it. Everything is built once under
 //! `target/bench-data/` (the first run indexes music21: a few minutes). Percentiles and RSS are
 //! printed at the end and written to `target/bench-data/daemon-summary.json`.
 //!
@@ -20,20 +20,14 @@
 #[path = "../tests/common/rpc.rs"]
 mod rpc;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor};
 use criterion::Criterion;
 use rpc::{file_uri, LspClient};
 use serde_json::{json, Value};
 
-const HIDDEN: usize = 384;
-const LAYERS: usize = 4;
-const HEADS: usize = 6;
-const MAX_PATCHES: usize = 128;
 const BARS: usize = 300;
 const BARS_PER_LINE: usize = 4;
 const HEADER_LINES: usize = 5;
@@ -47,8 +41,7 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// xorshift64*: the same weights every run, so the model id (and the index built for it)
-/// stays the same between runs.
+/// xorshift64*: the same edits every run.
 struct Rng(u64);
 
 impl Rng {
@@ -59,141 +52,22 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
-fn tensor(rng: &mut Rng, shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    // Uniform in ±0.035: about BERT's 0.02 standard deviation.
-    let data: Vec<f32> = (0..n).map(|_| (rng.uniform() - 0.5) * 0.07).collect();
-    Tensor::from_vec(data, shape, &Device::Cpu).expect("tensor")
-}
-
-fn filled(value: f32, n: usize) -> Tensor {
-    Tensor::from_vec(vec![value; n], n, &Device::Cpu).expect("tensor")
-}
-
-#[allow(clippy::too_many_arguments)]
-fn bert(
-    out: &mut HashMap<String, Tensor>,
-    rng: &mut Rng,
-    prefix: &str,
-    hidden: usize,
-    layers: usize,
-    intermediate: usize,
-    positions: usize,
-    vocab: usize,
-) {
-    let mut put = |name: String, t: Tensor| {
-        out.insert(format!("{prefix}.{name}"), t);
-    };
-    put(
-        "embeddings.word_embeddings.weight".into(),
-        tensor(rng, &[vocab, hidden]),
+/// The committed default model (`models/default`), with the text tower setup installs.
+fn default_model() -> PathBuf {
+    let dir = repo().join("models/default");
+    let text = repo().join(".data/models/all-minilm-l6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file() && text.is_dir(),
+        "{} or {} is missing: run scripts/setup.sh --data",
+        dir.display(),
+        text.display()
     );
-    put(
-        "embeddings.position_embeddings.weight".into(),
-        tensor(rng, &[positions, hidden]),
-    );
-    put(
-        "embeddings.token_type_embeddings.weight".into(),
-        tensor(rng, &[2, hidden]),
-    );
-    put("embeddings.LayerNorm.weight".into(), filled(1.0, hidden));
-    put("embeddings.LayerNorm.bias".into(), filled(0.0, hidden));
-    for l in 0..layers {
-        let p = format!("encoder.layer.{l}");
-        for (name, rows, cols) in [
-            ("attention.self.query", hidden, hidden),
-            ("attention.self.key", hidden, hidden),
-            ("attention.self.value", hidden, hidden),
-            ("attention.output.dense", hidden, hidden),
-            ("intermediate.dense", intermediate, hidden),
-            ("output.dense", hidden, intermediate),
-        ] {
-            put(format!("{p}.{name}.weight"), tensor(rng, &[rows, cols]));
-            put(format!("{p}.{name}.bias"), filled(0.0, rows));
-        }
-        for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            put(format!("{p}.{norm}.weight"), filled(1.0, hidden));
-            put(format!("{p}.{norm}.bias"), filled(0.0, hidden));
-        }
-    }
-}
-
-/// A CLaMP checkpoint of the default's shape, in the official layout.
-fn ensure_model(dir: &Path) -> PathBuf {
-    if dir.join("model.safetensors").is_file() {
-        return dir.to_owned();
-    }
-    std::fs::create_dir_all(dir).expect("model dir");
-    let fixture = repo().join("../shared/fixtures/clamp-tiny-bert");
-    let text: Value = serde_json::from_slice(
-        &std::fs::read(fixture.join("text_config.json")).expect("the fixture's text config"),
-    )
-    .expect("json");
-    let th = text["hidden_size"].as_u64().expect("hidden") as usize;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut w = HashMap::new();
-    bert(
-        &mut w,
-        &mut rng,
-        "music_enc.enc",
-        HIDDEN,
-        LAYERS,
-        4 * HIDDEN,
-        512,
-        1,
-    );
-    w.insert(
-        "music_enc.patch_embedding.weight".into(),
-        tensor(&mut rng, &[HIDDEN, 64 * 98]),
-    );
-    w.insert("music_enc.patch_embedding.bias".into(), filled(0.0, HIDDEN));
-    w.insert(
-        "music_proj.weight".into(),
-        tensor(&mut rng, &[HIDDEN, HIDDEN]),
-    );
-    w.insert("music_proj.bias".into(), filled(0.0, HIDDEN));
-    bert(
-        &mut w,
-        &mut rng,
-        "text_enc",
-        th,
-        text["num_hidden_layers"].as_u64().expect("layers") as usize,
-        text["intermediate_size"].as_u64().expect("intermediate") as usize,
-        text["max_position_embeddings"].as_u64().expect("positions") as usize,
-        text["vocab_size"].as_u64().expect("vocab") as usize,
-    );
-    w.insert("text_proj.weight".into(), tensor(&mut rng, &[HIDDEN, th]));
-    w.insert("text_proj.bias".into(), filled(0.0, HIDDEN));
-    candle_core::safetensors::save(&w, dir.join("model.safetensors")).expect("save");
-    let mut config: Value = serde_json::from_slice(
-        &std::fs::read(fixture.join("config.json")).expect("the fixture's config"),
-    )
-    .expect("json");
-    config["hidden_size"] = json!(HIDDEN);
-    config["num_hidden_layers"] = json!(LAYERS);
-    config["num_attention_heads"] = json!(HEADS);
-    config["intermediate_size"] = json!(4 * HIDDEN);
-    config["max_position_embeddings"] = json!(512);
-    config["vocab_size"] = json!(1);
-    config["max_length"] = json!(MAX_PATCHES);
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_vec_pretty(&config).expect("json"),
-    )
-    .expect("config");
-    for f in ["text_config.json", "tokenizer.json"] {
-        std::fs::copy(fixture.join(f), dir.join(f)).expect("copy");
-    }
-    dir.to_owned()
+    dir
 }
 
 fn tunelens(args: &[&str]) {
@@ -320,17 +194,15 @@ fn main() {
         "{} is missing: run scripts/setup.sh --data",
         corpus.display()
     );
-    let model = ensure_model(&data.join(format!("clamp-h{HIDDEN}-l{LAYERS}")));
+    let model = default_model();
     let device = device();
+    // The index is rebuilt when the model changes: the vectors are stored under its id.
     let db = match device.as_str() {
-        "cpu" => data.join(format!("music21-h{HIDDEN}-l{LAYERS}.sled")),
-        d => data.join(format!(
-            "music21-h{HIDDEN}-l{LAYERS}-{}.sled",
-            d.replace(':', "")
-        )),
+        "cpu" => data.join("music21-default.sled"),
+        d => data.join(format!("music21-default-{}.sled", d.replace(':', ""))),
     };
     if !db.join("indexed").is_file() {
-        eprintln!("indexing music21 with the bench model once on {device} (minutes on a CPU)");
+        eprintln!("indexing music21 with the default model once on {device} (minutes on a CPU)");
         let _ = std::fs::remove_dir_all(&db);
         let started = Instant::now();
         tunelens(&[
@@ -461,7 +333,7 @@ fn main() {
         peak as f64 / 1024.0
     );
     let result = json!({
-        "model": format!("random CLaMP layout H{HIDDEN}/{LAYERS} layers/{HEADS} heads/{MAX_PATCHES} patches"),
+        "model": "models/default",
         "device": status["device"],
         "corpora": status["corpora"],
         "index_seconds": index_seconds,
