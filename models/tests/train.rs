@@ -171,6 +171,17 @@ fn the_loss_falls_and_a_resumed_run_equals_an_uninterrupted_one() {
         .expect("embeds");
     assert_eq!(v[0].len(), 32);
     assert!(v[0].iter().all(|x| x.is_finite()));
+    // Its text tower is MiniLM outside the model directory, read on first use: it must give
+    // the same vector on every call from then on.
+    let text = model
+        .text_features(&["A jig in G major."])
+        .expect("the text tower loads");
+    assert_eq!(text[0].len(), 32);
+    assert!(text[0].iter().all(|x| x.is_finite()));
+    assert_eq!(
+        model.text_features(&["A jig in G major."]).expect("again"),
+        text
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! `get_text_features` of `clamp/utils.py` (microsoft/muzic): encoder, masked mean, projection.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -70,9 +70,47 @@ impl ClampFiles {
 }
 
 struct TextTower {
-    encoder: TextEncoder,
+    encoder: OnceLock<TextEncoder>,
+    /// Set when the encoder is kept outside the checkpoint (the default model's MiniLM): then
+    /// it is read from this file on first use, so that a process which never embeds text (a
+    /// daemon whose label and prompt vectors are cached) never holds its 90 MB.
+    external: Option<ExternalText>,
     proj: Linear,
     config: BertConfig,
+}
+
+struct ExternalText {
+    file: PathBuf,
+    device: Device,
+    dtype: DType,
+}
+
+impl TextTower {
+    fn encoder(&self) -> Result<&TextEncoder> {
+        if let Some(e) = self.encoder.get() {
+            return Ok(e);
+        }
+        let Some(ext) = &self.external else {
+            // A tower in the checkpoint is loaded with it; only an external one is ever unset.
+            return Err(ModelError::Input("the text encoder was not loaded".into()));
+        };
+        let tower = Weights::load(&ext.file, &ext.device)?;
+        // sentence-transformers exports name the encoder `bert.…` or leave the prefix out.
+        let tensors = tower
+            .tensors()
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.strip_prefix("bert.").unwrap_or(name).to_owned(),
+                    t.clone(),
+                )
+            })
+            .collect();
+        let weights = Arc::new(Weights::from_tensors(ext.file.clone(), tensors));
+        let encoder = TextEncoder::load(&weights.vb("").with_dtype(ext.dtype), &self.config)?;
+        // Two threads may race to load it; either copy will do.
+        Ok(self.encoder.get_or_init(|| encoder))
+    }
 }
 
 pub struct Clamp {
@@ -83,7 +121,6 @@ pub struct Clamp {
     tokenizer: Option<TextTokenizer>,
     files: ClampFiles,
     card: Option<ModelCard>,
-    weights: Arc<Weights>,
     limits: BatchLimits,
 }
 
@@ -117,34 +154,34 @@ impl Clamp {
             Some(f) => Some(ModelCard::read(f)?),
             None => None,
         };
-        let mut weights = Weights::load(&files.checkpoint, device)?;
+        let weights = Weights::load(&files.checkpoint, device)?;
         let mut unidecode = true;
-        let external = card.as_ref().and_then(|c| c.text_encoder.as_ref());
+        let mut external = None;
+        let outside = card.as_ref().and_then(|c| c.text_encoder.as_ref());
         if let (Some(text), false) = (
-            external,
+            outside,
             weights
                 .shape_of("text_enc.embeddings.word_embeddings.weight")
                 .is_some(),
         ) {
             let dir = text_encoder_dir(&files.checkpoint, text);
-            let tower =
-                Weights::load(&dir.join(SAFETENSORS_FILE), device).map_err(|e| match e {
-                    ModelError::Io { file, .. } => ModelError::MissingFile {
-                        file,
-                        hint: format!(
-                            "this model uses the text tower `{}` kept outside it: run \
-                             scripts/setup.sh (or point TUNELENS_TEXT_MODEL at its folder)",
-                            text.name
-                        ),
-                    },
-                    other => other,
-                })?;
-            let mut all = weights.tensors().clone();
-            for (name, t) in tower.tensors() {
-                let name = name.strip_prefix("bert.").unwrap_or(name);
-                all.insert(format!("text_enc.{name}"), t.clone());
+            let file = dir.join(SAFETENSORS_FILE);
+            // Read on first use, but a missing tower is reported now, with what to do.
+            if !file.is_file() {
+                return Err(ModelError::MissingFile {
+                    file,
+                    hint: format!(
+                        "this model uses the text tower `{}` kept outside it: run \
+                         scripts/setup.sh (or point TUNELENS_TEXT_MODEL at its folder)",
+                        text.name
+                    ),
+                });
             }
-            weights = Weights::from_tensors(files.checkpoint.clone(), all);
+            external = Some(ExternalText {
+                file,
+                device: device.clone(),
+                dtype,
+            });
             files.text_config = Some(dir.join(CONFIG_FILE));
             files.tokenizer = Some(dir.join(TOKENIZER_FILE));
             // A sentence-transformers tokenizer normalises on its own, as in training.
@@ -161,7 +198,13 @@ impl Clamp {
                 Some(f) => BertConfig::from_file(f)?,
                 None => BertConfig::infer_text(&weights, "text_enc", music_config.head_dim())?,
             };
-            let encoder = TextEncoder::load(&root.pp("text_enc").with_dtype(dtype), &config)?;
+            let encoder = OnceLock::new();
+            if external.is_none() {
+                let _ = encoder.set(TextEncoder::load(
+                    &root.pp("text_enc").with_dtype(dtype),
+                    &config,
+                )?);
+            }
             let proj = load_proj(&root, "text_proj", config.hidden_size)?;
             if proj.out_dim() != music_proj.out_dim() {
                 return Err(ModelError::WrongShape {
@@ -173,6 +216,7 @@ impl Clamp {
             }
             Some(TextTower {
                 encoder,
+                external,
                 proj,
                 config,
             })
@@ -191,7 +235,6 @@ impl Clamp {
             tokenizer,
             files,
             card,
-            weights,
             limits: BatchLimits::default(),
         })
     }
@@ -271,7 +314,7 @@ impl Clamp {
     /// One padded batch of token rows: `text_proj(mean(last_hidden_state))`.
     pub fn text_batch(&self, rows: &[&[u32]]) -> Result<Tensor> {
         let t = self.text_tower()?;
-        t.proj.forward(&t.encoder.pooled(rows)?)
+        t.proj.forward(&t.encoder()?.pooled(rows)?)
     }
 
     /// `last_hidden_state` of one tune (`[patches, hidden]`), for parity checks.
@@ -359,7 +402,10 @@ impl Clamp {
         let io = |file: PathBuf| move |source| ModelError::Io { file, source };
         std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
         let st = dir.join(SAFETENSORS_FILE);
-        candle_core::safetensors::save(self.weights.tensors(), &st).map_err(|e| {
+        // Read again rather than kept: the layers hold fused or transposed copies of some
+        // tensors, and keeping the originals too cost ~10 MB for the whole process's life.
+        let weights = Weights::load(&self.files.checkpoint, &Device::Cpu)?;
+        candle_core::safetensors::save(weights.tensors(), &st).map_err(|e| {
             ModelError::Corrupt {
                 file: st.clone(),
                 reason: format!("cannot write: {e}"),
