@@ -216,6 +216,96 @@ fn newer_and_older_schemas_are_refused_with_advice() {
 }
 
 #[test]
+fn stamps_follow_records_and_an_index_without_them_gets_them() {
+    let tmp = Tmp::new("stamps");
+    let root = tmp.0.join("tunes");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let jig = root.join("jig.abc");
+    let reel = root.join("reel.abc");
+    std::fs::write(&jig, JIG).expect("write");
+    std::fs::write(&reel, REEL).expect("write");
+    let model = fixture_model();
+    let path = tmp.0.join("db");
+    let names = [jig.display().to_string(), reel.display().to_string()];
+    {
+        let store = Store::open(&path, false).expect("open");
+        run(&store, &model, &[jig.clone(), reel.clone()], &root);
+        for name in &names {
+            let record = store
+                .file("workspace", name)
+                .expect("read")
+                .expect("record");
+            let stamp = store.stamp("workspace", name).expect("read");
+            assert_eq!(stamp, Some(record.stamp()));
+        }
+        let mut listed = store.paths("workspace").expect("paths");
+        listed.sort();
+        let mut expected = names.to_vec();
+        expected.sort();
+        assert_eq!(listed, expected);
+        assert_eq!(store.corpora().expect("corpora"), vec!["workspace"]);
+        // A deleted file takes its stamp along.
+        std::fs::remove_file(&reel).expect("rm");
+        run(&store, &model, std::slice::from_ref(&jig), &root);
+        assert_eq!(store.stamp("workspace", &names[1]).expect("read"), None);
+        assert_eq!(
+            store.paths("workspace").expect("paths"),
+            vec![names[0].clone()]
+        );
+    }
+    // An index written before stamps existed: they are made from its records on open.
+    {
+        let db = raw_open(&path);
+        db.drop_tree("stamps").expect("drop");
+        db.flush().expect("flush");
+    }
+    let store = Store::open(&path, false).expect("open");
+    let record = store
+        .file("workspace", &names[0])
+        .expect("read")
+        .expect("record");
+    assert_eq!(
+        store.stamp("workspace", &names[0]).expect("read"),
+        Some(record.stamp())
+    );
+    let again = run(&store, &model, std::slice::from_ref(&jig), &root);
+    assert_eq!((again.files_unchanged, again.progress.embedded), (1, 0));
+}
+
+#[test]
+fn releasing_the_cache_keeps_every_record_and_vector() {
+    let tmp = Tmp::new("release");
+    let root = tmp.0.join("tunes");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let jig = root.join("jig.abc");
+    std::fs::write(&jig, JIG).expect("write");
+    let model = fixture_model();
+    let store = Store::open(&tmp.0.join("db"), false).expect("open");
+    run(&store, &model, std::slice::from_ref(&jig), &root);
+    let name = jig.display().to_string();
+    let before = store
+        .file("workspace", &name)
+        .expect("read")
+        .expect("record");
+    store.release_cache().expect("reopens");
+    let after = store
+        .file("workspace", &name)
+        .expect("read")
+        .expect("record");
+    assert_eq!(before, after);
+    for unit in &after.units {
+        assert!(store
+            .vector("tiny-bert", &unit.key)
+            .expect("read")
+            .is_some());
+    }
+    // Writes go on as before: an edit is indexed into the reopened database.
+    std::fs::write(&jig, JIG.replace("edc B3:|", "edc B2A:|")).expect("write");
+    let edit = run(&store, &model, std::slice::from_ref(&jig), &root);
+    assert_eq!((edit.files_indexed, edit.progress.embedded), (1, 2));
+}
+
+#[test]
 fn a_damaged_record_is_a_clear_error() {
     let tmp = Tmp::new("corrupt");
     let path = tmp.0.join("db");

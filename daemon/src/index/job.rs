@@ -192,11 +192,11 @@ fn prepare(
         Err(reason) => return Ok(Prepared::Failed(format!("{name}: {reason}"))),
     };
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-    if let Some(old) = store.file(&options.corpus, &name)? {
+    if let Some(old) = store.stamp(&options.corpus, &name)? {
         if old.sha256 == sha256
             && old.model == model_id
             && old.settings == options.settings
-            && sync::is_current(store, backend, &options.corpus, &old)?
+            && sync::is_current(store, backend, &options.corpus, &name, &old)?
         {
             return Ok(Prepared::Unchanged);
         }
@@ -374,6 +374,15 @@ pub fn content_key(patches: &[PatchIds]) -> ContentKey {
     ContentKey(h.finalize().into())
 }
 
+/// The cache key of a text's vector (a label prompt): its own domain, so that no text can
+/// share a key with music.
+pub fn text_key(text: &str) -> ContentKey {
+    let mut h = Sha256::new();
+    h.update(b"tunelens-text-v1\0");
+    h.update(text.as_bytes());
+    ContentKey(h.finalize().into())
+}
+
 fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > limit as u64 {
@@ -457,11 +466,13 @@ fn drop_missing(
         .map(|r| r.display().to_string())
         .collect();
     let mut removed = 0;
-    for record in store.files(&options.corpus)? {
-        let under_root = roots.iter().any(|r| Path::new(&record.path).starts_with(r));
-        if under_root && !seen.contains(&record.path) {
-            sync::forget_file(store, backend, &options.corpus, &record)?;
-            store.remove_file(&options.corpus, &record.path)?;
+    for path in store.paths(&options.corpus)? {
+        let under_root = roots.iter().any(|r| Path::new(&path).starts_with(r));
+        if under_root && !seen.contains(&path) {
+            if let Some(record) = store.file(&options.corpus, &path)? {
+                sync::forget_file(store, backend, &options.corpus, &record)?;
+            }
+            store.remove_file(&options.corpus, &path)?;
             removed += 1;
         }
     }

@@ -17,11 +17,13 @@ pub use explain::{Explainer, Explanation, FileCache, ParsedFile};
 pub use filter::{Candidate, Filters, Position, RhythmPredictions};
 pub use group::{group, Grouping, Source, TuneGroup};
 pub use job::{
-    content_key, index_files, index_files_to, IndexError, IndexOptions, IndexReport, Progress,
+    content_key, index_files, index_files_to, text_key, IndexError, IndexOptions, IndexReport,
+    Progress,
 };
 pub use query::{shared_record, Catalog, Match, QueryError, Ranker};
 pub use records::{
-    BarRecord, ContentKey, FileRecord, TuneRecord, UnitRecord, UnitSettings, SCHEMA_VERSION,
+    BarRecord, ContentKey, FileRecord, FileStamp, TuneRecord, UnitRecord, UnitSettings,
+    SCHEMA_VERSION,
 };
 pub use refine::{refine, Hit, Refine, TuneVectors};
 pub use store::{Store, StoreError};

@@ -33,6 +33,55 @@ pub struct FileRecord {
     pub units: Vec<UnitRecord>,
 }
 
+impl FileRecord {
+    /// What decides whether the file must be indexed again.
+    pub fn stamp(&self) -> FileStamp {
+        FileStamp {
+            sha256: self.sha256,
+            model: self.model.clone(),
+            settings: self.settings,
+        }
+    }
+}
+
+/// What decides whether a file must be indexed again: its bytes, the model and the unit
+/// settings. Stored apart from the record (`index::store`), so that checking a corpus at start
+/// reads a few bytes a file rather than every record (which sled would then keep in its cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    pub sha256: [u8; 32],
+    pub model: String,
+    pub settings: UnitSettings,
+}
+
+impl FileStamp {
+    /// `sha256 (32 bytes) | window (u32 LE) | stride (u32 LE) | model (UTF-8)`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40 + self.model.len());
+        out.extend_from_slice(&self.sha256);
+        out.extend_from_slice(&self.settings.window.to_le_bytes());
+        out.extend_from_slice(&self.settings.stride.to_le_bytes());
+        out.extend_from_slice(self.model.as_bytes());
+        out
+    }
+
+    /// The inverse of [`to_bytes`](Self::to_bytes); `None` for bytes it did not write.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let sha256 = bytes.get(..32)?.try_into().ok()?;
+        let word = |at: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        Some(Self {
+            sha256,
+            settings: UnitSettings {
+                window: word(32)?,
+                stride: word(36)?,
+            },
+            model: String::from_utf8(bytes.get(40..)?.to_vec()).ok()?,
+        })
+    }
+}
+
 /// One bar of one voice of a tune.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarRecord {
@@ -147,6 +196,29 @@ impl Span {
 
     pub fn range(&self) -> TextRange {
         TextRange::new(self.start, self.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_refuse_short_bytes() {
+        let stamp = FileStamp {
+            sha256: [7; 32],
+            model: "clamp-abc123".into(),
+            settings: UnitSettings {
+                window: 4,
+                stride: 2,
+            },
+        };
+        assert_eq!(
+            FileStamp::from_bytes(&stamp.to_bytes()),
+            Some(stamp.clone())
+        );
+        assert_eq!(FileStamp::from_bytes(&stamp.to_bytes()[..39]), None);
+        assert_eq!(FileStamp::from_bytes(b""), None);
     }
 }
 

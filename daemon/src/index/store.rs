@@ -4,11 +4,16 @@
 //! Key layout:
 //! - `vectors`: `model id (utf-8) \0 content key (32 bytes)` → little-endian f32s;
 //! - `files`: `corpus \0 path` → [`FileRecord`] as JSON;
+//! - `stamps`: the same keys → [`FileStamp`] (a few bytes): what a check for changed files
+//!   reads, and the list of a corpus's files, written in one transaction with the record;
 //! - `meta`: `schema` → version (u32, big-endian).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-use super::records::{ContentKey, FileRecord, SCHEMA_VERSION};
+use sled::transaction::{TransactionError, Transactional};
+
+use super::records::{ContentKey, FileRecord, FileStamp, SCHEMA_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,9 +44,27 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The open database.
 pub struct Store {
     path: PathBuf,
+    /// Replaced only by [`release_cache`](Self::release_cache); every operation holds a clone
+    /// of the `Arc` while it runs.
+    trees: RwLock<Option<Arc<Trees>>>,
+}
+
+struct Trees {
     db: sled::Db,
     vectors: sled::Tree,
     files: sled::Tree,
+    stamps: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: sled::Db, open_err: impl Fn(sled::Error) -> StoreError) -> Result<Self> {
+        Ok(Self {
+            vectors: db.open_tree("vectors").map_err(&open_err)?,
+            files: db.open_tree("files").map_err(&open_err)?,
+            stamps: db.open_tree("stamps").map_err(&open_err)?,
+            db,
+        })
+    }
 }
 
 impl Store {
@@ -90,14 +113,73 @@ impl Store {
             }
             _ => {}
         }
-        let vectors = db.open_tree("vectors").map_err(open_err)?;
-        let files = db.open_tree("files").map_err(open_err)?;
-        Ok(Self {
+        let trees = Trees::open(db, open_err)?;
+        let backfill = trees.stamps.is_empty() && !trees.files.is_empty();
+        let store = Self {
             path: path.to_owned(),
-            db,
-            vectors,
-            files,
+            trees: RwLock::new(Some(Arc::new(trees))),
+        };
+        // An index written before stamps existed gets them once, from its records.
+        if backfill {
+            store.backfill_stamps()?;
+        }
+        Ok(store)
+    }
+
+    /// The open trees, for one operation.
+    fn t(&self) -> Result<Arc<Trees>> {
+        let slot = self.trees.read().unwrap_or_else(|e| e.into_inner());
+        slot.clone().ok_or_else(|| StoreError::InUse {
+            path: self.path.clone(),
         })
+    }
+
+    /// Closes and reopens the database, which hands back sled's page cache. sled keeps far
+    /// more pages than its `cache_capacity` after a bulk read (its cache counts a page only
+    /// after 64 reads of its shard, and 256 shards rarely see that many in one pass): loading
+    /// a daemon's catalogs left ~80 MB of vector pages resident. Called once they are loaded.
+    /// Operations wait meanwhile (a few ms); one still running keeps the old handle alive,
+    /// and then nothing is released.
+    pub fn release_cache(&self) -> Result<()> {
+        let mut slot = self.trees.write().unwrap_or_else(|e| e.into_inner());
+        let Some(trees) = slot.take() else {
+            return Ok(());
+        };
+        trees.db.flush().map_err(|e| self.io(e))?;
+        let trees = match Arc::try_unwrap(trees) {
+            Ok(trees) => trees,
+            Err(shared) => {
+                tracing::debug!("the index database is in use; its cache stays");
+                *slot = Some(shared);
+                return Ok(());
+            }
+        };
+        drop(trees);
+        let open_err = |source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        *slot = Some(Arc::new(Trees::open(open_waiting(&self.path)?, open_err)?));
+        tracing::debug!("reopened the index database");
+        Ok(())
+    }
+
+    fn backfill_stamps(&self) -> Result<()> {
+        let t = self.t()?;
+        let mut batch = sled::Batch::default();
+        for item in t.files.iter() {
+            let (key, bytes) = item.map_err(|e| self.io(e))?;
+            // A damaged record gets no stamp: its file is indexed again, which replaces it.
+            match serde_json::from_slice::<FileRecord>(&bytes) {
+                Ok(record) => batch.insert(key, record.stamp().to_bytes()),
+                Err(e) => tracing::warn!(
+                    file = %String::from_utf8_lossy(&key),
+                    error = %e,
+                    "damaged record: its file will be indexed again"
+                ),
+            }
+        }
+        t.stamps.apply_batch(batch).map_err(|e| self.io(e))
     }
 
     pub fn path(&self) -> &Path {
@@ -107,7 +189,7 @@ impl Store {
     /// Another tree of the same database, for state that belongs beside the records (the
     /// vector backends' push markers, `index::vectors::sync`). Emptied by `--rebuild` with the rest.
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree> {
-        self.db.open_tree(name).map_err(|e| self.io(e))
+        self.t()?.db.open_tree(name).map_err(|e| self.io(e))
     }
 
     pub(crate) fn io(&self, source: sled::Error) -> StoreError {
@@ -126,13 +208,15 @@ impl Store {
     }
 
     pub fn has_vector(&self, model: &str, key: &ContentKey) -> Result<bool> {
-        self.vectors
+        self.t()?
+            .vectors
             .contains_key(vector_key(model, key))
             .map_err(|e| self.io(e))
     }
 
     pub fn vector(&self, model: &str, key: &ContentKey) -> Result<Option<Vec<f32>>> {
         let Some(bytes) = self
+            .t()?
             .vectors
             .get(vector_key(model, key))
             .map_err(|e| self.io(e))?
@@ -157,12 +241,12 @@ impl Store {
             let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
             batch.insert(vector_key(model, key), bytes);
         }
-        self.vectors.apply_batch(batch).map_err(|e| self.io(e))
+        self.t()?.vectors.apply_batch(batch).map_err(|e| self.io(e))
     }
 
     pub fn file(&self, corpus: &str, path: &str) -> Result<Option<FileRecord>> {
         let key = file_key(corpus, path);
-        let Some(bytes) = self.files.get(&key).map_err(|e| self.io(e))? else {
+        let Some(bytes) = self.t()?.files.get(&key).map_err(|e| self.io(e))? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -170,27 +254,83 @@ impl Store {
             .map_err(|e| self.corrupt(format!("file {path} of corpus {corpus}"), e))
     }
 
+    /// What decides whether `path` must be indexed again (see [`FileStamp`]): a few bytes,
+    /// where [`file`](Self::file) reads and parses the whole record.
+    pub fn stamp(&self, corpus: &str, path: &str) -> Result<Option<FileStamp>> {
+        let Some(bytes) = self
+            .t()?
+            .stamps
+            .get(file_key(corpus, path))
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        FileStamp::from_bytes(&bytes)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(format!("stamp of {path} in corpus {corpus}"), "too short"))
+    }
+
+    /// Writes a file's record and its stamp together.
     pub fn put_file(&self, corpus: &str, record: &FileRecord) -> Result<()> {
         let bytes = serde_json::to_vec(record)
             .map_err(|e| self.corrupt(format!("file {}", record.path), e))?;
-        self.files
-            .insert(file_key(corpus, &record.path), bytes)
-            .map_err(|e| self.io(e))?;
-        Ok(())
+        let key = file_key(corpus, &record.path);
+        let stamp = record.stamp().to_bytes();
+        self.transaction(|files, stamps| {
+            files.insert(key.as_slice(), bytes.as_slice())?;
+            stamps.insert(key.as_slice(), stamp.as_slice())?;
+            Ok(())
+        })
     }
 
     pub fn remove_file(&self, corpus: &str, path: &str) -> Result<()> {
-        self.files
-            .remove(file_key(corpus, path))
-            .map_err(|e| self.io(e))?;
-        Ok(())
+        let key = file_key(corpus, path);
+        self.transaction(|files, stamps| {
+            files.remove(key.as_slice())?;
+            stamps.remove(key.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// Runs `f` on the `files` and `stamps` trees as one transaction.
+    fn transaction(
+        &self,
+        f: impl Fn(
+            &sled::transaction::TransactionalTree,
+            &sled::transaction::TransactionalTree,
+        ) -> sled::transaction::ConflictableTransactionResult<()>,
+    ) -> Result<()> {
+        let t = self.t()?;
+        (&t.files, &t.stamps)
+            .transaction(|(files, stamps)| f(files, stamps))
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => self.io(e),
+                // `f` never aborts.
+                TransactionError::Abort(()) => self.corrupt("a write".into(), "aborted"),
+            })
+    }
+
+    /// The paths of `corpus`'s files, in order, from their stamps (no record is read).
+    pub fn paths(&self, corpus: &str) -> Result<Vec<String>> {
+        let mut prefix = corpus.as_bytes().to_vec();
+        prefix.push(0);
+        self.t()?
+            .stamps
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|key| {
+                let key = key.map_err(|e| self.io(e))?;
+                Ok(String::from_utf8_lossy(&key[prefix.len()..]).into_owned())
+            })
+            .collect()
     }
 
     /// Every file record of `corpus`, in path order.
     pub fn files(&self, corpus: &str) -> Result<Vec<FileRecord>> {
         let mut prefix = corpus.as_bytes().to_vec();
         prefix.push(0);
-        self.files
+        self.t()?
+            .files
             .scan_prefix(prefix)
             .map(|item| {
                 let (key, bytes) = item.map_err(|e| self.io(e))?;
@@ -207,8 +347,8 @@ impl Store {
     /// The corpora that have files.
     pub fn corpora(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
-        for item in self.files.iter() {
-            let (key, _) = item.map_err(|e| self.io(e))?;
+        for key in self.t()?.stamps.iter().keys() {
+            let key = key.map_err(|e| self.io(e))?;
             let corpus = key.split(|&b| b == 0).next().unwrap_or(&[]);
             let corpus = String::from_utf8_lossy(corpus).into_owned();
             if out.last() != Some(&corpus) {
@@ -220,7 +360,7 @@ impl Store {
 
     /// Writes everything to disk now (sled also does so on its own every few hundred ms).
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(|e| self.io(e))
+        self.t()?.db.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 }
 

@@ -8,7 +8,7 @@
 //! id, so a push redone after a crash converges to the same rows.
 
 use super::{Backend, Milvus, MilvusVectors, Result, Row, VectorStore};
-use crate::index::records::FileRecord;
+use crate::index::records::{FileRecord, FileStamp};
 use crate::index::store::Store;
 
 const TREE: &str = "synced";
@@ -27,27 +27,29 @@ fn marker_key(target: &str, corpus: &str, path: &str) -> Vec<u8> {
     k
 }
 
-fn marker_value(record: &FileRecord) -> Vec<u8> {
-    let mut v = record.sha256.to_vec();
-    v.extend_from_slice(record.model.as_bytes());
+fn marker_value(sha256: &[u8; 32], model: &str) -> Vec<u8> {
+    let mut v = sha256.to_vec();
+    v.extend_from_slice(model.as_bytes());
     v
 }
 
-/// True when `record`'s rows are in the backend as recorded (always, for the embedded one).
+/// True when the rows of the file at `path`, indexed as `stamp` says, are in the backend as
+/// recorded (always, for the embedded one).
 pub fn is_current(
     store: &Store,
     backend: &Backend,
     corpus: &str,
-    record: &FileRecord,
+    path: &str,
+    stamp: &FileStamp,
 ) -> Result<bool> {
     let Backend::Milvus(milvus) = backend else {
         return Ok(true);
     };
     let tree = store.tree(TREE)?;
     let found = tree
-        .get(marker_key(&target(milvus), corpus, &record.path))
+        .get(marker_key(&target(milvus), corpus, path))
         .map_err(|e| store.io(e))?;
-    Ok(found.is_some_and(|v| v.as_ref() == marker_value(record).as_slice()))
+    Ok(found.is_some_and(|v| v.as_ref() == marker_value(&stamp.sha256, &stamp.model).as_slice()))
 }
 
 /// Writes `record`'s rows (vectors from the local cache) to the backend, replacing the file's
@@ -89,7 +91,7 @@ pub fn push_file(
         collection.delete_units_from(corpus, &record.path, record.units.len())?;
         collection.upsert(&rows)?;
     }
-    tree.insert(key, marker_value(record))
+    tree.insert(key, marker_value(&record.sha256, &record.model))
         .map_err(|e| store.io(e))?;
     Ok(())
 }
@@ -141,7 +143,7 @@ pub fn migrate(
         }
     }
     for (i, (corpus, record)) in all.iter().enumerate() {
-        if !force && is_current(store, &backend, corpus, record)? {
+        if !force && is_current(store, &backend, corpus, &record.path, &record.stamp())? {
             report.files_current += 1;
         } else {
             push_file(store, &backend, corpus, record)?;
