@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod index;
 pub mod labels;
 pub mod lsp;
+pub mod memory;
 pub mod queue;
 pub mod search;
 pub mod socket;

@@ -118,6 +118,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             &exclude,
             &options,
             &mut explainer,
+            &|| false,
         )?;
         results.push(FileFindings {
             path: parsed.path.display().to_string(),

@@ -437,7 +437,14 @@ fn run_case(
     let title = tune.title().map(normalise_title).filter(|t| !t.is_empty());
     let itself = |m: &Match| m.path == own && m.tune == held.tune;
     let findings = originality::check(
-        &p.source, windows, None, catalog, &itself, options, explainer,
+        &p.source,
+        windows,
+        None,
+        catalog,
+        &itself,
+        options,
+        explainer,
+        &|| false,
     )?;
     let best = findings.iter().map(|f| f.score).fold(0.0, f32::max);
     let same_tune = |m: &Match| {
@@ -447,7 +454,14 @@ fn run_case(
                 .is_some_and(|t| m.title.as_deref().map(normalise_title).as_ref() == Some(t))
     };
     let others = originality::check(
-        &p.source, windows, None, catalog, &same_tune, options, explainer,
+        &p.source,
+        windows,
+        None,
+        catalog,
+        &same_tune,
+        options,
+        explainer,
+        &|| false,
     )?;
     let top = others.iter().max_by(|a, b| a.score.total_cmp(&b.score));
     // Other settings under other titles: reference tunes that account for most of the held-out
@@ -468,7 +482,14 @@ fn run_case(
         let related =
             |m: &Match| same_tune(m) || settings.iter().any(|(p, t)| *p == m.path && *t == m.tune);
         unrelated = originality::check(
-            &p.source, windows, None, catalog, &related, options, explainer,
+            &p.source,
+            windows,
+            None,
+            catalog,
+            &related,
+            options,
+            explainer,
+            &|| false,
         )?;
     }
     unrelated.retain(|f| !f.is_setting());
@@ -493,6 +514,7 @@ fn run_case(
             &|_| false,
             options,
             explainer,
+            &|| false,
         )?;
         Ok(findings
             .iter()

@@ -84,6 +84,9 @@ impl ServerArgs {
             .or_else(default_model)
             .context("no model: pass --model DIR, set TUNELENS_MODEL, or set modelDir in the client's configuration")?;
         let device_spec = config.device.clone().unwrap_or_else(|| self.device.clone());
+        // Before anything large is allocated: what loading leaves behind is what a daemon
+        // costs for as long as it runs.
+        tunelens_daemon::memory::fix_mmap_threshold();
         let opened = open_model(&model, &device_spec, &self.dtype)?;
         let db = match config
             .db_path

@@ -92,6 +92,7 @@ pub fn similar(
     store: &Store,
     model: &str,
     catalog: &Catalog,
+    tunes: &Catalog,
     offset: u32,
     level: proto::Level,
     k: usize,
@@ -109,7 +110,9 @@ pub fn similar(
     let Some(vector) = vector_of(store, model, unit)? else {
         return Ok(None);
     };
-    let hits = ranked(snapshot, store, model, catalog, unit, &vector, k, how)?;
+    let hits = ranked(
+        snapshot, store, model, catalog, tunes, unit, &vector, k, how,
+    )?;
     let mut explainer = Explainer::with_cache(files);
     explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     let notes = passage_notes(snapshot, unit);
@@ -140,6 +143,7 @@ fn ranked(
     store: &Store,
     model: &str,
     catalog: &Catalog,
+    tunes: &Catalog,
     unit: &UnitRecord,
     vector: &[f32],
     k: usize,
@@ -170,7 +174,7 @@ fn ranked(
             (Ranker::Hybrid, ngrams)
         }
     };
-    let tunes = TuneVectors::new(store, model, catalog);
+    let tunes = TuneVectors::new(store, model, catalog).with_tunes(tunes);
     Ok(refine(
         catalog,
         k,
@@ -209,11 +213,13 @@ fn match_lines(out: &mut String, matches: &[proto::Match]) {
 }
 
 /// Hover on a bar: the facts of the bar and its window, then the nearest passages.
+#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
 pub fn hover_passage(
     snapshot: &Snapshot,
     store: &Store,
     model: &str,
     catalog: &Catalog,
+    tunes: &Catalog,
     offset: u32,
     indexing: Option<&str>,
     files: &FileCache,
@@ -247,6 +253,7 @@ pub fn hover_passage(
         store,
         model,
         catalog,
+        tunes,
         offset,
         proto::Level::Passage,
         HOVER_K,
@@ -305,6 +312,7 @@ pub fn hover_tune(
                     snapshot,
                     store,
                     model,
+                    catalog,
                     catalog,
                     unit,
                     &v,

@@ -21,16 +21,20 @@ use super::lines::apply_change;
 use super::uri;
 use crate::index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
 use crate::index::{
-    index_files_to, refine, shared_record, Catalog, FileCache, FileRecord, Filters, Grouping,
-    IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store, StoreError,
-    TuneVectors, UnitSettings,
+    index_files_to, refine, shared_record, text_key, Catalog, ContentKey, FileCache, FileRecord,
+    Filters, Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions,
+    Store, StoreError, TuneVectors, UnitSettings,
 };
 use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
+use crate::memory::release_free_memory;
 use crate::queue::{EmbedQueue, Priority};
 use crate::search::Precision;
 
 /// The corpus of the user's own files (workspace folders and open documents).
 pub const WORKSPACE: &str = "workspace";
+
+/// Files not open in the editor that requests asked about, kept analysed.
+const DISK_SNAPSHOTS: usize = 8;
 
 /// How long an open document must stay unchanged before its tune vectors are refreshed.
 const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
@@ -75,13 +79,17 @@ pub type Result<T> = std::result::Result<T, AnalysisError>;
 /// plugs in here). It sees the snapshot, the catalogs and the configuration in force, and
 /// must be quick.
 pub trait DocumentCheck: Send + Sync {
+    /// `None` when `cancelled` said yes before the check was done. A check holds the catalogs
+    /// for reading while it runs, so the next version's analysis waits for it: it should ask
+    /// `cancelled` often (the originality check does per window).
     fn check(
         &self,
         doc: &Snapshot,
         passages: &Catalog,
         tunes: &Catalog,
         config: &proto::Config,
-    ) -> Vec<proto::Diagnostic>;
+        cancelled: &dyn Fn() -> bool,
+    ) -> Option<Vec<proto::Diagnostic>>;
 }
 
 /// What the host was started with.
@@ -153,6 +161,10 @@ pub struct Host {
     /// True once the catalogs hold what sled had at start.
     loaded: AtomicBool,
     docs: Mutex<HashMap<String, Doc>>,
+    /// The newest version of each open document, apart from `docs`: a check that holds the
+    /// catalogs asks it whether to give up, and analysis holds `docs` while it waits for the
+    /// catalogs (taking `docs` there would deadlock).
+    newest: Mutex<HashMap<String, i32>>,
     /// Files on disk read for the socket, by path: their text's hash and snapshot.
     disk: Mutex<HashMap<String, DiskDoc>>,
     labels: Mutex<HashMap<String, Labels>>,
@@ -206,6 +218,7 @@ impl Host {
             }),
             loaded: AtomicBool::new(false),
             docs: Mutex::new(HashMap::new()),
+            newest: Mutex::new(HashMap::new()),
             disk: Mutex::new(HashMap::new()),
             labels: Mutex::new(HashMap::new()),
             roots: Mutex::new(Vec::new()),
@@ -279,6 +292,7 @@ impl Host {
 
     pub fn open(&self, uri_text: &str, version: i32, text: String) -> Result<String> {
         let path = path_of(uri_text)?;
+        lock(&self.newest).insert(path.clone(), version);
         lock(&self.docs).insert(
             path.clone(),
             Doc {
@@ -307,6 +321,7 @@ impl Host {
             apply_change(&mut doc.text, *range, text);
         }
         doc.version = version;
+        lock(&self.newest).insert(path.clone(), version);
         Ok(path)
     }
 
@@ -314,6 +329,7 @@ impl Host {
     pub fn close(&self, uri_text: &str) -> Result<()> {
         let path = path_of(uri_text)?;
         lock(&self.docs).remove(&path);
+        lock(&self.newest).remove(&path);
         lock(&self.findings).remove(&path);
         let record = self.store.file(WORKSPACE, &path)?;
         self.put_in_catalogs(WORKSPACE, &path, record)?;
@@ -430,14 +446,29 @@ impl Host {
         }
         self.embed_missing(&snapshot, None)?;
         let snapshot = Arc::new(snapshot);
-        lock(&self.disk).insert(path.to_owned(), (hash, snapshot.clone()));
+        let mut disk = lock(&self.disk);
+        // A snapshot holds every unit's patches (megabytes for a large file): a script asking
+        // about a whole corpus, file by file, must not keep them all.
+        if disk.len() >= DISK_SNAPSHOTS {
+            if let Some(any) = disk.keys().next().cloned() {
+                disk.remove(&any);
+            }
+        }
+        disk.insert(path.to_owned(), (hash, snapshot.clone()));
         Ok(snapshot)
     }
 
     /// Embeds the snapshot's units of `level` (all when `None`) that the cache lacks, as one
     /// interactive batch; returns whether there were any.
     fn embed_missing(&self, snapshot: &Snapshot, level: Option<Level>) -> Result<bool> {
-        let mut seen = std::collections::HashSet::new();
+        // Units the catalogs hold a row for have a stored vector; asking sled would leave the
+        // page it read in sled's cache, which a day of edits and hovers fills.
+        let mut seen: std::collections::HashSet<ContentKey> = {
+            let c = read(&self.catalogs);
+            let mut held = c.passages.stored_keys(&snapshot.path);
+            held.extend(c.tunes.stored_keys(&snapshot.path));
+            held.into_iter().collect()
+        };
         let mut keys = Vec::new();
         let mut tunes = Vec::new();
         let levels = snapshot.record.units.iter().map(|u| u.level);
@@ -562,8 +593,19 @@ impl Host {
         if !checks.is_empty() {
             let config = self.config();
             let c = read(&self.catalogs);
+            // A newer version of an open document makes these findings useless.
+            let cancelled = || {
+                let newest = lock(&self.newest).get(&snapshot.path).copied();
+                snapshot
+                    .version
+                    .is_some_and(|v| newest.is_some_and(|n| n != v))
+            };
             for check in checks.iter() {
-                found.extend(check.check(snapshot, &c.passages, &c.tunes, &config));
+                match check.check(snapshot, &c.passages, &c.tunes, &config, &cancelled) {
+                    Some(diagnostics) => found.extend(diagnostics),
+                    // Not cached: nothing asks for a stale version's findings again.
+                    None => return Arc::new(Vec::new()),
+                }
             }
         }
         let found = Arc::new(found);
@@ -626,6 +668,7 @@ impl Host {
             &self.store,
             &self.model_id,
             &c.passages,
+            &c.tunes,
             offset,
             note.as_deref(),
             &self.files,
@@ -667,6 +710,7 @@ impl Host {
             &self.store,
             &self.model_id,
             catalog,
+            &c.tunes,
             snapshot.offset(at),
             params.level,
             k,
@@ -704,7 +748,7 @@ impl Host {
             rhythm: rhythm.as_ref(),
             grouping,
         };
-        let tunes = TuneVectors::new(&self.store, &self.model_id, catalog);
+        let tunes = TuneVectors::new(&self.store, &self.model_id, catalog).with_tunes(&c.tunes);
         let hits = refine(
             catalog,
             k,
@@ -759,13 +803,40 @@ impl Host {
     }
 
     fn embed_labels(&self, name: &str, set: LabelSet) -> Result<Labels> {
-        let vectors = self
-            .queue
-            .embed_text(set.prompts(), Priority::Interactive)
-            .map_err(AnalysisError::Model)?;
+        let vectors = self.embed_text_cached(set.prompts())?;
         let entry = Arc::new((set, vectors));
         lock(&self.labels).insert(name.to_owned(), entry.clone());
         Ok(entry)
+    }
+
+    /// The vectors of `texts`, from the content cache where they are there, the others
+    /// embedded in one batch and cached. Label prompts are the same every run: once cached,
+    /// a daemon never loads the text tower for them (see `Clamp`'s lazy external tower).
+    fn embed_text_cached(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let keys: Vec<ContentKey> = texts.iter().map(|t| text_key(t)).collect();
+        let mut out: Vec<Option<Vec<f32>>> = keys
+            .iter()
+            .map(|k| self.store.vector(&self.model_id, k))
+            .collect::<std::result::Result<_, _>>()?;
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let embedded = self
+                .queue
+                .embed_text(
+                    missing.iter().map(|&i| texts[i].clone()).collect(),
+                    Priority::Interactive,
+                )
+                .map_err(AnalysisError::Model)?;
+            let items: Vec<(ContentKey, Vec<f32>)> =
+                missing.iter().map(|&i| keys[i]).zip(embedded).collect();
+            self.store.put_vectors(&self.model_id, &items)?;
+            for (&i, (_, v)) in missing.iter().zip(items) {
+                out[i] = Some(v);
+            }
+        }
+        out.into_iter()
+            .map(|v| v.ok_or_else(|| AnalysisError::Model("no vector".into())))
+            .collect()
     }
 
     /// Zero-shot scores of tune `tune` for a label set, best first; `None` before its vector
@@ -1037,6 +1108,10 @@ impl Host {
         }
         let (passages, tunes) = (c.passages.len(), c.tunes.len());
         drop(c);
+        // The load read every vector through sled, which keeps most of those pages.
+        if let Err(e) = self.store.release_cache() {
+            tracing::warn!(error = %e, "reopening the index database to release its cache");
+        }
         release_free_memory();
         tracing::info!(
             passages,
@@ -1151,14 +1226,16 @@ impl Host {
                 if corpus == WORKSPACE && lock(&self.docs).contains_key(&name) {
                     continue; // the editor's text wins over the file's
                 }
-                let record = self.store.file(corpus, &name)?;
                 // Most files are unchanged when a corpus is checked at start: their catalogs
-                // keep the record they hold (a new copy would only churn the heap).
+                // keep the record they hold, and only the stamp is read to tell (reading every
+                // record would fill sled's cache with them, and a new copy churn the heap).
+                let stamp = self.store.stamp(corpus, &name)?;
                 let held = read(&self.catalogs)
                     .tunes
                     .file(corpus, &name)
-                    .is_some_and(|old| record.as_ref().is_some_and(|new| same_file(old, new)));
+                    .is_some_and(|old| stamp.as_ref() == Some(&old.stamp()));
                 if !held {
+                    let record = self.store.file(corpus, &name)?;
                     self.put_in_catalogs(corpus, &name, record)?;
                 }
             }
@@ -1174,9 +1251,9 @@ impl Host {
     fn drop_missing(&self, root: &Path, corpus: &str, files: &[PathBuf]) -> Result<()> {
         let seen: std::collections::HashSet<String> =
             files.iter().map(|p| p.display().to_string()).collect();
-        for record in self.store.files(corpus)? {
-            if Path::new(&record.path).starts_with(root) && !seen.contains(&record.path) {
-                self.forget(corpus, &record.path)?;
+        for path in self.store.paths(corpus)? {
+            if Path::new(&path).starts_with(root) && !seen.contains(&path) {
+                self.forget(corpus, &path)?;
             }
         }
         Ok(())
@@ -1347,20 +1424,4 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Whether two records describe the same indexed content of a file.
-fn same_file(a: &FileRecord, b: &FileRecord) -> bool {
-    a.sha256 == b.sha256 && a.model == b.model && a.settings == b.settings
-}
-
-/// Hands the heap's free pages back to the system. Loading the catalogs parses every record
-/// (JSON, vectors read through sled) and frees most of what it parsed; glibc keeps those
-/// pages in its arenas, where they count in the daemon's RSS for as long as it runs.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own arenas; 0 keeps no extra padding.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }

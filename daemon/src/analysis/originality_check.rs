@@ -10,7 +10,7 @@ use tunelens_protocol as proto;
 use super::document::Snapshot;
 use super::host::{DocumentCheck, WORKSPACE};
 use crate::index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
-use crate::index::{Catalog, Explainer, FileCache, Match};
+use crate::index::{Catalog, Explainer, FileCache, Match, QueryError};
 
 /// The diagnostics' `source`.
 pub const SOURCE: &str = "originality";
@@ -32,10 +32,11 @@ impl DocumentCheck for OriginalityCheck {
         passages: &Catalog,
         _tunes: &Catalog,
         config: &proto::Config,
-    ) -> Vec<proto::Diagnostic> {
+        cancelled: &dyn Fn() -> bool,
+    ) -> Option<Vec<proto::Diagnostic>> {
         let settings = config.originality.clone().unwrap_or_default();
         if !settings.enabled {
-            return Vec::new();
+            return Some(Vec::new());
         }
         let options = CheckOptions {
             threshold: settings
@@ -59,12 +60,14 @@ impl DocumentCheck for OriginalityCheck {
             &exclude,
             &options,
             &mut explainer,
+            cancelled,
         ) {
-            Ok(findings) => findings.iter().map(|f| diagnostic(doc, f)).collect(),
+            Ok(findings) => Some(findings.iter().map(|f| diagnostic(doc, f)).collect()),
+            Err(QueryError::Cancelled) => None,
             Err(e) => {
                 // A failed check must not cost the document its syntax diagnostics.
                 tracing::warn!(error = %e, path = %doc.path, "originality check");
-                Vec::new()
+                Some(Vec::new())
             }
         }
     }

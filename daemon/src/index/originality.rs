@@ -206,11 +206,15 @@ pub fn check(
     exclude: &(dyn Fn(&Match) -> bool + Sync),
     options: &CheckOptions,
     explainer: &mut Explainer,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Finding>, QueryError> {
     let w = options.vector_weight.clamp(0.0, 1.0);
     // Findings below the threshold are kept while they count towards `coverage`.
     let mut raw: Vec<Finding> = Vec::new();
     for (i, win) in windows.iter().enumerate() {
+        if cancelled() {
+            return Err(QueryError::Cancelled);
+        }
         if win.notes.len() < options.min_notes || win.ngrams.is_empty() {
             continue;
         }

@@ -28,6 +28,9 @@ pub enum QueryError {
     Empty { corpora: String, model: String },
     #[error("Milvus at {uri} holds no vectors of model {model}: run `tunelens index --store milvus`, or copy the local index with `tunelens store migrate --to milvus`")]
     NotInMilvus { uri: String, model: String },
+    /// The caller gave up (a newer version of the document arrived).
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// The indexed units of one level, from some corpora, searchable. A one-shot job opens it
@@ -42,7 +45,7 @@ pub struct Catalog {
     free: Vec<usize>,
     /// Catalog row (what the symbolic index and [`Match::row`] name) → where it comes from.
     /// Numbers are never reused.
-    rows: HashMap<u32, RowRef>,
+    rows: RowTable,
     row_of: HashMap<RowId, u32>,
     next_row: u32,
     /// Where the vectors are searched: in memory or on a server (see `index::vectors`). The
@@ -66,9 +69,78 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy)]
 struct RowRef {
-    slot: usize,
-    unit: usize,
+    slot: u32,
+    unit: u32,
     id: RowId,
+}
+
+impl RowRef {
+    fn slot(&self) -> usize {
+        self.slot as usize
+    }
+
+    fn unit(&self) -> usize {
+        self.unit as usize
+    }
+}
+
+/// Rows by number. Numbers are handed out in order and never reused: the rows a catalog is
+/// filled with, in order, sit in a vector indexed by row (28 bytes a row, where a hash map
+/// took about 60); rows added after the first out-of-order one (every edit gives a file's
+/// rows new numbers) go to a map, so that a long editing session does not grow the vector.
+#[derive(Default)]
+struct RowTable {
+    dense: Vec<Option<RowRef>>,
+    sparse: HashMap<u32, RowRef>,
+    live: usize,
+}
+
+impl RowTable {
+    fn get(&self, row: &u32) -> Option<&RowRef> {
+        match self.dense.get(*row as usize) {
+            Some(r) => r.as_ref(),
+            None => self.sparse.get(row),
+        }
+    }
+
+    fn insert(&mut self, row: u32, r: RowRef) {
+        let i = row as usize;
+        let replaced = if i < self.dense.len() {
+            self.dense[i].replace(r)
+        } else if i == self.dense.len() && self.sparse.is_empty() {
+            self.dense.push(Some(r));
+            None
+        } else {
+            self.sparse.insert(row, r)
+        };
+        if replaced.is_none() {
+            self.live += 1;
+        }
+    }
+
+    fn remove(&mut self, row: &u32) -> Option<RowRef> {
+        let r = match self.dense.get_mut(*row as usize) {
+            Some(r) => r.take(),
+            None => self.sparse.remove(row),
+        };
+        if r.is_some() {
+            self.live -= 1;
+        }
+        r
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.dense.shrink_to_fit();
+        self.sparse.shrink_to_fit();
+    }
 }
 
 /// Where a catalog's vectors are searched.
@@ -149,7 +221,7 @@ impl Catalog {
             by_path: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            rows: HashMap::new(),
+            rows: RowTable::default(),
             row_of: HashMap::new(),
             next_row: 0,
             vectors: None,
@@ -267,21 +339,42 @@ impl Catalog {
                 VectorsAt::Server(_) => false,
                 VectorsAt::Tiered { local, .. } => local.contains(corpus),
             };
-            for record in store.files(corpus)? {
+            for mut record in store.files(corpus)? {
                 if record.model != model {
                     continue;
                 }
+                // The n-grams live on in the postings only (a fifth of a record's memory):
+                // these records are replaced by fresh ones from the store or the editor when
+                // their file changes, never inserted again from memory.
+                let grams: Vec<Vec<u32>> = record
+                    .units
+                    .iter_mut()
+                    .map(|u| std::mem::take(&mut u.ngrams))
+                    .collect();
                 let record = shared_record(record);
                 for catalog in &mut catalogs {
-                    if in_memory {
-                        catalog.insert(corpus, record.clone(), Some(&mut vector))?;
-                    } else {
-                        catalog.insert(corpus, record.clone(), None)?;
-                    }
+                    let vector = in_memory.then_some(&mut vector as &mut VectorOf<'_>);
+                    catalog.insert(corpus, record.clone(), Some(&grams), vector)?;
                 }
             }
         }
+        for catalog in &mut catalogs {
+            catalog.shrink_to_fit();
+        }
         Ok(catalogs)
+    }
+
+    /// Gives back the spare capacity that loading file by file left in the maps, the vector
+    /// store and the postings (a third of their memory or more, after a bulk load).
+    pub fn shrink_to_fit(&mut self) {
+        self.by_path.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.row_of.shrink_to_fit();
+        if let Some(v) = &self.vectors {
+            v.shrink_to_fit();
+        }
+        self.symbolic.shrink_to_fit();
     }
 
     /// The passage and tune catalogs a daemon serves (see [`load_all`](Self::load_all)),
@@ -327,7 +420,7 @@ impl Catalog {
         corpus: &str,
         record: Arc<FileRecord>,
     ) -> Result<(), QueryError> {
-        self.insert(corpus, record, None)
+        self.insert(corpus, record, None, None)
     }
 
     /// Adds a file's units of this catalog's level, replacing what the file had, and writes
@@ -341,14 +434,16 @@ impl Catalog {
         record: Arc<FileRecord>,
         vector: &mut VectorOf<'_>,
     ) -> Result<(), QueryError> {
-        self.insert(corpus, record, Some(vector))
+        self.insert(corpus, record, None, Some(vector))
     }
 
-    /// `vector: None`: the store already holds the rows.
+    /// `vector: None`: the store already holds the rows. `grams`: each unit's n-grams when
+    /// the record's own were taken out (a bulk load keeps them only in the postings).
     fn insert(
         &mut self,
         corpus: &str,
         record: Arc<FileRecord>,
+        grams: Option<&[Vec<u32>]>,
         mut vector: Option<&mut VectorOf<'_>>,
     ) -> Result<(), QueryError> {
         // Units whose row already holds their vector (same place, same content) keep it: an
@@ -362,10 +457,10 @@ impl Catalog {
                     .iter()
                     .filter_map(|(_, row)| self.rows.get(row))
                     .filter(|r| {
-                        old.record.units.get(r.unit).map(|u| u.key)
-                            == record.units.get(r.unit).map(|u| u.key)
+                        old.record.units.get(r.unit()).map(|u| u.key)
+                            == record.units.get(r.unit()).map(|u| u.key)
                     })
-                    .map(|r| r.unit)
+                    .map(|r| r.unit())
                     .collect()
             })
             .unwrap_or_default();
@@ -424,31 +519,46 @@ impl Catalog {
         };
         let mut gone: HashMap<RowId, u32> = HashMap::new();
         if let Some(old) = self.slots[slot].take() {
-            for &(id, row) in &old.rows {
-                if let Some(r) = self.rows.get(&row) {
-                    self.symbolic.remove(row, &old.record.units[r.unit].ngrams);
-                }
-                gone.insert(id, row);
-            }
+            gone.extend(old.rows.iter().copied());
         }
         let mut rows = Vec::with_capacity(units.len());
         for &u in &units {
             let id = RowId::new(corpus, &record.path, u);
-            if let Some(old) = gone.remove(&id) {
+            let old = gone.remove(&id);
+            // An unchanged unit keeps its row and its postings: an edit re-indexes only the
+            // windows it touched (re-inserting all of a long file's rows grew the postings by
+            // its whole size per keystroke until a sweep).
+            if let (Some(row), true) = (old, unchanged.contains(&u)) {
+                rows.push((id, row));
+                continue;
+            }
+            if let Some(old) = old {
+                self.symbolic.remove(old);
                 self.rows.remove(&old);
             }
-            // A new row number each time: the symbolic index drops a removed row's postings
+            // A new row number otherwise: the symbolic index drops a removed row's postings
             // lazily, so a number is never given to other n-grams.
             let row = self.next_row;
             self.next_row += 1;
-            self.rows.insert(row, RowRef { slot, unit: u, id });
+            self.rows.insert(
+                row,
+                RowRef {
+                    slot: slot as u32,
+                    unit: u as u32,
+                    id,
+                },
+            );
             self.row_of.insert(id, row);
-            self.symbolic.insert(row, &record.units[u].ngrams);
+            let unit_grams = grams
+                .and_then(|g| g.get(u))
+                .unwrap_or(&record.units[u].ngrams);
+            self.symbolic.insert(row, unit_grams);
             rows.push((id, row));
         }
         // Units the file no longer has (it got shorter, or lost a vector).
         let stale: Vec<RowId> = gone.keys().copied().collect();
         for (id, row) in gone {
+            self.symbolic.remove(row);
             self.rows.remove(&row);
             self.row_of.remove(&id);
         }
@@ -472,9 +582,8 @@ impl Catalog {
         };
         if let Some(entry) = self.slots[slot].take() {
             for &(id, row) in &entry.rows {
-                if let Some(r) = self.rows.remove(&row) {
-                    self.symbolic
-                        .remove(row, &entry.record.units[r.unit].ngrams);
+                if self.rows.remove(&row).is_some() {
+                    self.symbolic.remove(row);
                 }
                 self.row_of.remove(&id);
             }
@@ -521,6 +630,30 @@ impl Catalog {
         self.rows.is_empty()
     }
 
+    /// The content keys of `path`'s units that have a row here (in any corpus): their vectors
+    /// are stored, so a caller need not ask the store.
+    pub fn stored_keys(&self, path: &str) -> Vec<ContentKey> {
+        self.by_path
+            .iter()
+            .filter(|((_, p), _)| p == path)
+            .filter_map(|(_, &slot)| self.slots.get(slot)?.as_ref())
+            .flat_map(|entry| {
+                entry.rows.iter().filter_map(|(_, row)| {
+                    let r = self.rows.get(row)?;
+                    Some(entry.record.units.get(r.unit())?.key)
+                })
+            })
+            .collect()
+    }
+
+    /// The stored vector of unit `unit` of `path`, when it is held in memory (the embedded
+    /// store, or a tiered one's local corpora); `None` otherwise, and for other levels' units.
+    pub fn local_vector(&self, corpus: &str, path: &str, unit: usize) -> Option<Vec<f32>> {
+        self.vectors
+            .as_ref()?
+            .local_vector(&RowId::new(corpus, path, unit))
+    }
+
     /// The vectors' width (0 before the first vector).
     pub fn dim(&self) -> usize {
         self.vectors.as_ref().map_or(0, |v| v.dim())
@@ -530,11 +663,11 @@ impl Catalog {
     /// the tune's header fields and the file's collection from them).
     pub fn record(&self, m: &Match) -> Option<(&str, &FileRecord, &UnitRecord)> {
         let r = self.rows.get(&m.row)?;
-        let entry = self.slots.get(r.slot)?.as_ref()?;
+        let entry = self.slots.get(r.slot())?.as_ref()?;
         Some((
             &entry.corpus,
             &*entry.record,
-            entry.record.units.get(r.unit)?,
+            entry.record.units.get(r.unit())?,
         ))
     }
 
@@ -667,8 +800,8 @@ impl Catalog {
             corpus,
             record: file,
             ..
-        } = self.slots.get(r.slot)?.as_ref()?;
-        let unit: &UnitRecord = file.units.get(r.unit)?;
+        } = self.slots.get(r.slot())?.as_ref()?;
+        let unit: &UnitRecord = file.units.get(r.unit())?;
         let tune = file.tunes.iter().find(|t| t.index == unit.tune);
         Some(Match {
             score,

@@ -111,6 +111,9 @@ pub struct TuneVectors<'a> {
     store: &'a Store,
     model: &'a str,
     catalog: &'a Catalog,
+    /// The tune catalog, whose in-memory rows are read first: every sled read stays in
+    /// sled's cache, which a daemon answering hovers all day would otherwise fill.
+    tunes: Option<&'a Catalog>,
     /// Shared slices: grouping compares matches pairwise, and copying a vector per comparison
     /// was most of its time.
     cache: RefCell<HashMap<TuneId, Option<Rc<[f32]>>>>,
@@ -122,8 +125,15 @@ impl<'a> TuneVectors<'a> {
             store,
             model,
             catalog,
+            tunes: None,
             cache: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// Reads tune vectors from `tunes`' in-memory rows where it has them.
+    pub fn with_tunes(mut self, tunes: &'a Catalog) -> Self {
+        self.tunes = Some(tunes);
+        self
     }
 
     pub fn same_tune(&self, a: &Match, b: &Match) -> bool {
@@ -141,11 +151,18 @@ impl<'a> TuneVectors<'a> {
         if let Some(v) = self.cache.borrow().get(&key) {
             return v.clone();
         }
-        let v = self.catalog.record(m).and_then(|(_, file, _)| {
-            let unit = file
+        let v = self.catalog.record(m).and_then(|(corpus, file, _)| {
+            let (u, unit) = file
                 .units
                 .iter()
-                .find(|u| u.level == Level::Tune && u.tune == m.tune)?;
+                .enumerate()
+                .find(|(_, u)| u.level == Level::Tune && u.tune == m.tune)?;
+            if let Some(v) = self
+                .tunes
+                .and_then(|t| t.local_vector(corpus, &file.path, u))
+            {
+                return Some(v);
+            }
             // A store error only costs the family test; the match itself stands.
             self.store.vector(self.model, &unit.key).ok().flatten()
         });

@@ -98,18 +98,27 @@ impl SymbolicIndex {
         self.total += grams.len();
     }
 
-    /// Removes row `row`, which held `grams`. Its postings are dropped lazily (a common
-    /// n-gram's list can hold most rows), all at once when they are half of all postings.
-    pub fn remove(&mut self, row: u32, grams: &[u32]) {
+    /// Gives back the spare capacity of the postings lists (each grew by doubling).
+    pub fn shrink_to_fit(&mut self) {
+        for rows in self.postings.values_mut() {
+            rows.shrink_to_fit();
+        }
+        self.postings.shrink_to_fit();
+        self.sizes.shrink_to_fit();
+    }
+
+    /// Removes row `row`. Its postings are dropped lazily (a common n-gram's list can hold
+    /// most rows), all at once when they are half of all postings.
+    pub fn remove(&mut self, row: u32) {
         let Some(size) = self.sizes.get_mut(row as usize) else {
             return;
         };
         if *size == REMOVED {
             return;
         }
-        *size = REMOVED;
-        self.stale += grams.len();
-        self.total = self.total.saturating_sub(grams.len());
+        let grams = std::mem::replace(size, REMOVED) as usize;
+        self.stale += grams;
+        self.total = self.total.saturating_sub(grams);
         if self.stale > self.total.max(1024) {
             let sizes = &self.sizes;
             self.postings.retain(|_, rows| {

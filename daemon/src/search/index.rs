@@ -222,6 +222,19 @@ impl FlatIndex {
         }
     }
 
+    /// Gives back spare capacity: rows added one at a time grow the arrays by doubling, so
+    /// after a bulk load up to half of the largest one is unused.
+    pub fn shrink_to_fit(&mut self) {
+        self.ids.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.row_of.shrink_to_fit();
+        if let Some(q) = &mut self.int8 {
+            q.codes.shrink_to_fit();
+            q.scales.shrink_to_fit();
+            q.errs.shrink_to_fit();
+        }
+    }
+
     pub fn contains(&self, id: u64) -> bool {
         self.row_of.contains_key(&id)
     }

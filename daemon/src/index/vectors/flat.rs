@@ -119,6 +119,19 @@ impl VectorStore for FlatVectors {
         read(&self.index).dim()
     }
 
+    fn local_vector(&self, id: &RowId) -> Option<Vec<f32>> {
+        let slot = *read(&self.rows).slot.get(id)?;
+        Some(read(&self.index).get(slot)?.into_owned())
+    }
+
+    fn shrink_to_fit(&self) {
+        write(&self.index).shrink_to_fit();
+        let mut rows = write(&self.rows);
+        rows.meta.shrink_to_fit();
+        rows.slot.shrink_to_fit();
+        rows.files.shrink_to_fit();
+    }
+
     fn upsert(&self, batch: &[Row<'_>]) -> Result<()> {
         let mut rows = write(&self.rows);
         let mut index = write(&self.index);

@@ -163,6 +163,12 @@ pub trait VectorStore: Send + Sync {
     fn vectors(&self, ids: &[RowId]) -> Result<HashMap<RowId, Vec<f32>>>;
     /// How many rows `filter` selects.
     fn count(&self, filter: &Filter) -> Result<usize>;
+    /// Gives back the spare capacity that growing row by row left (after a bulk load).
+    fn shrink_to_fit(&self) {}
+    /// The stored vector of `id` when it is held in this process (never a server round trip).
+    fn local_vector(&self, _id: &RowId) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// Which backend holds the searchable vectors; chosen once per process (`--store`).

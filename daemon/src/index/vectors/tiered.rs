@@ -186,6 +186,14 @@ impl VectorStore for Tiered {
         self.local.dim()
     }
 
+    fn shrink_to_fit(&self) {
+        self.local.shrink_to_fit();
+    }
+
+    fn local_vector(&self, id: &RowId) -> Option<Vec<f32>> {
+        self.local.local_vector(id)
+    }
+
     /// Only the local corpora's rows are written here: the indexing job writes the server's
     /// (and its catalogs insert those records without vectors).
     fn upsert(&self, rows: &[Row<'_>]) -> Result<()> {
