@@ -198,6 +198,7 @@ pub fn agreement(e: &Explanation) -> f32 {
 /// Checks `windows` (from [`windows`] over `source`) against `catalog`. `vectors`, when given,
 /// are the windows' music vectors in the same order; `exclude` rejects reference passages that
 /// do not count (the user's own file when it is indexed too).
+#[allow(clippy::too_many_arguments)] // one check's context, each part needed
 pub fn check(
     source: &SourceText,
     windows: &[Window],
