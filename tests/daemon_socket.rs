@@ -356,12 +356,15 @@ fn sigkill_while_indexing_then_restart_resumes_with_the_cache_intact() {
     let total = std::fs::read_dir(&ws).expect("ws").count() as u64;
     let db = tmp.path().join("db");
     let daemon = Daemon::start(tmp.path(), &db, &ws, "first");
-    // Wait until some files are in, but not all.
+    // Wait until the job is embedding (or has recorded files) and not done. The 8 files are
+    // one group of the job, so `filesDone` moves only at the group's end: the embedding queue
+    // being busy is what says the kill lands mid-run.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let s = status_of(&daemon);
         let done = s["filesDone"].as_u64().unwrap_or(0);
-        if done >= 1 && s["indexing"] == json!(true) {
+        let embedding = s["queue"]["running"].as_u64().unwrap_or(0) > 0;
+        if (done >= 1 || embedding) && s["indexing"] == json!(true) {
             break;
         }
         assert!(
