@@ -105,6 +105,12 @@ impl FlatVectors {
     }
 }
 
+/// The stored vector of row `id`, decoded.
+fn stored(rows: &Rows, index: &FlatIndex, id: &RowId) -> Option<Vec<f32>> {
+    let slot = *rows.slot.get(id)?;
+    Some(index.get(slot)?.into_owned())
+}
+
 // A poisoned lock means a panic mid-update elsewhere; the data is plain rows, still readable.
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|e| e.into_inner())
@@ -120,8 +126,7 @@ impl VectorStore for FlatVectors {
     }
 
     fn local_vector(&self, id: &RowId) -> Option<Vec<f32>> {
-        let slot = *read(&self.rows).slot.get(id)?;
-        Some(read(&self.index).get(slot)?.into_owned())
+        stored(&read(&self.rows), &read(&self.index), id)
     }
 
     fn shrink_to_fit(&self) {
@@ -225,10 +230,7 @@ impl VectorStore for FlatVectors {
         let index = read(&self.index);
         Ok(ids
             .iter()
-            .filter_map(|id| {
-                let slot = *rows.slot.get(id)?;
-                Some((*id, index.get(slot)?.into_owned()))
-            })
+            .filter_map(|id| Some((*id, stored(&rows, &index, id)?)))
             .collect())
     }
 
