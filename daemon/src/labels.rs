@@ -1,6 +1,10 @@
-//! Zero-shot labels: the label sets shipped with tunelens, checking a label list, and scoring
-//! a tune's vector against the vectors of text prompts ("This piece of music is jig."), as the
-//! reference CLaMP's zero-shot code does. The CLI's `classify` and the daemon share it.
+//! Labels: the label sets shipped with tunelens, checking a label list, and scoring a tune's
+//! vector either with the model's label head for the set (`tunelens_models::heads`: trained
+//! on the labels collections carry, calibrated) or zero-shot against the vectors of text
+//! prompts ("This piece of music is jig."), as the reference CLaMP's zero-shot code does. The
+//! CLI's `classify` and the daemon share it.
+
+use tunelens_models::heads::Head;
 
 use crate::search::kernels::dot_f32;
 
@@ -97,9 +101,29 @@ pub fn shipped_names() -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Scored {
     pub label: String,
-    /// Softmax over the labels of cosine × e, as the reference CLaMP's zero-shot code does.
+    /// Zero-shot: softmax over the labels of cosine × e, as the reference CLaMP's zero-shot
+    /// code does. From a head: its calibrated probability.
     pub score: f32,
-    pub cosine: f32,
+    /// Zero-shot only: the cosine between the tune's and the prompt's vectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f32>,
+}
+
+/// A head's calibrated probabilities of `music` (a tune vector), best first.
+pub fn from_head(head: &Head, music: &[f32]) -> Vec<Scored> {
+    head.predict(music)
+        .into_iter()
+        .map(|(label, score)| Scored {
+            label,
+            score,
+            cosine: None,
+        })
+        .collect()
+}
+
+/// The head that answers for label set `name`, if the model has one.
+pub fn head_for<'a>(heads: &'a [Head], name: &str) -> Option<&'a Head> {
+    heads.iter().find(|h| h.name == name)
 }
 
 /// Scores `music` (a normalised tune vector) against each label's normalised prompt vector;
@@ -113,7 +137,7 @@ pub fn zero_shot(labels: &[String], label_vectors: &[Vec<f32>], music: &[f32]) -
         .map(|(label, (&cosine, score))| Scored {
             label: label.clone(),
             score,
-            cosine,
+            cosine: Some(cosine),
         })
         .collect();
     scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.label.cmp(&b.label)));

@@ -12,6 +12,7 @@ use tunelens_models::encoders::{
 };
 
 use crate::index::job::PatchIds;
+use tunelens_models::abc::MusicView;
 
 /// Who is waiting: interactive work goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,7 @@ pub struct EmbedQueue {
     shared: Arc<Shared>,
     dim: usize,
     max_batch: usize,
+    view: MusicView,
     _owner: Arc<Owner>,
 }
 
@@ -83,6 +85,7 @@ impl EmbedQueue {
             wake: Condvar::new(),
         });
         let dim = model.dim();
+        let view = model.music_view();
         let max_batch = model.max_batch_size().unwrap_or(64).max(1);
         let worker = shared.clone();
         std::thread::Builder::new()
@@ -94,11 +97,17 @@ impl EmbedQueue {
             shared,
             dim,
             max_batch,
+            view,
         }
     }
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// How the model on the queue reads music.
+    pub fn music_view(&self) -> MusicView {
+        self.view
     }
 
     /// (inputs waiting, inputs in the running batch).
@@ -289,6 +298,10 @@ impl EmbeddingBackend for QueueBackend {
 
     fn dim(&self) -> usize {
         self.queue.dim
+    }
+
+    fn music_view(&self) -> MusicView {
+        self.queue.view
     }
 
     fn embed_music(&self, batch: &MusicBatch) -> tunelens_models::encoders::Result<Embeddings> {

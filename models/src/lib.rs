@@ -6,5 +6,6 @@
 
 pub mod abc;
 pub mod encoders;
+pub mod heads;
 pub mod musicxml;
 pub mod train;

@@ -92,7 +92,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         let windows = originality::windows(&parsed.source, &parsed.file, options.window);
         // Vectors only when they count: the symbolic check needs none.
         let vectors = if options.vector_weight > 0.0 && !windows.is_empty() {
-            let mut p = Patchilizer::new();
+            let mut p = Patchilizer::with_view(clamp.music_view());
             let tunes = windows
                 .iter()
                 .map(|w| p.encode_ids(&w.unit.text, PatchOptions::ALL))

@@ -1,5 +1,7 @@
-//! `tunelens classify`: zero-shot labels for each tune, by comparing its vector with the
-//! vectors of text prompts ("This piece of music is Jazz.") in the shared space.
+//! `tunelens classify`: labels for each tune. A label set the model has a head for (`rhythm`,
+//! `genre` on the default model) is answered by the head's calibrated probabilities; any other
+//! list zero-shot, by comparing the tune's vector with the vectors of text prompts ("This piece
+//! of music is Jazz.") in the shared space. Each line says which answered.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
-use tunelens_daemon::labels::{zero_shot, LabelSet, Scored, DEFAULT_TEMPLATE};
+use tunelens_daemon::labels::{from_head, head_for, zero_shot, LabelSet, Scored, DEFAULT_TEMPLATE};
 
 use super::embed::ModelArgs;
 use super::input;
@@ -45,6 +47,8 @@ struct TuneLabels {
     title: Option<String>,
     start: LineCol,
     end: LineCol,
+    /// `head` (the model's label head for the set) or `zero-shot` (text prompts).
+    source: &'static str,
     labels: Vec<Scored>,
 }
 
@@ -66,11 +70,19 @@ fn label_list(args: &ClassifyArgs) -> anyhow::Result<LabelSet> {
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let set = label_list(args)?;
     let clamp = args.model.load()?;
-    let label_vectors = clamp.embed_text(&TextBatch {
-        texts: set.prompts(),
-    })?;
+    let heads = args.model.heads()?;
+    // A head answers for its own label set; a list or template of the user's goes to prompts.
+    let head = (args.labels.is_none() && args.template.is_none())
+        .then(|| head_for(&heads, &args.label_set))
+        .flatten();
+    let label_vectors = match head {
+        Some(_) => Vec::new(),
+        None => clamp.embed_text(&TextBatch {
+            texts: set.prompts(),
+        })?,
+    };
 
-    let mut patchilizer = Patchilizer::new();
+    let mut patchilizer = Patchilizer::with_view(clamp.music_view());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;
     let paths = input::expand(&args.paths)?;
@@ -93,7 +105,10 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             clamp.embed_music(&batch)?
         };
         for (tune, v) in tunes.iter().zip(vectors) {
-            let mut scored = zero_shot(&set.labels, &label_vectors, &v);
+            let mut scored = match head {
+                Some(h) => from_head(h, &v),
+                None => zero_shot(&set.labels, &label_vectors, &v),
+            };
             scored.truncate(args.k as usize);
             let item = TuneLabels {
                 file: parsed.path.display().to_string(),
@@ -101,6 +116,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                 title: tune.title().map(str::to_owned),
                 start: source.line_col(tune.range.start),
                 end: source.line_col(tune.range.end),
+                source: if head.is_some() { "head" } else { "zero-shot" },
                 labels: scored,
             };
             if args.json {
@@ -114,11 +130,12 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                     .collect();
                 writeln!(
                     out,
-                    "{}:{}  {}  {}",
+                    "{}:{}  {}  {} ({})",
                     item.file,
                     item.start,
                     item.title.as_deref().unwrap_or("(untitled)"),
-                    labels.join(", ")
+                    labels.join(", "),
+                    item.source
                 )?;
             }
         }

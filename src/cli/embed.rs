@@ -71,6 +71,11 @@ impl ModelArgs {
     }
 
     /// The model and the id its vectors are stored under in the index.
+    /// The model's label heads (`heads/*.json` in its folder); none for official checkpoints.
+    pub fn heads(&self) -> anyhow::Result<Vec<tunelens_models::heads::Head>> {
+        Ok(tunelens_models::heads::load_heads(self.dir()?)?)
+    }
+
     pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
         let m = open_model(self.dir()?, &self.device, &self.dtype)?;
         Ok((m.clamp, m.id))
@@ -227,7 +232,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<ExitCode> {
         add_eos_patch: true,
         reference_filter: false,
     };
-    let mut patchilizer = Patchilizer::new();
+    let mut patchilizer = Patchilizer::with_view(clamp.music_view());
     let mut pending: Vec<(MusicItem, Vec<[u8; abc::PATCH_LENGTH]>)> = Vec::new();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed = 0;

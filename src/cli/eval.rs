@@ -20,6 +20,7 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
+use tunelens_models::heads::tune_type;
 
 use tunelens_daemon::search::kernels::dot_f32;
 
@@ -61,10 +62,10 @@ enum EvalCommand {
 }
 
 /// One row of the data.
-struct Row {
-    music: String,
-    text: Option<String>,
-    label: Option<String>,
+pub(super) struct Row {
+    pub music: String,
+    pub text: Option<String>,
+    pub label: Option<String>,
 }
 
 #[derive(Serialize, Default)]
@@ -83,6 +84,17 @@ struct Report {
     accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     macro_f1: Option<f64>,
+    /// The model's label head for the field, when it has one: its labels are the ones scored
+    /// (rows with other labels are left out of every label metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head_macro_f1: Option<f64>,
+    /// Rows scored by the label metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labelled: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     probe_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,9 +171,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let labelled: Vec<usize> = (0..rows.len())
         .filter(|&i| rows[i].label.is_some())
         .collect();
-    let labels: Vec<String> = match &args.labels {
-        Some(list) => list.split(',').map(|l| l.trim().to_owned()).collect(),
-        None => {
+    let heads = args.model.heads()?;
+    let head = heads
+        .iter()
+        .find(|h| h.field.eq_ignore_ascii_case(&args.label_field) || h.name == args.label_field);
+    let labels: Vec<String> = match (&args.labels, head) {
+        (Some(list), _) => list.split(',').map(|l| l.trim().to_owned()).collect(),
+        (None, Some(h)) => h.labels.clone(),
+        (None, None) => {
             let mut l: Vec<String> = labelled
                 .iter()
                 .filter_map(|&i| rows[i].label.clone())
@@ -194,6 +211,29 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .map(|&(i, _)| argmax(label_vectors.iter().map(|l| dot_f32(l, &music[i]))))
             .collect();
         let gold: Vec<usize> = truth.iter().map(|&(_, c)| c).collect();
+        report.labelled = Some(gold.len());
+        if let Some(h) = head {
+            // The head's own label order may differ from `labels` (given with --labels).
+            let predicted: Vec<usize> = truth
+                .iter()
+                .map(|&(i, _)| {
+                    let best = h.predict(&music[i]).into_iter().next();
+                    best.and_then(|(l, _)| labels.iter().position(|x| *x == l))
+                        .unwrap_or(usize::MAX)
+                })
+                .collect();
+            let right = predicted.iter().zip(&gold).filter(|(p, g)| p == g).count();
+            let m: Vec<(usize, usize)> = predicted
+                .iter()
+                .zip(&gold)
+                .filter(|(p, _)| **p != usize::MAX)
+                .map(|(&p, &g)| (g, p))
+                .collect();
+            let (g, p): (Vec<usize>, Vec<usize>) = m.into_iter().unzip();
+            report.head = Some(h.name.clone());
+            report.head_accuracy = Some(right as f64 / gold.len().max(1) as f64);
+            report.head_macro_f1 = Some(macro_f1(&confusion(&g, &p, labels.len())));
+        }
         let confusion = confusion(&gold, &predicted, labels.len());
         report.accuracy = Some(accuracy(&confusion));
         report.macro_f1 = Some(macro_f1(&confusion));
@@ -217,10 +257,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let ngram_probe = probe(&features, &gold, labels.len(), args.folds as usize);
         report.ngram_probe_accuracy = Some(accuracy(&ngram_probe));
         report.ngram_probe_macro_f1 = Some(macro_f1(&ngram_probe));
-        if matches!(
-            args.label_field.to_ascii_lowercase().as_str(),
-            "r" | "rhythm"
-        ) {
+        if is_rhythm(&args.label_field) {
             // A guess outside the label list is a wrong answer; it has no column.
             let mut m = vec![vec![0; labels.len()]; labels.len()];
             let mut right = 0;
@@ -240,7 +277,23 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
+/// The rows of a folder of tunes or a JSONL file, labels from `label_field`. Tune types
+/// (`R`, `rhythm`) are read in one spelling ([`tune_type`]).
+pub(super) fn read_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
+    let mut rows = read_raw_rows(data, label_field)?;
+    if is_rhythm(label_field) {
+        for r in &mut rows {
+            r.label = r.label.as_deref().map(tune_type);
+        }
+    }
+    Ok(rows)
+}
+
+fn is_rhythm(label_field: &str) -> bool {
+    matches!(label_field.to_ascii_lowercase().as_str(), "r" | "rhythm")
+}
+
+fn read_raw_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
     if data.is_dir() {
         return folder_rows(data, label_field);
     }
@@ -306,7 +359,7 @@ fn folder_rows(dir: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<R
 
 /// The text of each row's tune as the model reads it (a row is one tune; a row without music
 /// gives an empty text, an EOS-only patch list).
-fn model_texts(rows: &[Row]) -> Vec<String> {
+pub(super) fn model_texts(rows: &[Row]) -> Vec<String> {
     rows.iter()
         .map(|r| {
             let source = SourceText::from_text(r.music.clone());
@@ -320,8 +373,11 @@ fn model_texts(rows: &[Row]) -> Vec<String> {
 }
 
 /// Each tune's whole-tune vector (segment mode past the patch limit).
-fn embed_music(model: &dyn EmbeddingBackend, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut patchilizer = Patchilizer::new();
+pub(super) fn embed_music(
+    model: &dyn EmbeddingBackend,
+    texts: &[String],
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut patchilizer = Patchilizer::with_view(model.music_view());
     let tunes = texts
         .iter()
         .map(|text| patchilizer.encode_ids(text, PatchOptions::ALL))
@@ -489,6 +545,8 @@ fn print(json: bool, r: &Report) -> anyhow::Result<()> {
         ("text→music HR@1", r.hr1),
         ("text→music HR@10", r.hr10),
         ("text→music HR@100", r.hr100),
+        ("head accuracy", r.head_accuracy),
+        ("head macro-F1", r.head_macro_f1),
         ("zero-shot accuracy", r.accuracy),
         ("zero-shot macro-F1", r.macro_f1),
         ("linear probe accuracy", r.probe_accuracy),

@@ -16,8 +16,9 @@ use tunelens_daemon::index::vectors::Backend;
 use tunelens_daemon::index::{
     index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
 };
+use tunelens_models::abc::notes::Ratio;
 use tunelens_models::abc::transpose::{self, Interval};
-use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
+use tunelens_models::abc::{self, rewrite, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
 use super::embed::ModelArgs;
@@ -29,10 +30,48 @@ use super::store::StoreArgs;
 pub enum Perturb {
     /// The windows as they are.
     None,
-    /// About 12% of the notes moved one step up or down.
+    /// As a composer types them: chord symbols, annotations, grace notes and decorations
+    /// removed.
+    Plain,
+    /// Plain, and written with another `L:` (1/8 becomes 1/4, anything else 1/8), one bar per
+    /// line.
+    Respell,
+    /// Plain, and about 12% of the notes moved one step up or down.
     Vary,
-    /// Moved to another key (a 2nd, 4th or 5th up or down).
+    /// Plain, and moved up a perfect fourth.
     Transpose,
+}
+
+impl Perturb {
+    fn name(self) -> &'static str {
+        match self {
+            Perturb::None => "none",
+            Perturb::Plain => "plain",
+            Perturb::Respell => "respell",
+            Perturb::Vary => "vary",
+            Perturb::Transpose => "transpose",
+        }
+    }
+
+    /// The query set's recipe applied to one window; `seed` picks the varied notes.
+    pub fn apply(self, abc: &str, seed: u64) -> String {
+        let plain = || rewrite::plain(abc);
+        match self {
+            Perturb::None => abc.to_owned(),
+            Perturb::Plain => plain(),
+            Perturb::Respell => {
+                let eighth = Ratio::new(1, 8);
+                let unit = if abc.lines().any(|l| l.trim() == "L:1/8") {
+                    Ratio::new(1, 4)
+                } else {
+                    eighth
+                };
+                rewrite::one_bar_per_line(&rewrite::change_unit(&plain(), unit))
+            }
+            Perturb::Vary => transpose::vary(&plain(), 0.12, seed),
+            Perturb::Transpose => transpose::transpose(&plain(), Interval::FOURTH_UP),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,14 +191,7 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
     }
     let mut rng = args.seed.max(1);
     for q in &mut queries {
-        q.abc = match args.perturb {
-            Perturb::None => std::mem::take(&mut q.abc),
-            Perturb::Vary => transpose::vary(&q.abc, 0.12, next(&mut rng)),
-            Perturb::Transpose => {
-                let keys = &Interval::NEAR_KEYS;
-                transpose::transpose(&q.abc, keys[(next(&mut rng) % keys.len() as u64) as usize])
-            }
-        };
+        q.abc = args.perturb.apply(&q.abc, next(&mut rng));
     }
 
     // For each query, the tunes in the order the ranker puts them.
@@ -212,11 +244,7 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        let perturb = match args.perturb {
-            Perturb::None => "none",
-            Perturb::Vary => "vary",
-            Perturb::Transpose => "transpose",
-        };
+        let perturb = args.perturb.name();
         writeln!(
             out,
             "passage → tune, {} queries, perturb {perturb}, ranker {}: top-1 {:.4}, top-10 {:.4}",
@@ -319,7 +347,7 @@ fn cut_windows(
 }
 
 fn embed(model: &dyn EmbeddingBackend, queries: &[Query]) -> anyhow::Result<Vec<Vec<f32>>> {
-    let mut p = Patchilizer::new();
+    let mut p = Patchilizer::with_view(model.music_view());
     let tunes = queries
         .iter()
         .map(|q| p.encode_ids(&q.abc, PatchOptions::ALL))

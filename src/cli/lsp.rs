@@ -115,6 +115,7 @@ impl ServerArgs {
             device: opened.device,
             config,
             milvus: self.store.milvus_for_server()?,
+            heads: tunelens_models::heads::load_heads(&model)?,
         });
         // Both servers report quotations of the reference corpora (Config.originality turns
         // it off or sets the threshold).

@@ -7,6 +7,7 @@ pub mod embed;
 pub mod eval;
 pub mod eval_originality;
 pub mod eval_passages;
+pub mod heads;
 pub mod index;
 pub mod input;
 pub mod lsp;

@@ -488,7 +488,8 @@ fn unit_vector(
     model_id: &str,
     unit: &Unit,
 ) -> anyhow::Result<Vec<f32>> {
-    let patches = Patchilizer::new().encode_ids(&unit.text, PatchOptions::ALL);
+    let patches =
+        Patchilizer::with_view(model.music_view()).encode_ids(&unit.text, PatchOptions::ALL);
     if let Some(v) = store.vector(model_id, &content_key(&patches))? {
         return Ok(v);
     }

@@ -9,8 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use tunelens_models::abc::MusicView;
 use tunelens_models::encoders::parse_device;
 use tunelens_models::train::{self, LossWeights, TrainOptions};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ViewArg {
+    CanonicalTonic,
+    CanonicalAbsolute,
+    Reference,
+}
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -63,6 +71,32 @@ pub struct TrainArgs {
     temperature: Option<f64>,
     #[arg(long, default_value_t = 100)]
     checkpoint_every: u64,
+    /// How the model reads music: re-rendered from the notes with pitches relative to the
+    /// tonic (a transposed passage reads the same), re-rendered with pitches as written, or
+    /// the ABC as written (the CLaMP reference).
+    #[arg(long, value_enum, default_value_t = ViewArg::CanonicalTonic)]
+    view: ViewArg,
+    /// Hold out every tune of this collection (repeatable): evaluation on music never seen.
+    #[arg(long = "hold-out-collection", value_name = "NAME")]
+    hold_out_collections: Vec<String>,
+    /// Fraction of notes moved a step in the augmented window.
+    #[arg(long, default_value_t = 0.1)]
+    vary: f64,
+    /// Chance per note pair of a rhythm variant in the augmented window (dotted ↔ even, a
+    /// note split or two merged); canonical views only.
+    #[arg(long, default_value_t = 0.15)]
+    vary_rhythm: f64,
+    /// Fit a label head named NAME (e.g. `rhythm`, `genre`) on the frozen vectors of the model
+    /// in --out and save it there, instead of training the model: seconds, on your own labels.
+    #[arg(long, value_name = "NAME")]
+    head: Option<String>,
+    /// With --head: the labels' field, a header letter (`R`) or a JSONL key (`genre`);
+    /// default `R` for rhythm, else the head's name.
+    #[arg(long, requires = "head")]
+    label_field: Option<String>,
+    /// With --head: labels with fewer tunes than this are left out.
+    #[arg(long, default_value_t = 10, requires = "head")]
+    min_count: usize,
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     resume: bool,
@@ -75,6 +109,25 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.head {
+        if args.resume || args.from.is_some() {
+            anyhow::bail!(
+                "--head fits a head on the model in --out; --resume and --from are for training"
+            );
+        }
+        let field = args
+            .label_field
+            .clone()
+            .unwrap_or_else(|| super::heads::default_field(name));
+        return super::heads::fit(
+            name,
+            &field,
+            &args.data,
+            &args.out,
+            args.min_count,
+            args.json,
+        );
+    }
     let device = parse_device(&args.device)?;
     let mut options =
         TrainOptions::new(args.data.clone(), args.out.clone(), args.text_model.clone());
@@ -97,6 +150,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     };
     options.temperature = args.temperature;
     options.checkpoint_every = args.checkpoint_every;
+    options.view = match args.view {
+        ViewArg::CanonicalTonic => MusicView::CanonicalTonic,
+        ViewArg::CanonicalAbsolute => MusicView::CanonicalAbsolute,
+        ViewArg::Reference => MusicView::Reference,
+    };
+    options.hold_out_collections = args.hold_out_collections.clone();
+    options.vary = args.vary;
+    options.vary_rhythm = if options.view.is_reference() {
+        0.0
+    } else {
+        args.vary_rhythm
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -3,7 +3,7 @@
 //! read it from an `Arc` while newer versions are being made.
 
 use sha2::{Digest, Sha256};
-use tunelens_models::abc::{self, AbcFile, Level, SourceText, TextRange};
+use tunelens_models::abc::{self, AbcFile, Level, MusicView, SourceText, TextRange};
 use tunelens_protocol::{Diagnostic, Position, Range, Severity};
 
 use super::lines::Lines;
@@ -32,12 +32,14 @@ impl Snapshot {
         version: Option<i32>,
         text: String,
         model_id: &str,
+        view: MusicView,
         settings: UnitSettings,
     ) -> Self {
         let source = SourceText::from_text(text);
         let file = abc::parse(&source);
         let lines = Lines::new(source.text());
-        let (record, units) = record_source(&source, &file, None, path.clone(), model_id, settings);
+        let (record, units) =
+            record_source(&source, &file, None, path.clone(), model_id, view, settings);
         let patches = units.into_iter().map(|(_, p)| p).collect();
         Self {
             path,

@@ -3,6 +3,7 @@
 
 use tunelens_models::abc::notes::{voice_notes, Note};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer};
+use tunelens_models::heads::Head;
 use tunelens_protocol as proto;
 
 use super::document::Snapshot;
@@ -13,7 +14,7 @@ use crate::index::{
     refine, Catalog, Explainer, FileCache, Hit, Match, Ranker, Refine, Source, Store, TuneVectors,
     UnitRecord,
 };
-use crate::labels::{zero_shot, LabelSet};
+use crate::labels::{from_head, zero_shot, LabelSet};
 
 /// Results in a hover.
 const HOVER_K: usize = 3;
@@ -369,6 +370,40 @@ pub fn label_scores(
     }
     Ok(Some(
         zero_shot(&set.labels, vectors, &v)
+            .into_iter()
+            .map(|s| proto::LabelScore {
+                label: s.label,
+                score: s.score,
+            })
+            .collect(),
+    ))
+}
+
+/// The model's head's probabilities for tune `tune`, best first; `None` before its vector is
+/// stored.
+pub fn head_scores(
+    snapshot: &Snapshot,
+    store: &Store,
+    model: &str,
+    tune: usize,
+    head: &Head,
+) -> Result<Option<Vec<proto::LabelScore>>> {
+    let Some(u) = snapshot.tune_unit(tune) else {
+        return Ok(None);
+    };
+    let Some(v) = vector_of(store, model, &snapshot.record.units[u])? else {
+        return Ok(None);
+    };
+    if v.len() != head.dim() {
+        return Err(AnalysisError::Model(format!(
+            "the {} head reads {}-wide vectors, the model gives {}",
+            head.name,
+            head.dim(),
+            v.len()
+        )));
+    }
+    Ok(Some(
+        from_head(head, &v)
             .into_iter()
             .map(|s| proto::LabelScore {
                 label: s.label,

@@ -25,10 +25,11 @@ use crate::index::{
     Filters, Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions,
     Store, StoreError, TuneVectors, UnitSettings,
 };
-use crate::labels::{LabelError, LabelSet, DEFAULT_TEMPLATE};
+use crate::labels::{head_for, LabelError, LabelSet, DEFAULT_TEMPLATE};
 use crate::memory::release_free_memory;
 use crate::queue::{EmbedQueue, Priority};
 use crate::search::Precision;
+use tunelens_models::heads::Head;
 
 /// The corpus of the user's own files (workspace folders and open documents).
 pub const WORKSPACE: &str = "workspace";
@@ -103,6 +104,8 @@ pub struct HostOptions {
     /// The Milvus server of the reference corpora's vectors; `None`: everything embedded.
     /// The workspace's vectors stay in memory either way (see `index::vectors::Tiered`).
     pub milvus: Option<MilvusConfig>,
+    /// The model's label heads: they answer for the label sets of their names.
+    pub heads: Vec<Head>,
 }
 
 /// Progress of indexing, for `$/progress` and status.
@@ -168,6 +171,7 @@ pub struct Host {
     /// Files on disk read for the socket, by path: their text's hash and snapshot.
     disk: Mutex<HashMap<String, DiskDoc>>,
     labels: Mutex<HashMap<String, Labels>>,
+    heads: Vec<Head>,
     /// Folders indexed and watched, with their corpus.
     roots: Mutex<Vec<(PathBuf, String)>>,
     indexing: AtomicUsize,
@@ -218,6 +222,7 @@ impl Host {
             }),
             loaded: AtomicBool::new(false),
             docs: Mutex::new(HashMap::new()),
+            heads: options.heads,
             newest: Mutex::new(HashMap::new()),
             disk: Mutex::new(HashMap::new()),
             labels: Mutex::new(HashMap::new()),
@@ -363,6 +368,7 @@ impl Host {
             Some(version),
             text,
             &self.model_id,
+            self.queue.music_view(),
             self.settings,
         );
         let stale = || self.version(path) != Some(version);
@@ -439,6 +445,7 @@ impl Host {
             None,
             source.text().to_owned(),
             &self.model_id,
+            self.queue.music_view(),
             self.settings,
         );
         if snapshot.file.tunes.is_empty() {
@@ -839,14 +846,19 @@ impl Host {
             .collect()
     }
 
-    /// Zero-shot scores of tune `tune` for a label set, best first; `None` before its vector
-    /// is stored.
+    /// Scores of tune `tune` for a label set, best first: from the model's head of that name
+    /// unless the configuration lists its own labels for it, else zero-shot; `None` before its
+    /// vector is stored.
     pub fn label_scores(
         &self,
         snapshot: &Snapshot,
         tune: usize,
         set: &str,
     ) -> Result<Option<Vec<proto::LabelScore>>> {
+        let configured = read(&self.config).label_sets.contains_key(set);
+        if let Some(head) = head_for(&self.heads, set).filter(|_| !configured) {
+            return features::head_scores(snapshot, &self.store, &self.model_id, tune, head);
+        }
         let set = self.label_set(set)?;
         features::label_scores(snapshot, &self.store, &self.model_id, tune, &set.0, &set.1)
     }
@@ -857,24 +869,28 @@ impl Host {
         params: &proto::ClassifyParams,
     ) -> Result<proto::ClassifyResult> {
         self.ensure_tunes(snapshot)?;
-        let set = match &params.labels {
+        let custom = match &params.labels {
             Some(labels) => {
                 let set = LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?;
                 let name = format!("\0custom\0{}", labels.join("\0"));
-                self.embed_labels(&name, set)?
+                Some(self.embed_labels(&name, set)?)
             }
-            None => self.label_set(params.label_set.as_deref().unwrap_or("genre"))?,
+            None => None,
         };
+        let name = params.label_set.as_deref().unwrap_or("genre");
         let mut tunes = Vec::new();
         for tune in &snapshot.file.tunes {
-            let labels = features::label_scores(
-                snapshot,
-                &self.store,
-                &self.model_id,
-                tune.index,
-                &set.0,
-                &set.1,
-            )?
+            let labels = match &custom {
+                Some(set) => features::label_scores(
+                    snapshot,
+                    &self.store,
+                    &self.model_id,
+                    tune.index,
+                    &set.0,
+                    &set.1,
+                )?,
+                None => self.label_scores(snapshot, tune.index, name)?,
+            }
             .unwrap_or_default();
             tunes.push(proto::TuneLabels {
                 range: snapshot.range(tune.range),

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH};
+use tunelens_models::abc::{
+    self, Level, MusicView, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH,
+};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 use tunelens_models::musicxml;
 
@@ -131,7 +133,7 @@ pub fn index_files_to(
         }
         let prepared: Vec<Prepared> = group
             .par_iter()
-            .map(|path| prepare(store, backend, model_id, path, options))
+            .map(|path| prepare(store, backend, model_id, model.music_view(), path, options))
             .collect::<Result<_, _>>()?;
         let done = embed_missing(
             store,
@@ -183,6 +185,7 @@ fn prepare(
     store: &Store,
     backend: &Backend,
     model_id: &str,
+    view: MusicView,
     path: &Path,
     options: &IndexOptions,
 ) -> Result<Prepared, IndexError> {
@@ -242,6 +245,7 @@ fn prepare(
         converted.as_ref(),
         name,
         model_id,
+        view,
         options.settings,
     );
     record.sha256 = sha256;
@@ -252,17 +256,19 @@ fn prepare(
 /// The record of a parsed text and the patches of each of its units, in record order: what
 /// indexing a file and analysing an editor's buffer share. `sha256` is of the text; the
 /// caller sets `collection`. `converted` is the MusicXML the text came from, if any: its bars
-/// keep their measures.
+/// keep their measures. `view` is how the model reads music (its patches, and so the units'
+/// content keys, are of that view).
 pub fn record_source(
     source: &SourceText,
     file: &abc::AbcFile,
     converted: Option<&musicxml::Converted>,
     path: String,
     model_id: &str,
+    view: MusicView,
     settings: UnitSettings,
 ) -> (FileRecord, Vec<(ContentKey, Vec<PatchIds>)>) {
     let span = |r: abc::TextRange| Span::new(r, source.line_col(r.start), source.line_col(r.end));
-    let mut patchilizer = Patchilizer::new();
+    let mut patchilizer = Patchilizer::with_view(view);
     let mut tunes = Vec::new();
     let mut bars = Vec::new();
     let mut unit_records = Vec::new();

@@ -14,10 +14,12 @@
 //! be shown at its place in the editor.
 
 pub mod bars;
+pub mod canonical;
 pub mod diagnostics;
 pub mod invariants;
 pub mod notes;
 pub mod patch;
+pub mod rewrite;
 pub mod source;
 pub mod translit;
 pub mod transpose;
@@ -27,6 +29,7 @@ pub mod units;
 use serde::Serialize;
 
 pub use bars::{Bar, Voice};
+pub use canonical::MusicView;
 pub use patch::{Patch, PatchOptions, Patchilizer, PATCH_FEATURES, PATCH_LENGTH};
 pub use source::{Encoding, LineCol, SourceError, SourceText, DEFAULT_SIZE_LIMIT};
 pub use tune::{parse, AbcFile, HeaderField, Tune};

@@ -195,7 +195,7 @@ pub fn tune_notes(source: &SourceText, tune: &Tune) -> Vec<VoiceNotes> {
 // Context: key signature, unit length, meter.
 
 /// Semitones of the letters C D E F G A B above C.
-const SEMITONES: [i16; 7] = [0, 2, 4, 5, 7, 9, 11];
+pub(crate) const SEMITONES: [i16; 7] = [0, 2, 4, 5, 7, 9, 11];
 
 /// Index (C = 0 .. B = 6) of a note letter of either case.
 fn letter_index(c: u8) -> Option<usize> {
@@ -215,7 +215,7 @@ fn letter_index(c: u8) -> Option<usize> {
 pub(crate) type KeySig = [i8; 7];
 
 /// The signature of `fifths` sharps (negative: flats); beyond 7, letters get double ones.
-fn signature_of_fifths(fifths: i32) -> KeySig {
+pub(crate) fn signature_of_fifths(fifths: i32) -> KeySig {
     // Letter indices in the order sharps are added (F C G D A E B); flats go the other way.
     const SHARP_ORDER: [usize; 7] = [3, 0, 4, 1, 5, 2, 6];
     let mut sig = [0i8; 7];
@@ -232,7 +232,7 @@ fn signature_of_fifths(fifths: i32) -> KeySig {
 }
 
 /// The mode's distance from major in fifths, from its name (any case, first three letters).
-fn mode_fifths(word: &str) -> Option<i32> {
+pub(crate) fn mode_fifths(word: &str) -> Option<i32> {
     let w = word.to_ascii_lowercase();
     if w == "m" {
         return Some(-3);
@@ -338,7 +338,7 @@ fn apply_explicit_accidentals(sig: &mut KeySig, rest: &str) {
 
 /// A meter as numerator and denominator; `None` for free meter (`M:none`) or what we cannot
 /// read.
-fn parse_meter(value: &str) -> Option<(u32, u32)> {
+pub(crate) fn parse_meter(value: &str) -> Option<(u32, u32)> {
     let v = value.trim();
     match v {
         "C" => return Some((4, 4)),

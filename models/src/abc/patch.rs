@@ -23,6 +23,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+use super::canonical::{self, MusicView};
 use super::{translit, TextRange};
 
 /// Characters per patch.
@@ -102,6 +103,8 @@ impl PatchOptions {
 /// patches many tunes allocates little.
 #[derive(Debug, Default)]
 pub struct Patchilizer {
+    /// How the model reads music: canonical views patch a re-rendering of the notes.
+    view: MusicView,
     ascii: Mapped,
     filtered: Mapped,
     body: Body,
@@ -150,9 +153,36 @@ impl Patchilizer {
         Self::default()
     }
 
-    /// Encodes `music` as the reference `MusicPatchilizer.encode` does. Patch ranges are byte
-    /// offsets into `music` plus `base` (pass the offset of `music` in its file).
+    /// A patchilizer for a model that reads music in `view` (its `config.json` names it).
+    pub fn with_view(view: MusicView) -> Self {
+        Self {
+            view,
+            ..Self::default()
+        }
+    }
+
+    pub fn view(&self) -> MusicView {
+        self.view
+    }
+
+    /// Encodes `music` as the model reads it. In the reference view, as the reference
+    /// `MusicPatchilizer.encode` does, with patch ranges that are byte offsets into `music`
+    /// plus `base` (pass the offset of `music` in its file). In a canonical view the patches
+    /// are of the re-rendered notes, and each one's range is the whole of `music`.
     pub fn encode(&mut self, music: &str, base: u32, options: PatchOptions) -> Vec<Patch> {
+        let Some(text) = canonical::render(music, self.view) else {
+            return self.encode_as_written(music, base, options);
+        };
+        let whole = TextRange::new(base, base.saturating_add(music.len() as u32));
+        let mut patches = self.encode_as_written(&text, 0, options);
+        for p in &mut patches {
+            p.range = whole;
+        }
+        patches
+    }
+
+    /// The reference patching of `music` as written.
+    fn encode_as_written(&mut self, music: &str, base: u32, options: PatchOptions) -> Vec<Patch> {
         self.ascii.transliterate(music, base);
         let text = if options.reference_filter {
             self.filtered.filter_from(&self.ascii);

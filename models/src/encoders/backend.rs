@@ -6,6 +6,7 @@ use super::batch::LongTunes;
 use super::clamp::{normalize, Clamp};
 use super::error::Result;
 use super::music::PatchIds;
+use crate::abc::MusicView;
 
 /// Tunes to embed, each its patches.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +35,10 @@ pub trait EmbeddingBackend {
     fn embed_music(&self, batch: &MusicBatch) -> Result<Embeddings>;
     /// L2-normalised text vectors.
     fn embed_text(&self, batch: &TextBatch) -> Result<Embeddings>;
+    /// How the model reads music: patch its inputs with `Patchilizer::with_view` of this.
+    fn music_view(&self) -> MusicView {
+        MusicView::Reference
+    }
 }
 
 impl EmbeddingBackend for Clamp {
@@ -49,6 +54,10 @@ impl EmbeddingBackend for Clamp {
 
     fn dim(&self) -> usize {
         Clamp::dim(self)
+    }
+
+    fn music_view(&self) -> MusicView {
+        Clamp::music_view(self)
     }
 
     fn embed_music(&self, batch: &MusicBatch) -> Result<Embeddings> {

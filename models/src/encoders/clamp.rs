@@ -257,6 +257,11 @@ impl Clamp {
         self.music.max_length()
     }
 
+    /// How this model reads music; patch with `Patchilizer::with_view(clamp.music_view())`.
+    pub fn music_view(&self) -> crate::abc::MusicView {
+        self.music_config().music_view
+    }
+
     pub fn music_config(&self) -> &BertConfig {
         &self.music_config
     }

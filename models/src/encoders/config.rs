@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::abc::MusicView;
+
 use super::error::{ModelError, Result};
 use super::weights::Weights;
 
@@ -57,6 +59,10 @@ pub struct BertConfig {
     /// CLaMP's music config: the number of patches a tune is cut to.
     #[serde(default)]
     pub max_length: Option<usize>,
+    /// How the music encoder reads ABC (a tunelens key): absent in official CLaMP configs,
+    /// which read the reference patching of the ABC as written.
+    #[serde(default, skip_serializing_if = "MusicView::is_reference")]
+    pub music_view: MusicView,
 }
 
 impl BertConfig {
@@ -182,6 +188,7 @@ impl BertConfig {
             pad_token_id: Some(if roberta { 1 } else { 0 }),
             model_type: Some(if roberta { "roberta" } else { "bert" }.into()),
             max_length: None,
+            music_view: MusicView::Reference,
         };
         cfg.validate().map_err(bad)?;
         Ok(cfg)

@@ -10,6 +10,7 @@ use super::bert::{arange_positions, masked_mean, BertModel};
 use super::config::BertConfig;
 use super::error::{ModelError, Result};
 use super::weights::Vb;
+use crate::abc::MusicView;
 
 /// Ids per patch (the patchilizer's constant).
 pub use crate::abc::PATCH_LENGTH;
@@ -258,5 +259,6 @@ pub fn music_config(hidden: usize, layers: usize, heads: usize, max_patches: usi
         pad_token_id: Some(0),
         model_type: Some("bert".into()),
         max_length: Some(max_patches),
+        music_view: MusicView::Reference,
     }
 }

@@ -31,7 +31,8 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::abc::{PatchOptions, Patchilizer, PATCH_FEATURES};
+use crate::abc::canonical::Melody;
+use crate::abc::{MusicView, PatchOptions, Patchilizer, PATCH_FEATURES};
 use crate::encoders::clamp::{CONFIG_FILE, SAFETENSORS_FILE};
 use crate::encoders::music::{music_config, PatchIds};
 use crate::encoders::{BertConfig, CardDims, ModelCard, SentenceEncoder, TextEncoderRef};
@@ -85,6 +86,21 @@ pub struct TrainOptions {
     pub checkpoint_every: u64,
     /// Refuse batches whose estimated activations exceed this (MB).
     pub memory_limit_mb: u64,
+    /// How the new model reads music (written to its `config.json`); with `from`, the view of
+    /// the model fine-tuned wins.
+    #[serde(default, skip_serializing_if = "MusicView::is_reference")]
+    pub view: MusicView,
+    /// Collections held out whole (every tune of them), so that evaluation can use music the
+    /// model never saw in any setting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hold_out_collections: Vec<String>,
+    /// Fraction of note pairs whose rhythm is varied in the augmented window (canonical views).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vary_rhythm: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl TrainOptions {
@@ -118,6 +134,9 @@ impl TrainOptions {
             vary: 0.1,
             checkpoint_every: 100,
             memory_limit_mb: 8192,
+            view: MusicView::Reference,
+            hold_out_collections: Vec::new(),
+            vary_rhythm: 0.0,
         }
     }
 
@@ -275,12 +294,13 @@ fn shape_from(
                 options.hidden, options.heads
             )));
         }
-        let music = music_config(
+        let mut music = music_config(
             options.hidden,
             options.layers,
             options.heads,
             options.max_patches,
         );
+        music.music_view = options.view;
         return Ok((
             NetShape {
                 music,
@@ -343,12 +363,24 @@ pub fn train(
     let out = &options.out;
     std::fs::create_dir_all(out).map_err(io(out.clone()))?;
 
-    let tunes = data::load(
+    let mut tunes = data::load(
         &options.data,
         options.seed,
         options.held_out,
         options.window,
     )?;
+    for name in &options.hold_out_collections {
+        let mut found = false;
+        for t in tunes.iter_mut().filter(|t| &t.collection == name) {
+            t.held_out = true;
+            found = true;
+        }
+        if !found {
+            return Err(TrainError::Options(format!(
+                "--hold-out-collection {name}: no collection of that name in the data"
+            )));
+        }
+    }
     let collections = data::counts(&tunes);
     let train_tunes: Vec<&data::TrainTune> = tunes.iter().filter(|t| !t.held_out).collect();
     if train_tunes.len() < options.batch {
@@ -395,7 +427,7 @@ pub fn train(
         });
     }
 
-    let mut patchilizer = Patchilizer::new();
+    let mut patchilizer = Patchilizer::with_view(shape.music.music_view);
     let tune_opts = PatchOptions {
         max_patches: options
             .train_patches
@@ -595,6 +627,8 @@ fn step_loss(
     let mut augmented = Vec::with_capacity(batch.len());
     let mut text_rows: Vec<usize> = Vec::new();
     let mut text_vecs: Vec<f32> = Vec::new();
+    let view = patchilizer.view();
+    let mut as_written = Patchilizer::new();
     for (k, &i) in batch.iter().enumerate() {
         let ex = &examples[i];
         let mut rng = Rng::derive(options.seed, 2, (step - 1) * batch.len() as u64 + k as u64);
@@ -602,7 +636,16 @@ fn step_loss(
         let w = &ex.windows[rng.below(ex.windows.len())];
         views.push(patchilizer.encode_ids(w, window_opts));
         let aug = augment::augment(w, options.vary, &mut rng);
-        augmented.push(patchilizer.encode_ids(&aug, window_opts));
+        if view.is_reference() || options.vary_rhythm == 0.0 {
+            augmented.push(patchilizer.encode_ids(&aug, window_opts));
+        } else {
+            // Played differently: rhythm varied on the notes, then rendered in the view.
+            let text: String = Melody::read_all(&aug)
+                .iter()
+                .map(|m| augment::vary_rhythm(m, options.vary_rhythm, &mut rng).render(view))
+                .collect();
+            augmented.push(as_written.encode_ids(&text, window_opts));
+        }
         if !ex.fields.is_empty() {
             let keep = text::dropout(ex.fields.len(), &mut rng);
             let mut mean = vec![0f32; cache.dim];
