@@ -135,7 +135,7 @@ fn passage_retrieval_from_a_folder_and_from_given_queries() {
     for (i, t) in TUNES.iter().enumerate() {
         std::fs::write(folder.join(format!("t{i}.abc")), t).expect("write");
     }
-    for perturb in ["none", "transpose", "vary"] {
+    for perturb in ["none", "plain", "respell", "transpose", "vary"] {
         let out = run(&[
             "eval",
             "passages",

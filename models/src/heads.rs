@@ -199,7 +199,8 @@ impl Head {
             || head.scale.len() != d
             || head.weights.len() != c * d
             || head.bias.len() != c
-            || !(head.temperature > 0.0)
+            || !head.temperature.is_finite()
+            || head.temperature <= 0.0
         {
             return Err(bad(format!(
                 "{c} labels, {d}-wide mean, {} weights, {} biases, temperature {}",

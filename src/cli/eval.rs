@@ -45,6 +45,10 @@ pub struct EvalArgs {
     /// The zero-shot prompt; `{label}` is replaced.
     #[arg(long, default_value = "This piece of music is {label}.")]
     template: String,
+    /// More tunes (JSONL or a folder) to rank among in text → music retrieval, as distractors:
+    /// their texts are not asked.
+    #[arg(long)]
+    candidates: Option<PathBuf>,
     /// Folds of the linear probe.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=20))]
     folds: u32,
@@ -80,6 +84,9 @@ struct Report {
     hr10: Option<f64>,
     #[serde(rename = "hr@100", skip_serializing_if = "Option::is_none")]
     hr100: Option<f64>,
+    /// Tunes each text was ranked among (the rows with music, plus `--candidates`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ranked_among: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,12 +160,24 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .filter_map(|&i| rows[i].text.clone())
             .collect();
         let text_vectors = clamp.embed_text(&TextBatch { texts })?;
+        let distractors = match &args.candidates {
+            Some(c) => {
+                let rows = read_rows(c, &args.label_field)?;
+                embed_music(&clamp, &model_texts(&rows))?
+            }
+            None => Vec::new(),
+        };
+        report.ranked_among = Some(music.len() + distractors.len());
         let ranks: Vec<usize> = with_text
             .iter()
             .zip(&text_vectors)
             .map(|(&i, t)| {
                 let own = dot_f32(t, &music[i]);
-                1 + music.iter().filter(|m| dot_f32(t, m) > own).count()
+                1 + music
+                    .iter()
+                    .chain(&distractors)
+                    .filter(|m| dot_f32(t, m) > own)
+                    .count()
             })
             .collect();
         let n = ranks.len() as f64;

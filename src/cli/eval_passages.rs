@@ -16,6 +16,7 @@ use tunelens_daemon::index::vectors::Backend;
 use tunelens_daemon::index::{
     index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
 };
+use tunelens_models::abc::canonical::{render, MusicView};
 use tunelens_models::abc::notes::Ratio;
 use tunelens_models::abc::transpose::{self, Interval};
 use tunelens_models::abc::{self, rewrite, Level, PatchOptions, Patchilizer, SourceText};
@@ -128,6 +129,13 @@ struct Report {
     ranker: String,
     top1: f64,
     top10: f64,
+    /// Queries whose window, note for note (in the canonical tonic view), is also a window of
+    /// another tune: no ranker can tell which tune it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ambiguous: Option<usize>,
+    /// Top-1 over the other queries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top1_unambiguous: Option<f64>,
 }
 
 /// A query window and the tune it came from (`path#index`).
@@ -189,6 +197,11 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
             args.window
         );
     }
+    // Before the queries are perturbed: which of them another tune also holds, note for note.
+    let twins = match &args.queries {
+        Some(_) => None,
+        None => Some(shared_windows(&files, args.window as usize, &queries)?),
+    };
     let mut rng = args.seed.max(1);
     for q in &mut queries {
         q.abc = args.perturb.apply(&q.abc, next(&mut rng));
@@ -225,12 +238,15 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         }
         (format!("{ranker:?}").to_lowercase(), rankings)
     };
-    let (mut top1, mut top10) = (0usize, 0usize);
-    for (q, tunes) in queries.iter().zip(&rankings) {
+    let (mut top1, mut top10, mut top1_clear) = (0usize, 0usize, 0usize);
+    for (i, (q, tunes)) in queries.iter().zip(&rankings).enumerate() {
         let rank = tunes.iter().position(|t| *t == q.source);
         top1 += usize::from(rank == Some(0));
         top10 += usize::from(rank.is_some_and(|r| r < 10));
+        let twin = twins.as_ref().is_some_and(|t| t[i]);
+        top1_clear += usize::from(rank == Some(0) && !twin);
     }
+    let ambiguous = twins.as_ref().map(|t| t.iter().filter(|&&x| x).count());
     let n = queries.len() as f64;
     let report = Report {
         queries: queries.len(),
@@ -238,6 +254,8 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         ranker: ranker_name,
         top1: top1 as f64 / n,
         top10: top10 as f64 / n,
+        ambiguous,
+        top1_unambiguous: ambiguous.map(|a| top1_clear as f64 / (queries.len() - a).max(1) as f64),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -250,6 +268,13 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
             "passage → tune, {} queries, perturb {perturb}, ranker {}: top-1 {:.4}, top-10 {:.4}",
             report.queries, report.ranker, report.top1, report.top10
         )?;
+        if let (Some(a), Some(t)) = (report.ambiguous, report.top1_unambiguous) {
+            writeln!(
+                out,
+                "  {a} queries are also, note for note, a window of another tune; top-1 of the \
+                 others {t:.4}"
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -314,6 +339,34 @@ fn id_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// For each query, whether a window of another tune has the same notes in the canonical tonic
+/// view (the same melody, however written and in whatever key).
+fn shared_windows(
+    files: &[PathBuf],
+    window: usize,
+    queries: &[Query],
+) -> anyhow::Result<Vec<bool>> {
+    let view = MusicView::CanonicalTonic;
+    let music = |abc: &str| render(abc, view).unwrap_or_default();
+    let mut owners: HashMap<String, Vec<String>> = HashMap::new();
+    for path in files {
+        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
+        for tune in &parsed.file.tunes {
+            let id = format!("{}#{}", path.display(), tune.index);
+            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
+                let tunes = owners.entry(music(&unit.text)).or_default();
+                if !tunes.contains(&id) {
+                    tunes.push(id.clone());
+                }
+            }
+        }
+    }
+    Ok(queries
+        .iter()
+        .map(|q| owners.get(&music(&q.abc)).is_some_and(|t| t.len() > 1))
+        .collect())
 }
 
 /// `count` windows chosen at random (seeded) among all windows of all tunes.

@@ -84,7 +84,7 @@ pub struct TrainArgs {
     vary: f64,
     /// Chance per note pair of a rhythm variant in the augmented window (dotted ↔ even, a
     /// note split or two merged); canonical views only.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = 0.08)]
     vary_rhythm: f64,
     /// Fit a label head named NAME (e.g. `rhythm`, `genre`) on the frozen vectors of the model
     /// in --out and save it there, instead of training the model: seconds, on your own labels.

@@ -10,6 +10,8 @@
 //!
 //! - Lengths are written in eighth notes (no `L:` line), with no spaces; rests and bars without
 //!   notes are left out.
+//! - Meters are read by family, lengths scaled with the bar: a reel written `M:2/4` in
+//!   sixteenths reads as the same reel written `M:C|` in eighths (both `M:4/4`).
 //! - Accidentals are written against the signature of the mode, only where a note differs from
 //!   what the signature and the bar's earlier accidentals give.
 //! - With [`MusicView::CanonicalTonic`], pitches are relative to the tonic of `K:` (every key is
@@ -182,7 +184,8 @@ impl Melody {
     pub fn render(&self, view: MusicView) -> String {
         let tonic = view == MusicView::CanonicalTonic;
         let mut out = String::new();
-        if let Some((n, d)) = self.meter {
+        let (meter, scale) = canonical_meter(self.meter);
+        if let Some((n, d)) = meter {
             out.push_str(&format!("M:{n}/{d}\n"));
         }
         let suffix = self.key.mode_suffix();
@@ -202,7 +205,7 @@ impl Melody {
             // A bar without notes (rests, or chord symbols alone) is not rendered: what it holds
             // is not the melody, and how it is written varies.
             for bar in bars.iter().filter(|b| !b.is_empty()) {
-                render_bar(&mut out, bar, shift, &signature);
+                render_bar(&mut out, bar, shift, scale, &signature);
                 out.push('|');
             }
             out.push('\n');
@@ -239,8 +242,26 @@ pub fn render(music: &str, view: MusicView) -> Option<String> {
     Some(melodies.iter().map(|m| m.render(view)).collect())
 }
 
+/// The meter of a family's written form and the factor that scales this meter's lengths to it.
+/// Collections write the same reel as `M:C|` in eighths or `M:2/4` in sixteenths, a polka as
+/// `2/4` or `4/8`: duple meters (2 or 4 beats) are read as 4/4, triple ones as 3/4, compound
+/// ones in eighths (6/8, 9/8, 12/8), with every length scaled with the bar. Other meters stay.
+fn canonical_meter(meter: Option<(u32, u32)>) -> (Option<(u32, u32)>, Ratio) {
+    let Some((n, d)) = meter else {
+        return (None, Ratio::ONE);
+    };
+    let (d64, n64) = (u64::from(d), u64::from(n));
+    match n {
+        // A bar of n/d becomes a whole note.
+        2 | 4 => (Some((4, 4)), Ratio::new(d64, n64)),
+        3 => (Some((3, 4)), Ratio::new(d64, 4)),
+        6 | 9 | 12 => (Some((n, 8)), Ratio::new(d64, 8)),
+        _ => (Some((n, d)), Ratio::ONE),
+    }
+}
+
 /// Appends one bar's notes.
-fn render_bar(out: &mut String, bar: &[Tone], shift: i16, signature: &KeySig) {
+fn render_bar(out: &mut String, bar: &[Tone], shift: i16, scale: Ratio, signature: &KeySig) {
     // Accidentals written earlier in the bar, by letter and octave.
     let mut written: Vec<((usize, i16), i8)> = Vec::new();
     for tone in bar {
@@ -274,7 +295,7 @@ fn render_bar(out: &mut String, bar: &[Tone], shift: i16, signature: &KeySig) {
                 out.push(',');
             }
         }
-        push_length(out, tone.duration);
+        push_length(out, tone.duration * scale);
     }
 }
 
@@ -357,6 +378,23 @@ mod tests {
         // A raised note, then the same letter again in the bar: written once. (The melody's
         // mean is above the centre, so it moves down an octave.)
         assert_eq!(tonic("K:C\nL:1/8\nc^fgf|fc'gc|"), "K:C\nC^FGF|FcGC|\n");
+    }
+
+    #[test]
+    fn a_reel_in_2_4_is_the_reel_in_cut_time() {
+        let cut = "M:C|\nL:1/8\nK:D\nDFAF dFAF|GBdB gBdB|\n";
+        let two_four = "M:2/4\nL:1/16\nK:D\nDFAF dFAF|GBdB gBdB|\n";
+        assert_eq!(tonic(cut), tonic(two_four));
+        assert!(tonic(cut).starts_with("M:4/4\n"));
+        // 3/8 is read as 3/4, 6/4 as 6/8.
+        assert_eq!(
+            tonic("M:3/8\nL:1/16\nK:C\ncdef g2|"),
+            tonic("M:3/4\nL:1/8\nK:C\ncdef g2|")
+        );
+        assert_eq!(
+            tonic("M:6/4\nL:1/4\nK:C\nc2d e2f|"),
+            tonic("M:6/8\nL:1/8\nK:C\nc2d e2f|")
+        );
     }
 
     #[test]
