@@ -70,3 +70,38 @@ for r in rows:
         print(r["test"] + ": " + ", ".join(f"{k} {r[k]:.3f}" if isinstance(r[k], float) else f"{k} {r[k]}"
                                           for k in keys if k in r))
 EOF
+
+# With EVAL_WRITE_CARD=1 the numbers become the card's metrics (numbers only, as the loader
+# reads them), keyed by test, query set and ranker.
+if [ "${EVAL_WRITE_CARD:-0}" = 1 ]; then
+  python3 - "$out" "$model/model.json" <<'EOF2'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+card = json.load(open(sys.argv[2]))
+m = {}
+for r in rows:
+    t = r["test"]
+    if t == "passages":
+        k = f"heldout_ryans_passages_{r['ranker']}_{r['perturb']}"
+        m[k + "_top1"] = r["top1"]
+        m[k + "_top10"] = r["top10"]
+        if "top1_unambiguous" in r:
+            m[k + "_top1_unambiguous"] = r["top1_unambiguous"]
+            m["heldout_ryans_passages_ambiguous_queries"] = r["ambiguous"]
+            m["heldout_ryans_passages_queries"] = r["queries"]
+    else:
+        prefix = {"tune-type": "heldout_ryans_tune_type",
+                  "wikimt-held-out": "wikimt_heldout50",
+                  "wikimt-held-out-among-dev": "wikimt_heldout50_among_dev"}[t]
+        for k in ["head_accuracy", "head_macro_f1", "accuracy", "macro_f1", "probe_accuracy",
+                  "majority_accuracy", "meter_rule_accuracy", "ngram_probe_accuracy", "mrr",
+                  "hr@1", "hr@10", "ranked_among", "labelled"]:
+            if isinstance(r.get(k), (int, float)):
+                name = "zero_shot_accuracy" if k == "accuracy" else \
+                       "zero_shot_macro_f1" if k == "macro_f1" else k.replace("@", "")
+                m[f"{prefix}_{name}"] = r[k]
+card["metrics"] = m
+json.dump(card, open(sys.argv[2], "w"), indent=2)
+print(f"wrote {len(m)} metrics into {sys.argv[2]}")
+EOF2
+fi

@@ -99,6 +99,9 @@ struct Report {
     head_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     head_macro_f1: Option<f64>,
+    /// The head's `confusion[true][predicted]`, in the order of `labels`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    head_confusion: Vec<Vec<usize>>,
     /// Rows scored by the label metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
     labelled: Option<usize>,
@@ -251,7 +254,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             let (g, p): (Vec<usize>, Vec<usize>) = m.into_iter().unzip();
             report.head = Some(h.name.clone());
             report.head_accuracy = Some(right as f64 / gold.len().max(1) as f64);
-            report.head_macro_f1 = Some(macro_f1(&confusion(&g, &p, labels.len())));
+            let m = confusion(&g, &p, labels.len());
+            report.head_macro_f1 = Some(macro_f1(&m));
+            report.head_confusion = m;
         }
         let confusion = confusion(&gold, &predicted, labels.len());
         report.accuracy = Some(accuracy(&confusion));
@@ -313,7 +318,11 @@ fn is_rhythm(label_field: &str) -> bool {
 }
 
 fn read_raw_rows(data: &std::path::Path, label_field: &str) -> anyhow::Result<Vec<Row>> {
-    if data.is_dir() {
+    // A folder, or one score file (ABC or MusicXML); anything else is read as JSONL.
+    let jsonl = data
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"));
+    if data.is_dir() || !jsonl {
         return folder_rows(data, label_field);
     }
     let mut rows = Vec::new();
@@ -581,8 +590,11 @@ fn print(json: bool, r: &Report) -> anyhow::Result<()> {
             writeln!(out, "  {name:<24} {v:.4}")?;
         }
     }
-    if !r.confusion.is_empty() {
-        writeln!(out, "  confusion (rows: true, columns: predicted)")?;
+    for (what, m) in [("zero-shot", &r.confusion), ("head", &r.head_confusion)] {
+        if m.is_empty() {
+            continue;
+        }
+        writeln!(out, "  {what} confusion (rows: true, columns: predicted)")?;
         writeln!(
             out,
             "  {:>10} {}",
@@ -593,7 +605,7 @@ fn print(json: bool, r: &Report) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join("")
         )?;
-        for (label, row) in r.labels.iter().zip(&r.confusion) {
+        for (label, row) in r.labels.iter().zip(m) {
             let cells: String = row.iter().map(|n| format!("{n:>8}")).collect();
             writeln!(out, "  {label:>10.10} {cells}")?;
         }

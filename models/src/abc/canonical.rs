@@ -317,9 +317,12 @@ fn spell(pitch: i16, signature: &KeySig) -> (usize, i8) {
 
 /// A length in eighths: nothing for one, `3`, `/`, `3/2`, `/4`.
 fn push_length(out: &mut String, duration: Ratio) {
-    let eighths = duration * Ratio::new(8, 1);
-    let (n, d) = (eighths.num(), eighths.den());
-    match (n, d) {
+    write_length(out, duration * Ratio::new(8, 1));
+}
+
+/// A length in units of `L:` as ABC writes it: nothing for one, `3`, `/`, `3/2`, `/4`.
+pub(crate) fn write_length(out: &mut String, units: Ratio) {
+    match (units.num(), units.den()) {
         (1, 1) => {}
         (n, 1) => out.push_str(&n.to_string()),
         (1, 2) => out.push('/'),

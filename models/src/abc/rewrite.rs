@@ -10,6 +10,7 @@
 //!
 //! Field lines and comment lines are kept as they are, except `L:` in [`change_unit`].
 
+use super::canonical::write_length;
 use super::notes::Ratio;
 
 /// Whether `line` is a field line (`K:G`) or a comment, which rewrites of music leave alone.
@@ -22,12 +23,7 @@ fn is_field_or_comment(line: &str) -> bool {
 /// decorations (`~ . H L M O P S T u v`) removed from the music lines; field lines, quoted
 /// strings (chords, annotations) and inline fields stay as they are.
 pub fn drop_ornaments(abc: &str) -> String {
-    let mut out = String::with_capacity(abc.len());
-    for line in abc.split_inclusive('\n') {
-        if is_field_or_comment(line) {
-            out.push_str(line);
-            continue;
-        }
+    rewrite_music(abc, |line, out| {
         let mut chars = line.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
@@ -69,18 +65,26 @@ pub fn drop_ornaments(abc: &str) -> String {
                 _ => out.push(c),
             }
         }
+    })
+}
+
+/// `abc` with each music line (not a field or a comment line, which are kept) rewritten by
+/// `music`, which gets the line with its `\n`.
+fn rewrite_music(abc: &str, mut music: impl FnMut(&str, &mut String)) -> String {
+    let mut out = String::with_capacity(abc.len() + 32);
+    for line in abc.split_inclusive('\n') {
+        if is_field_or_comment(line) {
+            out.push_str(line);
+        } else {
+            music(line, &mut out);
+        }
     }
     out
 }
 
 /// `abc` without chord symbols and annotations (quoted strings in music lines).
 pub fn strip_chord_symbols(abc: &str) -> String {
-    let mut out = String::with_capacity(abc.len());
-    for line in abc.split_inclusive('\n') {
-        if is_field_or_comment(line) {
-            out.push_str(line);
-            continue;
-        }
+    rewrite_music(abc, |line, out| {
         let mut quoted = false;
         for c in line.chars() {
             if c == '"' {
@@ -89,8 +93,7 @@ pub fn strip_chord_symbols(abc: &str) -> String {
                 out.push(c);
             }
         }
-    }
-    out
+    })
 }
 
 /// What a composer typing the passage would leave out: chord symbols, annotations, grace notes
@@ -216,25 +219,13 @@ fn rescale_length(line: &str, at: usize, factor: Ratio, out: &mut String) -> usi
         den = den.saturating_mul(d.unwrap_or(2)).min(1 << 20);
         i = end;
     }
-    let length = Ratio::new(num.unwrap_or(1).min(1 << 20), den) * factor;
-    match (length.num(), length.den()) {
-        (1, 1) => {}
-        (n, 1) => out.push_str(&n.to_string()),
-        (1, 2) => out.push('/'),
-        (1, d) => out.push_str(&format!("/{d}")),
-        (n, d) => out.push_str(&format!("{n}/{d}")),
-    }
+    write_length(out, Ratio::new(num.unwrap_or(1).min(1 << 20), den) * factor);
     i
 }
 
-/// `abc` with each bar of music on a line of its own and a space between notes' groups kept.
+/// `abc` with each bar of music on a line of its own.
 pub fn one_bar_per_line(abc: &str) -> String {
-    let mut out = String::with_capacity(abc.len() + 32);
-    for line in abc.split_inclusive('\n') {
-        if is_field_or_comment(line) {
-            out.push_str(line);
-            continue;
-        }
+    rewrite_music(abc, |line, out| {
         let mut quoted = false;
         for c in line.chars() {
             if c == '"' {
@@ -245,8 +236,7 @@ pub fn one_bar_per_line(abc: &str) -> String {
                 out.push('\n');
             }
         }
-    }
-    out
+    })
 }
 
 #[cfg(test)]
