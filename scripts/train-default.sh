@@ -39,8 +39,11 @@ except OSError:
 card["name"] = "default"
 card["text_encoder"]["path"] = "../../.data/models/all-minilm-l6-v2"
 card["training"]["options"]["out"] = "models/default"
+card["training"]["options"]["text_model"] = ".data/models/all-minilm-l6-v2"
 # Numbers from scripts/eval-default.sh stay until it is run again.
 card["metrics"] = old.get("metrics", {})
+if "note" in old.get("training", {}):
+    card["training"]["note"] = old["training"]["note"]
 json.dump(card, open(sys.argv[2], "w"), indent=2)
 EOF
 
