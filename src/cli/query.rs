@@ -12,7 +12,7 @@ use tunelens_daemon::index::{
     content_key, refine, Catalog, Explainer, Explanation, Filters, Grouping, Hit, Match, Position,
     Ranker, Refine, RhythmPredictions, Source, Store, TuneVectors,
 };
-use tunelens_daemon::labels::LabelSet;
+use tunelens_daemon::labels::{head_for, LabelSet};
 use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
@@ -125,7 +125,7 @@ fn refined(
 ) -> anyhow::Result<Vec<Hit>> {
     let filters = q.filters()?;
     let rhythm = if filters.needs_rhythm() {
-        Some(predict_rhythm(model, store, model_id, catalog)?)
+        Some(predict_rhythm(q, model, store, model_id, catalog)?)
     } else {
         None
     };
@@ -145,21 +145,35 @@ fn refined(
     )?)
 }
 
-/// The zero-shot type of every catalogued tune without `R:`, as `classify --label-set rhythm`
-/// would give it.
+/// The type of every catalogued tune without `R:`, as `classify --label-set rhythm` would give
+/// it: from the model's `rhythm` head, else zero-shot.
 fn predict_rhythm(
+    q: &QueryArgs,
     model: &dyn EmbeddingBackend,
     store: &Store,
     model_id: &str,
     catalog: &Catalog,
 ) -> anyhow::Result<RhythmPredictions> {
+    let heads = q.model.heads()?;
+    if let Some(head) = head_for(&heads, "rhythm") {
+        let files = catalog.files().map(|(_, f)| f);
+        return Ok(RhythmPredictions::predict(
+            store,
+            model_id,
+            files,
+            Some(head),
+            &[],
+        )?);
+    }
     let set = LabelSet::shipped("rhythm")?;
     let vectors = model.embed_text(&TextBatch {
         texts: set.prompts(),
     })?;
     let labels: Vec<(String, Vec<f32>)> = set.labels.into_iter().zip(vectors).collect();
     let files = catalog.files().map(|(_, f)| f);
-    Ok(RhythmPredictions::predict(store, model_id, files, &labels)?)
+    Ok(RhythmPredictions::predict(
+        store, model_id, files, None, &labels,
+    )?)
 }
 
 #[derive(clap::Args)]

@@ -769,8 +769,9 @@ impl Host {
         })
     }
 
-    /// The zero-shot tune types of the catalog's tunes without `R:`, when a rhythm filter
-    /// needs them (the shipped `rhythm` set, or the configuration's own of that name).
+    /// The tune types of the catalog's tunes without `R:`, when a rhythm filter needs them:
+    /// from the model's `rhythm` head, or zero-shot (the shipped `rhythm` set, or the
+    /// configuration's own of that name, which also wins over the head).
     fn rhythm_predictions(
         &self,
         filters: &Filters,
@@ -778,6 +779,17 @@ impl Host {
     ) -> Result<Option<RhythmPredictions>> {
         if !filters.needs_rhythm() {
             return Ok(None);
+        }
+        let configured = read(&self.config).label_sets.contains_key("rhythm");
+        if let Some(head) = head_for(&self.heads, "rhythm").filter(|_| !configured) {
+            let files = catalog.files().map(|(_, f)| f);
+            return Ok(Some(RhythmPredictions::predict(
+                &self.store,
+                &self.model_id,
+                files,
+                Some(head),
+                &[],
+            )?));
         }
         let set = self.label_set("rhythm")?;
         let labels: Vec<(String, Vec<f32>)> = set
@@ -792,6 +804,7 @@ impl Host {
             &self.store,
             &self.model_id,
             files,
+            None,
             &labels,
         )?))
     }

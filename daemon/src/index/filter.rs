@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tunelens_models::abc::Level;
+use tunelens_models::heads::Head;
 
 use super::records::{FileRecord, TuneRecord, UnitRecord};
 use super::store::{Store, StoreError};
@@ -224,16 +225,18 @@ pub struct RhythmPredictions {
 }
 
 impl RhythmPredictions {
-    /// Predicts for every tune of `files` without `R:` whose tune vector `model` made.
-    /// `labels` are (label, normalised prompt vector).
+    /// Predicts for every tune of `files` without `R:` whose tune vector `model` made, with
+    /// the model's `rhythm` head when it has one, else zero-shot: `labels` are (label,
+    /// normalised prompt vector).
     pub fn predict<'a>(
         store: &Store,
         model: &str,
         files: impl IntoIterator<Item = &'a FileRecord>,
+        head: Option<&Head>,
         labels: &[(String, Vec<f32>)],
     ) -> Result<Self, StoreError> {
         let mut by_tune = HashMap::new();
-        if labels.is_empty() {
+        if labels.is_empty() && head.is_none() {
             return Ok(Self { by_tune });
         }
         for file in files {
@@ -245,13 +248,17 @@ impl RhythmPredictions {
                 let Some(v) = store.vector(model, &unit.key)? else {
                     continue;
                 };
-                let best = labels
-                    .iter()
-                    .filter(|(_, l)| l.len() == v.len())
-                    .map(|(name, l)| (name, dot_f32(l, &v)))
-                    .max_by(|a, b| a.1.total_cmp(&b.1));
-                if let Some((name, _)) = best {
-                    by_tune.insert((file.path.clone(), unit.tune), name.clone());
+                let best = match head.filter(|h| h.dim() == v.len()) {
+                    Some(h) => h.predict(&v).into_iter().next().map(|(name, _)| name),
+                    None => labels
+                        .iter()
+                        .filter(|(_, l)| l.len() == v.len())
+                        .map(|(name, l)| (name, dot_f32(l, &v)))
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .map(|(name, _)| name.clone()),
+                };
+                if let Some(name) = best {
+                    by_tune.insert((file.path.clone(), unit.tune), name);
                 }
             }
         }
