@@ -20,11 +20,19 @@ fn start(tmp: &TempDir) -> (LspClient, std::path::PathBuf) {
 
 /// As [`start`], with more command-line arguments (`--corpus DIR`).
 fn start_with(tmp: &TempDir, extra: &[&str]) -> (LspClient, std::path::PathBuf) {
+    start_model(tmp, &shared_fixture("clamp-tiny-bert"), extra)
+}
+
+/// As [`start_with`], on the model in `model`.
+fn start_model(
+    tmp: &TempDir,
+    model: &std::path::Path,
+    extra: &[&str],
+) -> (LspClient, std::path::PathBuf) {
     let ws = tmp.path().join("my tunes");
     std::fs::create_dir(&ws).expect("mkdir");
     std::fs::write(ws.join("quoting.abc"), QUOTING).expect("write");
     std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
-    let model = shared_fixture("clamp-tiny-bert");
     let db = tmp.path().join("db");
     let mut args = vec![
         "lsp",
@@ -253,6 +261,62 @@ fn hover_similar_lens_action_edit_and_hover_again() {
         .sum();
     assert!((sum - 1.0).abs() < 1e-4, "{classify}");
 
+    client.stop();
+}
+
+#[test]
+fn a_model_with_a_rhythm_head_answers_classify_and_the_lens_with_it() {
+    let tmp = TempDir::new("lsp-head");
+    // The tiny fixture with a head fitted on its vectors from O'Neill's R: fields.
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).expect("mkdir");
+    let fixture = shared_fixture("clamp-tiny-bert");
+    for f in std::fs::read_dir(&fixture).expect("fixture") {
+        let f = f.expect("entry").path();
+        std::fs::copy(&f, model.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let labelled = common::music21_abc_dir().join("oneills1850/0550-0625.abc");
+    let head = common::run(&[
+        "train",
+        "--head",
+        "rhythm",
+        "--data",
+        labelled.to_str().expect("path"),
+        "--out",
+        model.to_str().expect("path"),
+        "--min-count",
+        "4",
+    ]);
+    assert!(head.ok, "{}", head.stderr);
+    let (mut client, ws) = start_model(&tmp, &model, &[]);
+    client.wait_indexed();
+    let uri = file_uri(&ws.join("original.abc"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 1, "text": ORIGINAL}}),
+    );
+    let classify = client.request(
+        "tunelens/classify",
+        json!({"textDocument": {"uri": uri}, "labelSet": "rhythm"}),
+    );
+    let mut labels: Vec<&str> = classify["tunes"][0]["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .map(|l| l["label"].as_str().expect("label"))
+        .collect();
+    labels.sort();
+    // The head's three labels, not the shipped set's thirteen prompts.
+    assert_eq!(labels, ["air", "jig", "waltz"], "{classify}");
+    let lenses = client.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let title = lenses[0]["command"]["title"].as_str().unwrap_or_default();
+    assert!(
+        ["air", "jig", "waltz"].iter().any(|l| title.contains(l)),
+        "{lenses}"
+    );
     client.stop();
 }
 
