@@ -199,10 +199,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;
-    } else {
+    } else if let (Some(first), Some(last)) = (summary.first_loss, summary.last_loss) {
         writeln!(
             out,
-            "trained {} steps in {:.0} s{}: loss {:?} → {:?}; model in {}",
+            "trained {} steps in {:.0} s{}: loss {first:.4} → {last:.4}; model in {}",
             summary.steps,
             summary.elapsed_s,
             if summary.stopped_early {
@@ -210,8 +210,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             },
-            summary.first_loss,
-            summary.last_loss,
+            summary.out.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "nothing to train: the run is at {} of {} steps; model in {}",
+            summary.steps,
+            args.steps,
             summary.out.display()
         )?;
     }
