@@ -70,12 +70,12 @@ impl ModelArgs {
         Ok(self.load_with_id()?.0)
     }
 
-    /// The model and the id its vectors are stored under in the index.
     /// The model's label heads (`heads/*.json` in its folder); none for official checkpoints.
     pub fn heads(&self) -> anyhow::Result<Vec<tunelens_models::heads::Head>> {
         Ok(tunelens_models::heads::load_heads(self.dir()?)?)
     }
 
+    /// The model and the id its vectors are stored under in the index.
     pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
         let m = open_model(self.dir()?, &self.device, &self.dtype)?;
         Ok((m.clamp, m.id))

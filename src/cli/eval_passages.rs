@@ -61,11 +61,10 @@ impl Perturb {
             Perturb::None => abc.to_owned(),
             Perturb::Plain => plain(),
             Perturb::Respell => {
-                let eighth = Ratio::new(1, 8);
                 let unit = if abc.lines().any(|l| l.trim() == "L:1/8") {
                     Ratio::new(1, 4)
                 } else {
-                    eighth
+                    Ratio::new(1, 8)
                 };
                 rewrite::one_bar_per_line(&rewrite::change_unit(&plain(), unit))
             }

@@ -348,14 +348,21 @@ pub fn hover_tune(
     }))
 }
 
-/// Zero-shot scores of tune `tune`, best first; `None` before its vector is stored.
+/// What scores a tune's vector for a label set.
+pub enum Scorer<'a> {
+    /// The model's label head for the set.
+    Head(&'a Head),
+    /// Zero-shot: the set's labels and their prompts' vectors.
+    ZeroShot(&'a LabelSet, &'a [Vec<f32>]),
+}
+
+/// Scores of tune `tune`, best first; `None` before its vector is stored.
 pub fn label_scores(
     snapshot: &Snapshot,
     store: &Store,
     model: &str,
     tune: usize,
-    set: &LabelSet,
-    vectors: &[Vec<f32>],
+    scorer: Scorer,
 ) -> Result<Option<Vec<proto::LabelScore>>> {
     let Some(u) = snapshot.tune_unit(tune) else {
         return Ok(None);
@@ -363,47 +370,29 @@ pub fn label_scores(
     let Some(v) = vector_of(store, model, &snapshot.record.units[u])? else {
         return Ok(None);
     };
-    if vectors.first().is_some_and(|l| l.len() != v.len()) {
-        return Err(AnalysisError::Model(
-            "the model's text and music vectors differ in width".into(),
-        ));
-    }
-    Ok(Some(
-        zero_shot(&set.labels, vectors, &v)
-            .into_iter()
-            .map(|s| proto::LabelScore {
-                label: s.label,
-                score: s.score,
-            })
-            .collect(),
-    ))
-}
-
-/// The model's head's probabilities for tune `tune`, best first; `None` before its vector is
-/// stored.
-pub fn head_scores(
-    snapshot: &Snapshot,
-    store: &Store,
-    model: &str,
-    tune: usize,
-    head: &Head,
-) -> Result<Option<Vec<proto::LabelScore>>> {
-    let Some(u) = snapshot.tune_unit(tune) else {
-        return Ok(None);
+    let scored = match scorer {
+        Scorer::ZeroShot(set, vectors) => {
+            if vectors.first().is_some_and(|l| l.len() != v.len()) {
+                return Err(AnalysisError::Model(
+                    "the model's text and music vectors differ in width".into(),
+                ));
+            }
+            zero_shot(&set.labels, vectors, &v)
+        }
+        Scorer::Head(head) => {
+            if v.len() != head.dim() {
+                return Err(AnalysisError::Model(format!(
+                    "the {} head reads {}-wide vectors, the model gives {}",
+                    head.name,
+                    head.dim(),
+                    v.len()
+                )));
+            }
+            from_head(head, &v)
+        }
     };
-    let Some(v) = vector_of(store, model, &snapshot.record.units[u])? else {
-        return Ok(None);
-    };
-    if v.len() != head.dim() {
-        return Err(AnalysisError::Model(format!(
-            "the {} head reads {}-wide vectors, the model gives {}",
-            head.name,
-            head.dim(),
-            v.len()
-        )));
-    }
     Ok(Some(
-        from_head(head, &v)
+        scored
             .into_iter()
             .map(|s| proto::LabelScore {
                 label: s.label,

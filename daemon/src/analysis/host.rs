@@ -16,7 +16,7 @@ use tunelens_models::abc::{self, Level};
 use tunelens_protocol as proto;
 
 use super::document::Snapshot;
-use super::features;
+use super::features::{self, Scorer};
 use super::lines::apply_change;
 use super::uri;
 use crate::index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
@@ -780,8 +780,7 @@ impl Host {
         if !filters.needs_rhythm() {
             return Ok(None);
         }
-        let configured = read(&self.config).label_sets.contains_key("rhythm");
-        if let Some(head) = head_for(&self.heads, "rhythm").filter(|_| !configured) {
+        if let Some(head) = self.head("rhythm") {
             let files = catalog.files().map(|(_, f)| f);
             return Ok(Some(RhythmPredictions::predict(
                 &self.store,
@@ -868,12 +867,25 @@ impl Host {
         tune: usize,
         set: &str,
     ) -> Result<Option<Vec<proto::LabelScore>>> {
-        let configured = read(&self.config).label_sets.contains_key(set);
-        if let Some(head) = head_for(&self.heads, set).filter(|_| !configured) {
-            return features::head_scores(snapshot, &self.store, &self.model_id, tune, head);
+        let (store, model) = (&self.store, self.model_id.as_str());
+        if let Some(head) = self.head(set) {
+            return features::label_scores(snapshot, store, model, tune, Scorer::Head(head));
         }
         let set = self.label_set(set)?;
-        features::label_scores(snapshot, &self.store, &self.model_id, tune, &set.0, &set.1)
+        features::label_scores(
+            snapshot,
+            store,
+            model,
+            tune,
+            Scorer::ZeroShot(&set.0, &set.1),
+        )
+    }
+
+    /// The model's head for label set `name`, unless the configuration lists its own labels
+    /// under that name (a user's list wins over the head).
+    fn head(&self, name: &str) -> Option<&Head> {
+        let configured = read(&self.config).label_sets.contains_key(name);
+        head_for(&self.heads, name).filter(|_| !configured)
     }
 
     pub fn classify(
@@ -899,8 +911,7 @@ impl Host {
                     &self.store,
                     &self.model_id,
                     tune.index,
-                    &set.0,
-                    &set.1,
+                    Scorer::ZeroShot(&set.0, &set.1),
                 )?,
                 None => self.label_scores(snapshot, tune.index, name)?,
             }

@@ -6,7 +6,7 @@ use crate::abc::canonical::{Melody, Tone};
 use crate::abc::notes::Ratio;
 use crate::abc::transpose::{self, Interval};
 
-pub use crate::abc::rewrite::drop_ornaments;
+use crate::abc::rewrite::drop_ornaments;
 
 use super::rng::Rng;
 
