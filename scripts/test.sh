@@ -11,7 +11,7 @@ cargo clippy --locked --all-targets -- -D warnings
 scripts/test-editors.sh
 # nextest does not run doctests; run them first so nextest's summary closes the log.
 cargo test --locked --workspace --doc
-# The Milvus backend tests (daemon/tests/milvus_*.rs) run against a real server: PyPI's
+# The Milvus backend tests (index/tests/milvus_store.rs, tests/milvus_faults.rs) run against a real server: PyPI's
 # milvus==2.3.5 standalone, on loopback with a fresh data dir, stopped by its PID on any exit,
 # also when a test fails (~10 s to start, ~45 s of tests).
 scripts/milvus.sh start >/dev/null

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{music21_abc_dir, run, shared_fixture, TempDir};
-use tunelens_daemon::index::{Store, UnitRecord};
+use tunelens_index::{Store, UnitRecord};
 
 fn index_cmd(db: &Path, corpus: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tunelens"));

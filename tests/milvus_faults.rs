@@ -21,7 +21,7 @@ use common::rpc::file_uri;
 use common::socket::Daemon;
 use common::{music21_abc_dir, repo_root, run, shared_fixture, Output, TempDir};
 use serde_json::{json, Value};
-use tunelens_daemon::index::vectors::{
+use tunelens_index::vectors::{
     Filter, IndexKind, Milvus, MilvusConfig, MilvusVectors, RowId, VectorHit, VectorStore,
 };
 use tunelens_models::abc::Level;

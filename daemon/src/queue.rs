@@ -11,7 +11,7 @@ use tunelens_models::encoders::{
     EmbeddingBackend, Embeddings, LongTunes, ModelError, MusicBatch, TextBatch,
 };
 
-use crate::index::job::PatchIds;
+use tunelens_index::job::PatchIds;
 use tunelens_models::abc::MusicView;
 
 /// Who is waiting: interactive work goes first.

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
-use tunelens_daemon::index::originality::{self, CheckOptions, Finding};
-use tunelens_daemon::index::{Catalog, Explainer, Match};
+use tunelens_index::originality::{self, CheckOptions, Finding};
+use tunelens_index::{Catalog, Explainer, Match};
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 

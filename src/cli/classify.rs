@@ -11,7 +11,7 @@ use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
-use tunelens_daemon::labels::{from_head, head_for, zero_shot, LabelSet, Scored, DEFAULT_TEMPLATE};
+use tunelens_index::labels::{from_head, head_for, zero_shot, LabelSet, Scored, DEFAULT_TEMPLATE};
 
 use super::embed::ModelArgs;
 use super::input;

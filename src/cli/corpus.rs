@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
-use tunelens_daemon::index::{IndexOptions, UnitSettings};
+use tunelens_index::{IndexOptions, UnitSettings};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
 
 use super::embed::ModelArgs;

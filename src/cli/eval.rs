@@ -22,7 +22,7 @@ use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 use tunelens_models::heads::tune_type;
 
-use tunelens_daemon::search::kernels::dot_f32;
+use tunelens_index::search::kernels::dot_f32;
 
 use super::embed::ModelArgs;
 

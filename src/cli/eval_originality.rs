@@ -25,9 +25,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tunelens_daemon::index::group::normalise_title;
-use tunelens_daemon::index::originality::{self, CheckOptions, Finding, Window};
-use tunelens_daemon::index::{
+use tunelens_index::group::normalise_title;
+use tunelens_index::originality::{self, CheckOptions, Finding, Window};
+use tunelens_index::{
     index_files, Catalog, Explainer, IndexOptions, Match, Progress, Store, UnitSettings,
 };
 use tunelens_models::abc::transpose::{self, Interval};

@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tunelens_daemon::index::symbolic::{passage_ngrams, SymbolicIndex};
-use tunelens_daemon::index::vectors::Backend;
-use tunelens_daemon::index::{
+use tunelens_index::symbolic::{passage_ngrams, SymbolicIndex};
+use tunelens_index::vectors::Backend;
+use tunelens_index::{
     index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
 };
 use tunelens_models::abc::canonical::{render, MusicView};

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tunelens_daemon::index::{
-    index_files_to, Backend, IndexOptions, Progress, Store, UnitSettings,
-};
+use tunelens_index::{index_files_to, Backend, IndexOptions, Progress, Store, UnitSettings};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
 use tunelens_models::encoders::Clamp;
 

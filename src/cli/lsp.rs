@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tunelens_daemon::analysis::{Host, HostOptions, OriginalityCheck};
-use tunelens_daemon::index::Store;
 use tunelens_daemon::queue::EmbedQueue;
+use tunelens_index::Store;
 use tunelens_protocol::Config;
 
 use super::embed::open_model;

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tunelens_daemon::index::symbolic::passage_ngrams;
-use tunelens_daemon::index::{
+use tunelens_index::labels::{head_for, LabelSet};
+use tunelens_index::symbolic::passage_ngrams;
+use tunelens_index::{
     content_key, refine, Catalog, Explainer, Explanation, Filters, Grouping, Hit, Match, Position,
     Ranker, Refine, RhythmPredictions, Source, Store, TuneVectors,
 };
-use tunelens_daemon::labels::{head_for, LabelSet};
 use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
@@ -121,7 +121,7 @@ fn refined(
     model_id: &str,
     catalog: &Catalog,
     exclude: &(dyn Fn(&Match) -> bool + Sync),
-    ranked: &tunelens_daemon::index::refine::Ranked,
+    ranked: &tunelens_index::refine::Ranked,
 ) -> anyhow::Result<Vec<Hit>> {
     let filters = q.filters()?;
     let rhythm = if filters.needs_rhythm() {

@@ -14,10 +14,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use tunelens_daemon::index::vectors::{
-    sync, Consistency, Filter, IndexKind, Milvus, MilvusConfig, Secret,
-};
-use tunelens_daemon::index::{Backend, Catalog, Store, VectorStore};
+use tunelens_index::vectors::{sync, Consistency, Filter, IndexKind, Milvus, MilvusConfig, Secret};
+use tunelens_index::{Backend, Catalog, Store, VectorStore};
 use tunelens_models::abc::Level;
 
 use super::index::DbArgs;

@@ -7,8 +7,8 @@ use tunelens_models::abc::{self, AbcFile, Level, MusicView, SourceText, TextRang
 use tunelens_protocol::{Diagnostic, Position, Range, Severity};
 
 use super::lines::Lines;
-use crate::index::job::{record_source, PatchIds};
-use crate::index::{ContentKey, FileRecord, UnitSettings};
+use tunelens_index::job::{record_source, PatchIds};
+use tunelens_index::{ContentKey, FileRecord, UnitSettings};
 
 pub struct Snapshot {
     /// The canonical path (the catalog's key) and the URI the editor knows it by.

@@ -9,12 +9,12 @@ use tunelens_protocol as proto;
 use super::document::Snapshot;
 use super::host::{AnalysisError, Result};
 use super::uri;
-use crate::index::symbolic::passage_ngrams;
-use crate::index::{
+use tunelens_index::labels::{from_head, zero_shot, LabelSet};
+use tunelens_index::symbolic::passage_ngrams;
+use tunelens_index::{
     refine, Catalog, Explainer, FileCache, Hit, Match, Ranker, Refine, Source, Store, TuneVectors,
     UnitRecord,
 };
-use crate::labels::{from_head, zero_shot, LabelSet};
 
 /// Results in a hover.
 const HOVER_K: usize = 3;
@@ -25,7 +25,7 @@ fn vector_of(store: &Store, model: &str, unit: &UnitRecord) -> Result<Option<Vec
 
 /// A match as the protocol carries it.
 pub fn to_match(m: &Match, explanation: Option<String>) -> proto::Match {
-    let pos = |lc: crate::index::records::LineColRecord| proto::Position {
+    let pos = |lc: tunelens_index::records::LineColRecord| proto::Position {
         line: lc.line.saturating_sub(1),
         character: lc.col.saturating_sub(1),
     };

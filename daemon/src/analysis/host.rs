@@ -19,16 +19,16 @@ use super::document::Snapshot;
 use super::features::{self, Scorer};
 use super::lines::apply_change;
 use super::uri;
-use crate::index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
-use crate::index::{
+use crate::memory::release_free_memory;
+use crate::queue::{EmbedQueue, Priority};
+use tunelens_index::labels::{head_for, LabelError, LabelSet, DEFAULT_TEMPLATE};
+use tunelens_index::search::Precision;
+use tunelens_index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
+use tunelens_index::{
     index_files_to, refine, shared_record, text_key, Catalog, ContentKey, FileCache, FileRecord,
     Filters, Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions,
     Store, StoreError, TuneVectors, UnitSettings,
 };
-use crate::labels::{head_for, LabelError, LabelSet, DEFAULT_TEMPLATE};
-use crate::memory::release_free_memory;
-use crate::queue::{EmbedQueue, Priority};
-use crate::search::Precision;
 use tunelens_models::heads::Head;
 
 /// The corpus of the user's own files (workspace folders and open documents).

@@ -9,8 +9,8 @@ use tunelens_protocol as proto;
 
 use super::document::Snapshot;
 use super::host::{DocumentCheck, WORKSPACE};
-use crate::index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
-use crate::index::{Catalog, Explainer, FileCache, Match, QueryError};
+use tunelens_index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
+use tunelens_index::{Catalog, Explainer, FileCache, Match, QueryError};
 
 /// The diagnostics' `source`.
 pub const SOURCE: &str = "originality";

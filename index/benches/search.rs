@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tunelens_daemon::search::{kernels, FlatIndex, ScanMode};
+use tunelens_index::search::{kernels, FlatIndex, ScanMode};
 
 /// xorshift64*: seeded random data without a crate for it.
 struct XorShift(u64);

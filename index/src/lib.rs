@@ -1,14 +1,20 @@
 //! The corpus index: file records and content-addressed vectors in sled, filled by an
-//! incremental, resumable indexing job.
+//! incremental, resumable indexing job; the vector stores (flat, tiered, Milvus), the symbolic
+//! n-gram search, and ranking, filtering, grouping, explaining and the originality check.
+//!
+//! **Architecture Invariant:** this crate knows files, the store and the model's vectors, never
+//! editors: no LSP, no sockets, no documents being typed. The daemon and the binary call it.
 
 pub mod explain;
 pub mod filter;
 pub mod group;
 pub mod job;
+pub mod labels;
 pub mod originality;
 pub mod query;
 pub mod records;
 pub mod refine;
+pub mod search;
 pub mod store;
 pub mod symbolic;
 pub mod vectors;

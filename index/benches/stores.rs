@@ -14,7 +14,7 @@
 //! Rows go in as the indexing job writes them: upserts of 2000 rows (one file of a large
 //! collection). Each Milvus collection is dropped when its size is done.
 //!
-//! `TUNELENS_MILVUS_URI=$(scripts/milvus.sh uri) cargo bench -p tunelens-daemon --bench stores`;
+//! `TUNELENS_MILVUS_URI=$(scripts/milvus.sh uri) cargo bench -p tunelens-index --bench stores`;
 //! `STORE_BENCH_SIZES=100000` narrows the sizes. The summary is printed and written to
 //! `target/bench-data/stores-summary.json`. Results: docs/benchmarks.md, "Vector stores".
 
@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use serde_json::{json, Value};
-use tunelens_daemon::index::records::ContentKey;
-use tunelens_daemon::index::vectors::{
+use tunelens_index::records::ContentKey;
+use tunelens_index::vectors::{
     Consistency, Filter, FlatVectors, IndexKind, Milvus, MilvusConfig, Row, RowId, VectorStore,
 };
 use tunelens_models::abc::Level;

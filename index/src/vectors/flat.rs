@@ -244,7 +244,7 @@ impl VectorStore for FlatVectors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::records::ContentKey;
+    use crate::records::ContentKey;
 
     fn unit(i: usize) -> Vec<f32> {
         let mut v = vec![0.01f32; 64];

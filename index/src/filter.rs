@@ -275,7 +275,7 @@ impl RhythmPredictions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::records::{ContentKey, LineColRecord, Span};
+    use crate::records::{ContentKey, LineColRecord, Span};
 
     fn span() -> Span {
         let lc = LineColRecord { line: 1, col: 1 };

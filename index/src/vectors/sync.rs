@@ -8,8 +8,8 @@
 //! id, so a push redone after a crash converges to the same rows.
 
 use super::{Backend, Milvus, MilvusVectors, Result, Row, VectorStore};
-use crate::index::records::{FileRecord, FileStamp};
-use crate::index::store::Store;
+use crate::records::{FileRecord, FileStamp};
+use crate::store::Store;
 
 const TREE: &str = "synced";
 

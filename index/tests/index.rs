@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use tunelens_daemon::index::{
-    index_files, IndexOptions, IndexReport, Store, StoreError, UnitSettings,
-};
+use tunelens_index::{index_files, IndexOptions, IndexReport, Store, StoreError, UnitSettings};
 use tunelens_models::encoders::{parse_device, Clamp};
 
 fn fixture_model() -> Clamp {

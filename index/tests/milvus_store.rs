@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tunelens_daemon::index::records::ContentKey;
-use tunelens_daemon::index::vectors::{
+use tunelens_index::records::ContentKey;
+use tunelens_index::vectors::{
     Filter, FlatVectors, IndexKind, Milvus, MilvusConfig, Row, VectorStore,
 };
 use tunelens_models::abc::Level;
@@ -91,7 +91,7 @@ fn flat_collection_answers_like_the_embedded_store() {
             let keep = |id| id != rows[q].id();
             let a = local.top_k(query, 10, filter, &keep).expect("local");
             let b = remote.top_k(query, 10, filter, &keep).expect("remote");
-            let ids = |h: &[tunelens_daemon::index::vectors::VectorHit]| {
+            let ids = |h: &[tunelens_index::vectors::VectorHit]| {
                 h.iter().map(|x| x.id).collect::<Vec<_>>()
             };
             assert_eq!(ids(&a), ids(&b), "query {q}");

@@ -190,7 +190,7 @@ pub fn group<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::records::LineColRecord;
+    use crate::records::LineColRecord;
     use tunelens_models::abc::{Level, TextRange};
 
     fn m(path: &str, tune: usize, title: &str, collection: &str, score: f32) -> Match {
