@@ -1,7 +1,8 @@
 //! `tunelens daemon` driven as a script drives it, over its Unix socket: the handshake, the
 //! analysis of files on disk (similar, hover, code lens, classify, search, status), edits,
 //! renames and deletions picked up by the watcher; bad messages, huge messages, clients that
-//! hang up mid-request and 50 concurrent clients; SIGKILL while indexing, then a restart.
+//! hang up mid-request and 50 concurrent clients; SIGKILL while indexing, then a restart; and
+//! `tunelens similar` listing what the socket lists for the same passage.
 
 mod common;
 
@@ -512,5 +513,72 @@ fn similar_and_search_take_filters_and_grouping_as_params() {
     for m in matches {
         assert_eq!(meters[tune_of(m)], "3/4", "{m}");
     }
+    let socket_lists = [
+        similar(&mut c, json!({"group": "none"})),
+        similar(&mut c, json!({})),
+    ];
     daemon.kill();
+
+    // The CLI answers through the same pipeline: the same list for the same passage, read
+    // from the database the daemon wrote.
+    let model = common::shared_fixture("clamp-tiny-bert");
+    let db = tmp.path().join("db");
+    let at = format!("{}:12:2", file.display());
+    for (group, from_socket) in ["none", "tune"].iter().zip(&socket_lists) {
+        let out = run(&[
+            "similar",
+            &at,
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--device",
+            "cpu",
+            "-k",
+            "10",
+            "--group",
+            group,
+            "--json",
+        ]);
+        assert!(out.ok, "{}", out.stderr);
+        let from_cli: Value = serde_json::from_str(&out.stdout).expect("json");
+        let cli = from_cli["matches"].as_array().expect("matches");
+        let socket = from_socket["matches"].as_array().expect("matches");
+        same_list(cli, socket, group);
+    }
+}
+
+/// The CLI's and the socket's lists name the same passages in the same order. The daemon keeps
+/// its vectors as int8 codes (cosines within ~1e-3 of f32), so where two lists differ the
+/// entries must be near ties: scored within 2e-3 of each other, and each one a neighbour in
+/// the other list (or, for the last place, just past its end).
+fn same_list(cli: &[Value], socket: &[Value], group: &str) {
+    let place = |path: String, m: &Value| (path, m["tune"].clone(), m["bars"].clone());
+    let cli_places: Vec<_> = cli
+        .iter()
+        .map(|m| place(file_uri(Path::new(m["path"].as_str().expect("path"))), m))
+        .collect();
+    let socket_places: Vec<_> = socket
+        .iter()
+        .map(|m| place(m["uri"].as_str().expect("uri").to_owned(), m))
+        .collect();
+    let n = cli_places.len();
+    assert_eq!(n, socket_places.len(), "--group {group}");
+    let score = |m: &Value| m["score"].as_f64().expect("score");
+    let near = |i: usize, theirs: &[_], place| match theirs.iter().position(|p| p == place) {
+        Some(j) => i.abs_diff(j) <= 1,
+        None => i + 1 == n,
+    };
+    for i in 0..n {
+        if cli_places[i] == socket_places[i] {
+            continue;
+        }
+        let tie = (score(&cli[i]) - score(&socket[i])).abs() < 2e-3
+            && near(i, &socket_places, &cli_places[i])
+            && near(i, &cli_places, &socket_places[i]);
+        assert!(
+            tie,
+            "--group {group}: entry {i} differs:\ncli {cli_places:?}\nsocket {socket_places:?}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The corpus index: file records and content-addressed vectors in sled, filled by an
 //! incremental, resumable indexing job; the vector stores (flat, tiered, Milvus), the symbolic
-//! n-gram search, and ranking, filtering, grouping, explaining and the originality check.
+//! n-gram search, and the query pipeline the CLI and the daemon share (rank, filter, group,
+//! explain, originality).
 //!
 //! **Architecture Invariant:** this crate knows files, the store and the model's vectors, never
 //! editors: no LSP, no sockets, no documents being typed. The daemon and the binary call it.
@@ -15,6 +16,7 @@ pub mod query;
 pub mod records;
 pub mod refine;
 pub mod search;
+pub mod similar;
 pub mod store;
 pub mod symbolic;
 pub mod vectors;
@@ -32,5 +34,6 @@ pub use records::{
     SCHEMA_VERSION,
 };
 pub use refine::{refine, Hit, Refine, TuneVectors};
+pub use similar::{passage_notes, Explained, Place, Query, QueryContext};
 pub use store::{Store, StoreError};
 pub use vectors::{Backend, VectorError, VectorStore};

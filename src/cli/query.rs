@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_index::labels::{head_for, LabelSet};
-use tunelens_index::symbolic::passage_ngrams;
+use tunelens_index::similar::{self, Explained, Place, Query, QueryContext};
 use tunelens_index::{
-    content_key, refine, Catalog, Explainer, Explanation, Filters, Grouping, Hit, Match, Position,
-    Ranker, Refine, RhythmPredictions, Source, Store, TuneVectors,
+    content_key, Catalog, Explainer, Filters, Grouping, Position, Ranker, Refine,
+    RhythmPredictions, Store,
 };
 use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
@@ -112,37 +112,33 @@ impl QueryArgs {
     }
 }
 
-/// The filters, grouping and (for `--rhythm`) predicted tune types of one query, then its
-/// hits: `ranked` asked for as many candidates as grouping needs.
-fn refined(
+/// The filters of one query and (for `--rhythm`) the predicted tune types they need.
+fn refinement(
     q: &QueryArgs,
     model: &dyn EmbeddingBackend,
     store: &Store,
     model_id: &str,
     catalog: &Catalog,
-    exclude: &(dyn Fn(&Match) -> bool + Sync),
-    ranked: &tunelens_index::refine::Ranked,
-) -> anyhow::Result<Vec<Hit>> {
+) -> anyhow::Result<(Filters, Option<RhythmPredictions>)> {
     let filters = q.filters()?;
     let rhythm = if filters.needs_rhythm() {
         Some(predict_rhythm(q, model, store, model_id, catalog)?)
     } else {
         None
     };
-    let how = Refine {
-        filters: (!filters.is_empty()).then_some(&filters),
+    Ok((filters, rhythm))
+}
+
+fn how<'a>(
+    q: &QueryArgs,
+    filters: &'a Filters,
+    rhythm: &'a Option<RhythmPredictions>,
+) -> Refine<'a> {
+    Refine {
+        filters: (!filters.is_empty()).then_some(filters),
         rhythm: rhythm.as_ref(),
         grouping: q.grouping(),
-    };
-    let tunes = TuneVectors::new(store, model_id, catalog);
-    Ok(refine(
-        catalog,
-        q.k as usize,
-        &how,
-        exclude,
-        &|a, b| tunes.same_tune(a, b),
-        ranked,
-    )?)
+    }
 }
 
 /// The type of every catalogued tune without `R:`, as `classify --label-set rhythm` would give
@@ -244,16 +240,14 @@ pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
         })?
         .pop()
         .context("the model returned no vector")?;
-    let hits = refined(
-        q,
-        &clamp,
-        &store,
-        &model_id,
-        &catalog,
-        &|_| false,
-        &|pool, reject| catalog.nearest(&vector, pool, reject),
-    )?;
-    let matches: Vec<Explained> = hits.into_iter().map(|h| Explained::new(h, None)).collect();
+    let (filters, rhythm) = refinement(q, &clamp, &store, &model_id, &catalog)?;
+    let ctx = QueryContext {
+        store: &store,
+        model: &model_id,
+        catalog: &catalog,
+        tunes: None,
+    };
+    let matches = similar::search(ctx, &vector, q.k as usize, &how(q, &filters, &rhythm))?;
     print(q.json, &serde_json::json!({ "text": args.text }), &matches)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -340,39 +334,38 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let catalog =
         q.db.catalog(&store, &backend, &model_id, &q.corpus, level)?;
     let vector = unit_vector(&clamp, &store, &model_id, &unit)?;
-    let own = unit.range;
-    let exclude = |m: &Match| {
-        path.as_deref() == Some(m.path.as_str())
-            && match level {
-                Level::Tune => Some(m.tune) == tune_index,
-                _ => m.range.start < own.end && own.start < m.range.end,
-            }
-    };
     let ranker = match args.ranker {
-        // A whole tune has no n-grams: a hybrid score would be half its cosine.
-        _ if level == Level::Tune => Ranker::Vector,
         RankerArg::Vector => Ranker::Vector,
         RankerArg::Symbolic => Ranker::Symbolic,
         RankerArg::Hybrid => Ranker::Hybrid,
     };
-    let hits = refined(
-        q,
-        &clamp,
-        &store,
-        &model_id,
-        &catalog,
-        &exclude,
-        &|pool, reject| catalog.ranked(&vector, &ngrams, ranker, pool, reject),
+    let (filters, rhythm) = refinement(q, &clamp, &store, &model_id, &catalog)?;
+    let ctx = QueryContext {
+        store: &store,
+        model: &model_id,
+        catalog: &catalog,
+        tunes: None,
+    };
+    let query = Query {
+        level,
+        vector: &vector,
+        notes: &notes,
+        ngrams: &ngrams,
+        bars: [unit.first_bar, unit.last_bar],
+        place: path.as_deref().zip(tune_index).map(|(path, tune)| Place {
+            path,
+            tune,
+            range: unit.range,
+        }),
+    };
+    let explained = similar::similar(
+        ctx,
+        &query,
+        ranker,
+        q.k as usize,
+        &how(q, &filters, &rhythm),
+        &mut Explainer::default(),
     )?;
-    let mut explainer = Explainer::default();
-    let query_bars = [unit.first_bar, unit.last_bar];
-    let explained: Vec<Explained> = hits
-        .into_iter()
-        .map(|h| {
-            let explain = explainer.explain(&notes, query_bars, &h.m);
-            Explained::new(h, explain)
-        })
-        .collect();
     let query = SimilarQuery {
         path,
         title,
@@ -385,42 +378,12 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A match with why it matched (passages only), and when grouped how many more passages of
-/// its tune matched and where else the tune is.
-#[derive(Serialize)]
-struct Explained {
-    #[serde(flatten)]
-    m: Match,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explain: Option<Explanation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    other_passages: Option<usize>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    sources: Vec<Source>,
-}
-
-impl Explained {
-    fn new(h: Hit, explain: Option<Explanation>) -> Self {
-        Self {
-            m: h.m,
-            explain,
-            other_passages: h.other_passages,
-            sources: h.sources,
-        }
-    }
-}
-
 /// The notes and interval n-grams of a passage unit (none for a whole tune).
 fn unit_notes(source: &SourceText, tune: &abc::Tune, unit: &Unit) -> (Vec<Note>, Vec<u32>) {
     if unit.level == Level::Tune {
         return (Vec::new(), Vec::new());
     }
-    let notes = abc::notes::voice_notes(source, tune, unit.voice);
-    let bars = notes.bars(unit.first_bar.saturating_sub(1) as usize..unit.last_bar as usize);
-    (
-        bars.to_vec(),
-        passage_ngrams(&notes, unit.first_bar, unit.last_bar),
-    )
+    similar::passage_notes(source, tune, unit.voice, [unit.first_bar, unit.last_bar])
 }
 
 /// `path:line[:col]`, taking the numbers from the right so paths may hold colons.

@@ -1,7 +1,7 @@
 //! The answers, as pure functions of a snapshot, the store's vectors and a catalog: hover
 //! texts, similar passages, label scores, lens titles, the genre field edit.
 
-use tunelens_models::abc::notes::{voice_notes, Note};
+use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer};
 use tunelens_models::heads::Head;
 use tunelens_protocol as proto;
@@ -10,11 +10,8 @@ use super::document::Snapshot;
 use super::host::{AnalysisError, Result};
 use super::uri;
 use tunelens_index::labels::{from_head, zero_shot, LabelSet};
-use tunelens_index::symbolic::passage_ngrams;
-use tunelens_index::{
-    refine, Catalog, Explainer, FileCache, Hit, Match, Ranker, Refine, Source, Store, TuneVectors,
-    UnitRecord,
-};
+use tunelens_index::similar::{self, Explained, Place, Query, QueryContext};
+use tunelens_index::{Explainer, FileCache, Match, Ranker, Refine, Source, Store, UnitRecord};
 
 /// Results in a hover.
 const HOVER_K: usize = 3;
@@ -51,13 +48,13 @@ pub fn to_match(m: &Match, explanation: Option<String>) -> proto::Match {
     }
 }
 
-/// A refined hit as the protocol carries it: the match, and for a grouped list how many more
-/// of its tune matched and its other settings.
-pub fn to_hit(h: &Hit, explanation: Option<String>) -> proto::Match {
+/// A hit of the query pipeline as the protocol carries it: the match, why it matched, and for
+/// a grouped list how many more of its tune matched and its other settings.
+pub fn to_hit(h: &Explained) -> proto::Match {
     proto::Match {
         other_passages: h.other_passages,
         sources: h.sources.iter().map(to_source).collect(),
-        ..to_match(&h.m, explanation)
+        ..to_match(&h.m, h.explain.as_ref().map(|e| e.summary.clone()))
     }
 }
 
@@ -72,28 +69,68 @@ fn to_source(s: &Source) -> proto::MatchSource {
     }
 }
 
-/// The notes of a passage unit, and its interval n-grams.
-fn passage_notes(snapshot: &Snapshot, unit: &UnitRecord) -> Vec<Note> {
+/// A passage unit's notes and interval n-grams (none for a whole tune or a unit whose tune
+/// is gone).
+fn unit_notes(snapshot: &Snapshot, unit: &UnitRecord) -> (Vec<Note>, Vec<u32>) {
+    if unit.level == Level::Tune {
+        return (Vec::new(), Vec::new());
+    }
     let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let Some(voice) = tune.voices.iter().position(|v| v.id == unit.voice) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    voice_notes(&snapshot.source, tune, voice)
-        .bars(unit.first_bar.saturating_sub(1) as usize..unit.last_bar as usize)
-        .to_vec()
+    similar::passage_notes(
+        &snapshot.source,
+        tune,
+        voice,
+        [unit.first_bar, unit.last_bar],
+    )
+}
+
+/// The catalog's best matches for `unit` of `snapshot` through the one query pipeline, never
+/// the unit's own place: ranked hybrid (vector alone for a tune), refined as `how` says,
+/// explained against the snapshot's text (an unsaved buffer) and `files`.
+fn similar_to(
+    snapshot: &Snapshot,
+    ctx: QueryContext,
+    unit: &UnitRecord,
+    vector: &[f32],
+    k: usize,
+    how: &Refine,
+    files: &FileCache,
+) -> Result<Vec<Explained>> {
+    let (notes, ngrams) = unit_notes(snapshot, unit);
+    let query = Query {
+        level: unit.level,
+        vector,
+        notes: &notes,
+        ngrams: &ngrams,
+        bars: [unit.first_bar, unit.last_bar],
+        place: Some(Place {
+            path: &snapshot.path,
+            tune: unit.tune,
+            range: unit.range.range(),
+        }),
+    };
+    let mut explainer = Explainer::with_cache(files);
+    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
+    Ok(similar::similar(
+        ctx,
+        &query,
+        Ranker::Hybrid,
+        k,
+        how,
+        &mut explainer,
+    )?)
 }
 
 /// The units similar to the one at `offset`, filtered and grouped as `how` says; `None` when
 /// there is no unit there or its vector is not stored yet.
-#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
 pub fn similar(
     snapshot: &Snapshot,
-    store: &Store,
-    model: &str,
-    catalog: &Catalog,
-    tunes: &Catalog,
+    ctx: QueryContext,
     offset: u32,
     level: proto::Level,
     k: usize,
@@ -108,82 +145,18 @@ pub fn similar(
     };
     let Some(u) = u else { return Ok(None) };
     let unit = &snapshot.record.units[u];
-    let Some(vector) = vector_of(store, model, unit)? else {
+    let Some(vector) = vector_of(ctx.store, ctx.model, unit)? else {
         return Ok(None);
     };
-    let hits = ranked(
-        snapshot, store, model, catalog, tunes, unit, &vector, k, how,
-    )?;
-    let mut explainer = Explainer::with_cache(files);
-    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
-    let notes = passage_notes(snapshot, unit);
-    let query_bars = [unit.first_bar, unit.last_bar];
-    let matches = hits
-        .iter()
-        .map(|h| {
-            let e = explainer
-                .explain(&notes, query_bars, &h.m)
-                .map(|e| e.summary);
-            to_hit(h, e)
-        })
-        .collect();
+    let hits = similar_to(snapshot, ctx, unit, &vector, k, how, files)?;
     Ok(Some(proto::SimilarResult {
         query: proto::QueryUnit {
             uri: snapshot.uri.clone(),
             range: snapshot.range(unit.range.range()),
-            bars: query_bars,
+            bars: [unit.first_bar, unit.last_bar],
         },
-        matches,
+        matches: hits.iter().map(to_hit).collect(),
     }))
-}
-
-/// The catalog's best matches for `unit`, never the unit's own place, refined as `how` says.
-#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
-fn ranked(
-    snapshot: &Snapshot,
-    store: &Store,
-    model: &str,
-    catalog: &Catalog,
-    tunes: &Catalog,
-    unit: &UnitRecord,
-    vector: &[f32],
-    k: usize,
-    how: &Refine,
-) -> Result<Vec<Hit>> {
-    let own = unit.range.range();
-    let exclude = |m: &Match| {
-        m.path == snapshot.path
-            && match unit.level {
-                Level::Tune => m.tune == unit.tune,
-                _ => m.range.start < own.end && own.start < m.range.end,
-            }
-    };
-    let (ranker, ngrams) = match unit.level {
-        Level::Tune => (Ranker::Vector, Vec::new()),
-        _ => {
-            let ngrams = snapshot
-                .file
-                .tunes
-                .iter()
-                .find(|t| t.index == unit.tune)
-                .and_then(|t| {
-                    let v = t.voices.iter().position(|v| v.id == unit.voice)?;
-                    let notes = voice_notes(&snapshot.source, t, v);
-                    Some(passage_ngrams(&notes, unit.first_bar, unit.last_bar))
-                })
-                .unwrap_or_default();
-            (Ranker::Hybrid, ngrams)
-        }
-    };
-    let tunes = TuneVectors::new(store, model, catalog).with_tunes(tunes);
-    Ok(refine(
-        catalog,
-        k,
-        how,
-        &exclude,
-        &|a, b| tunes.same_tune(a, b),
-        &|pool, reject| catalog.ranked(vector, &ngrams, ranker, pool, reject),
-    )?)
 }
 
 fn place(m: &proto::Match) -> String {
@@ -214,13 +187,9 @@ fn match_lines(out: &mut String, matches: &[proto::Match]) {
 }
 
 /// Hover on a bar: the facts of the bar and its window, then the nearest passages.
-#[allow(clippy::too_many_arguments)] // the context of one query, each part needed
 pub fn hover_passage(
     snapshot: &Snapshot,
-    store: &Store,
-    model: &str,
-    catalog: &Catalog,
-    tunes: &Catalog,
+    ctx: QueryContext,
     offset: u32,
     indexing: Option<&str>,
     files: &FileCache,
@@ -251,10 +220,7 @@ pub fn hover_passage(
     );
     match similar(
         snapshot,
-        store,
-        model,
-        catalog,
-        tunes,
+        ctx,
         offset,
         proto::Level::Passage,
         HOVER_K,
@@ -278,14 +244,14 @@ pub fn hover_passage(
 }
 
 /// Hover on a tune header: nearest tunes, then the two label sets' best labels.
+/// `ctx` reads the tune catalog.
 pub fn hover_tune(
     snapshot: &Snapshot,
-    store: &Store,
-    model: &str,
-    catalog: &Catalog,
+    ctx: QueryContext,
     tune: usize,
     labels: [Option<Vec<proto::LabelScore>>; 2],
     indexing: Option<&str>,
+    files: &FileCache,
 ) -> Result<Option<proto::HoverResult>> {
     let Some(t) = snapshot.file.tunes.iter().find(|t| t.index == tune) else {
         return Ok(None);
@@ -308,17 +274,15 @@ pub fn hover_tune(
     let found = match snapshot.tune_unit(tune) {
         Some(u) => {
             let unit = &snapshot.record.units[u];
-            match vector_of(store, model, unit)? {
-                Some(v) => Some(ranked(
+            match vector_of(ctx.store, ctx.model, unit)? {
+                Some(v) => Some(similar_to(
                     snapshot,
-                    store,
-                    model,
-                    catalog,
-                    catalog,
+                    ctx,
                     unit,
                     &v,
                     HOVER_K,
                     &Refine::default(),
+                    files,
                 )?),
                 None => None,
             }
@@ -328,7 +292,7 @@ pub fn hover_tune(
     match found {
         Some(matches) if !matches.is_empty() => {
             out.push_str("\nNearest tunes:\n\n");
-            let matches: Vec<_> = matches.iter().map(|h| to_hit(h, None)).collect();
+            let matches: Vec<_> = matches.iter().map(to_hit).collect();
             match_lines(&mut out, &matches);
             if let Some(note) = indexing {
                 out.push_str(&format!("\n_{note}_\n"));

@@ -23,11 +23,12 @@ use crate::memory::release_free_memory;
 use crate::queue::{EmbedQueue, Priority};
 use tunelens_index::labels::{head_for, LabelError, LabelSet, DEFAULT_TEMPLATE};
 use tunelens_index::search::Precision;
+use tunelens_index::similar::{self, QueryContext};
 use tunelens_index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
 use tunelens_index::{
-    index_files_to, refine, shared_record, text_key, Catalog, ContentKey, FileCache, FileRecord,
-    Filters, Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions,
-    Store, StoreError, TuneVectors, UnitSettings,
+    index_files_to, shared_record, text_key, Catalog, ContentKey, FileCache, FileRecord, Filters,
+    Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store,
+    StoreError, UnitSettings,
 };
 use tunelens_models::heads::Head;
 
@@ -662,20 +663,16 @@ impl Host {
             let rhythm = self.label_scores(snapshot, index, "rhythm").ok().flatten();
             return features::hover_tune(
                 snapshot,
-                &self.store,
-                &self.model_id,
-                &c.tunes,
+                self.query_context(&c.tunes, &c.tunes),
                 index,
                 [genre, rhythm],
                 note.as_deref(),
+                &self.files,
             );
         }
         let hover = features::hover_passage(
             snapshot,
-            &self.store,
-            &self.model_id,
-            &c.passages,
-            &c.tunes,
+            self.query_context(&c.passages, &c.tunes),
             offset,
             note.as_deref(),
             &self.files,
@@ -714,10 +711,7 @@ impl Host {
         };
         features::similar(
             snapshot,
-            &self.store,
-            &self.model_id,
-            catalog,
-            &c.tunes,
+            self.query_context(catalog, &c.tunes),
             snapshot.offset(at),
             params.level,
             k,
@@ -755,18 +749,20 @@ impl Host {
             rhythm: rhythm.as_ref(),
             grouping,
         };
-        let tunes = TuneVectors::new(&self.store, &self.model_id, catalog).with_tunes(&c.tunes);
-        let hits = refine(
-            catalog,
-            k,
-            &how,
-            &|_| false,
-            &|a, b| tunes.same_tune(a, b),
-            &|pool, reject| catalog.nearest(&vector, pool, reject),
-        )?;
+        let hits = similar::search(self.query_context(catalog, &c.tunes), &vector, k, &how)?;
         Ok(proto::SearchResult {
-            matches: hits.iter().map(|h| features::to_hit(h, None)).collect(),
+            matches: hits.iter().map(features::to_hit).collect(),
         })
+    }
+
+    /// Where a query reads the index: `catalog`, with tune vectors from the in-memory `tunes`.
+    fn query_context<'a>(&'a self, catalog: &'a Catalog, tunes: &'a Catalog) -> QueryContext<'a> {
+        QueryContext {
+            store: &self.store,
+            model: &self.model_id,
+            catalog,
+            tunes: Some(tunes),
+        }
     }
 
     /// The tune types of the catalog's tunes without `R:`, when a rhythm filter needs them:
