@@ -59,6 +59,9 @@ pub struct FitOptions {
     pub epochs: usize,
     pub rate: f32,
     pub l2: f32,
+    /// Whether the L2 penalty also shrinks the biases (a probe's habit; a head leaves them
+    /// free so that a rare class keeps its prior).
+    pub bias_l2: bool,
 }
 
 impl Default for FitOptions {
@@ -67,6 +70,7 @@ impl Default for FitOptions {
             epochs: 300,
             rate: 0.5,
             l2: 1e-3,
+            bias_l2: false,
         }
     }
 }
@@ -310,15 +314,17 @@ fn argmax(xs: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// Weights `[classes][dim]` and biases fitted on the examples `rows`.
-fn softmax_regression(
-    x: &[Vec<f32>],
+/// Softmax regression by full-batch gradient descent: weights `[classes][dim]` and biases
+/// fitted on the examples `rows` of `x` (targets `y`). Heads and `eval`'s linear probes both
+/// fit with it.
+pub fn softmax_regression<X: AsRef<[f32]>>(
+    x: &[X],
     y: &[usize],
     rows: &[usize],
     classes: usize,
     o: FitOptions,
 ) -> (Vec<Vec<f32>>, Vec<f32>) {
-    let dim = x.first().map_or(0, Vec::len);
+    let dim = x.first().map_or(0, |v| v.as_ref().len());
     let mut w = vec![vec![0f32; dim]; classes];
     let mut b = vec![0f32; classes];
     let n = rows.len().max(1) as f32;
@@ -326,23 +332,30 @@ fn softmax_regression(
         let mut gw = vec![vec![0f32; dim]; classes];
         let mut gb = vec![0f32; classes];
         for &i in rows {
-            let p = softmax(&logits(&w, &b, &x[i]));
+            let xi = x[i].as_ref();
+            let p = softmax(&logits(&w, &b, xi));
             for c in 0..classes {
                 let g = p[c] - f32::from(u8::from(y[i] == c));
-                for (gwc, xi) in gw[c].iter_mut().zip(&x[i]) {
-                    *gwc += g * xi;
+                for (gwc, xij) in gw[c].iter_mut().zip(xi) {
+                    *gwc += g * xij;
                 }
                 gb[c] += g;
             }
         }
+        let bias_l2 = if o.bias_l2 { o.l2 } else { 0.0 };
         for c in 0..classes {
             for (wj, gj) in w[c].iter_mut().zip(&gw[c]) {
                 *wj -= o.rate * (gj / n + o.l2 * *wj);
             }
-            b[c] -= o.rate * gb[c] / n;
+            b[c] -= o.rate * (gb[c] / n + bias_l2 * b[c]);
         }
     }
     (w, b)
+}
+
+/// The class probabilities of `x` under weights `w` and biases `b`.
+pub fn probabilities(w: &[Vec<f32>], b: &[f32], x: &[f32]) -> Vec<f32> {
+    softmax(&logits(w, b, x))
 }
 
 /// The temperature (from a grid of 0.25 to 8) that minimises the negative log-likelihood of

@@ -22,6 +22,10 @@ use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 use tunelens_models::heads::tune_type;
 
+use tunelens_index::eval::metrics::{
+    accuracy, argmax, confusion, macro_f1, majority_accuracy, rank_among, Retrieval,
+};
+use tunelens_index::eval::probe::{meter_rule, ngram_features, probe};
 use tunelens_index::search::kernels::dot_f32;
 
 use super::embed::ModelArgs;
@@ -174,19 +178,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let ranks: Vec<usize> = with_text
             .iter()
             .zip(&text_vectors)
-            .map(|(&i, t)| {
-                let own = dot_f32(t, &music[i]);
-                1 + music
-                    .iter()
-                    .chain(&distractors)
-                    .filter(|m| dot_f32(t, m) > own)
-                    .count()
-            })
+            .map(|(&i, t)| rank_among(t, &music[i], music.iter().chain(&distractors)))
             .collect();
-        let n = ranks.len() as f64;
-        report.mrr = Some(ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n);
-        let hr = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / n;
-        (report.hr1, report.hr10, report.hr100) = (Some(hr(1)), Some(hr(10)), Some(hr(100)));
+        if let Some(r) = Retrieval::of(&ranks) {
+            (report.mrr, report.hr1, report.hr10, report.hr100) =
+                (Some(r.mrr), Some(r.hr1), Some(r.hr10), Some(r.hr100));
+        }
     }
 
     // Zero-shot labels and the linear probe, over the rows that have a label.
@@ -267,12 +264,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.probe_accuracy = Some(accuracy(&vector_probe));
         report.probe_macro_f1 = Some(macro_f1(&vector_probe));
 
-        let mut counts = vec![0usize; labels.len()];
-        for &g in &gold {
-            counts[g] += 1;
-        }
-        report.majority_accuracy =
-            Some(counts.iter().max().copied().unwrap_or(0) as f64 / gold.len().max(1) as f64);
+        report.majority_accuracy = Some(majority_accuracy(&gold, labels.len()));
         let ngrams: Vec<Vec<f32>> = truth
             .iter()
             .map(|&(i, _)| ngram_features(&texts[i]))
@@ -416,150 +408,6 @@ pub(super) fn embed_music(
     })?)
 }
 
-/// Buckets of the hashed character n-gram counts.
-const NGRAM_BUCKETS: usize = 1024;
-
-/// Counts of the character 1- to 3-grams of `text`, hashed (FNV-1a) into [`NGRAM_BUCKETS`],
-/// log-scaled and L2-normalised so that long tunes do not dominate the probe.
-fn ngram_features(text: &str) -> Vec<f32> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut v = vec![0f32; NGRAM_BUCKETS];
-    for n in 1..=3 {
-        for gram in chars.windows(n) {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ n as u64;
-            for &c in gram {
-                h ^= u64::from(c);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-            v[(h % NGRAM_BUCKETS as u64) as usize] += 1.0;
-        }
-    }
-    for x in &mut v {
-        *x = x.ln_1p();
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
-
-/// The rhythm a tune's meter suggests on its own: 6/8 jig, 9/8 slip jig, 3/4 waltz, anything
-/// else (or no `M:`) reel.
-fn meter_rule(music: &str) -> &'static str {
-    let meter = music.lines().find_map(|l| {
-        let l = l.trim_start();
-        l.strip_prefix("M:").map(|m| m.trim().to_owned())
-    });
-    match meter.as_deref() {
-        Some("6/8") => "jig",
-        Some("9/8") => "slip jig",
-        Some("3/4") => "waltz",
-        _ => "reel",
-    }
-}
-
-fn argmax(xs: impl Iterator<Item = f32>) -> usize {
-    xs.enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, x)| {
-            if x > best.1 {
-                (i, x)
-            } else {
-                best
-            }
-        })
-        .0
-}
-
-fn confusion(gold: &[usize], predicted: &[usize], classes: usize) -> Vec<Vec<usize>> {
-    let mut m = vec![vec![0; classes]; classes];
-    for (&g, &p) in gold.iter().zip(predicted) {
-        m[g][p] += 1;
-    }
-    m
-}
-
-fn accuracy(m: &[Vec<usize>]) -> f64 {
-    let total: usize = m.iter().flatten().sum();
-    let right: usize = (0..m.len()).map(|i| m[i][i]).sum();
-    right as f64 / total.max(1) as f64
-}
-
-/// Mean F1 over the classes present in the gold labels.
-fn macro_f1(m: &[Vec<usize>]) -> f64 {
-    let mut f1s = Vec::new();
-    for c in 0..m.len() {
-        let tp = m[c][c] as f64;
-        let gold: usize = m[c].iter().sum();
-        if gold == 0 {
-            continue;
-        }
-        let predicted: usize = m.iter().map(|row| row[c]).sum();
-        let (p, r) = (tp / predicted.max(1) as f64, tp / gold as f64);
-        f1s.push(if p + r > 0.0 {
-            2.0 * p * r / (p + r)
-        } else {
-            0.0
-        });
-    }
-    f1s.iter().sum::<f64>() / f1s.len().max(1) as f64
-}
-
-/// k-fold linear probe: softmax regression (full-batch gradient descent, L2) trained on the
-/// other folds, confusion summed over the held-out folds. Folds are interleaved by position,
-/// so the result is the same on every run.
-fn probe(x: &[&[f32]], y: &[usize], classes: usize, folds: usize) -> Vec<Vec<usize>> {
-    const EPOCHS: usize = 300;
-    const RATE: f32 = 0.5;
-    const L2: f32 = 1e-3;
-    let dim = x.first().map_or(0, |v| v.len());
-    let mut total = vec![vec![0; classes]; classes];
-    for fold in 0..folds {
-        let train: Vec<usize> = (0..x.len()).filter(|i| i % folds != fold).collect();
-        let test: Vec<usize> = (0..x.len()).filter(|i| i % folds == fold).collect();
-        if train.is_empty() || test.is_empty() {
-            continue;
-        }
-        // Weights [classes][dim + 1], the last column the bias.
-        let mut w = vec![vec![0f32; dim + 1]; classes];
-        for _ in 0..EPOCHS {
-            let mut grad = vec![vec![0f32; dim + 1]; classes];
-            for &i in &train {
-                let p = softmax(&w, x[i]);
-                for c in 0..classes {
-                    let g = p[c] - f32::from(u8::from(y[i] == c));
-                    for (gw, xi) in grad[c].iter_mut().zip(x[i]) {
-                        *gw += g * xi;
-                    }
-                    grad[c][dim] += g;
-                }
-            }
-            let n = train.len() as f32;
-            for c in 0..classes {
-                for j in 0..=dim {
-                    w[c][j] -= RATE * (grad[c][j] / n + L2 * w[c][j]);
-                }
-            }
-        }
-        for &i in &test {
-            let p = softmax(&w, x[i]);
-            total[y[i]][argmax(p.into_iter())] += 1;
-        }
-    }
-    total
-}
-
-fn softmax(w: &[Vec<f32>], x: &[f32]) -> Vec<f32> {
-    let logits: Vec<f32> = w
-        .iter()
-        .map(|wc| dot_f32(&wc[..x.len()], x) + wc[x.len()])
-        .collect();
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
-}
-
 fn print(json: bool, r: &Report) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -614,47 +462,4 @@ fn print(json: bool, r: &Report) -> anyhow::Result<()> {
         writeln!(out, "  note: {note}")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accuracy_and_macro_f1_by_hand() {
-        // gold: a a b b c; predicted: a b b b a.
-        let m = confusion(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3);
-        assert_eq!(m, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
-        assert!((accuracy(&m) - 0.6).abs() < 1e-12);
-        // F1: a = 0.5 (p 1/2, r 1/2), b = 0.8 (p 2/3, r 1), c = 0.
-        assert!((macro_f1(&m) - (0.5 + 0.8 + 0.0) / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn the_meter_rule_and_ngram_features() {
-        assert_eq!(meter_rule("X:1\nM:6/8\nK:G\nGAB|\n"), "jig");
-        assert_eq!(meter_rule("X:1\nM: 9/8\nK:G\n"), "slip jig");
-        assert_eq!(meter_rule("X:1\nM:3/4\nK:G\n"), "waltz");
-        assert_eq!(meter_rule("X:1\nM:C|\nK:G\n"), "reel");
-        assert_eq!(meter_rule("GAB"), "reel");
-        let a = ngram_features("GABc dBAG|");
-        assert_eq!(a.len(), NGRAM_BUCKETS);
-        assert!((a.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
-        assert_eq!(a, ngram_features("GABc dBAG|"));
-        assert!(ngram_features("").iter().all(|&x| x == 0.0));
-    }
-
-    #[test]
-    fn the_probe_separates_separable_classes() {
-        let xs: Vec<Vec<f32>> = (0..40)
-            .map(|i| {
-                let c = (i % 2) as f32;
-                vec![c * 2.0 - 1.0 + 0.01 * i as f32, 0.3, -0.2]
-            })
-            .collect();
-        let x: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
-        let y: Vec<usize> = (0..40).map(|i| i % 2).collect();
-        let m = probe(&x, &y, 2, 4);
-        assert_eq!(accuracy(&m), 1.0, "{m:?}");
-    }
 }

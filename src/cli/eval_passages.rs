@@ -11,24 +11,25 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use tunelens_index::symbolic::{passage_ngrams, SymbolicIndex};
+use tunelens_index::eval::passages::{
+    chars_baseline, cut_windows, distinct, query_ngrams, score, shared_windows, PassageScores,
+    Perturb, Window,
+};
+use tunelens_index::eval::{next, TuneFile};
 use tunelens_index::vectors::Backend;
 use tunelens_index::{
     index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
 };
-use tunelens_models::abc::canonical::{render, MusicView};
-use tunelens_models::abc::notes::Ratio;
-use tunelens_models::abc::transpose::{self, Interval};
-use tunelens_models::abc::{self, rewrite, Level, PatchOptions, Patchilizer, SourceText};
+use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
 use super::embed::ModelArgs;
 use super::input;
 use super::store::StoreArgs;
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Perturb {
+/// The query sets of [`Perturb`], as flags.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PerturbArg {
     /// The windows as they are.
     None,
     /// As a composer types them: chord symbols, annotations, grace notes and decorations
@@ -43,33 +44,14 @@ pub enum Perturb {
     Transpose,
 }
 
-impl Perturb {
-    fn name(self) -> &'static str {
+impl PerturbArg {
+    fn recipe(self) -> Perturb {
         match self {
-            Perturb::None => "none",
-            Perturb::Plain => "plain",
-            Perturb::Respell => "respell",
-            Perturb::Vary => "vary",
-            Perturb::Transpose => "transpose",
-        }
-    }
-
-    /// The query set's recipe applied to one window; `seed` picks the varied notes.
-    pub fn apply(self, abc: &str, seed: u64) -> String {
-        let plain = || rewrite::plain(abc);
-        match self {
-            Perturb::None => abc.to_owned(),
-            Perturb::Plain => plain(),
-            Perturb::Respell => {
-                let unit = if abc.lines().any(|l| l.trim() == "L:1/8") {
-                    Ratio::new(1, 4)
-                } else {
-                    Ratio::new(1, 8)
-                };
-                rewrite::one_bar_per_line(&rewrite::change_unit(&plain(), unit))
-            }
-            Perturb::Vary => transpose::vary(&plain(), 0.12, seed),
-            Perturb::Transpose => transpose::transpose(&plain(), Interval::FOURTH_UP),
+            PerturbArg::None => Perturb::None,
+            PerturbArg::Plain => Perturb::Plain,
+            PerturbArg::Respell => Perturb::Respell,
+            PerturbArg::Vary => Perturb::Vary,
+            PerturbArg::Transpose => Perturb::Transpose,
         }
     }
 }
@@ -95,7 +77,7 @@ pub struct PassagesArgs {
     #[arg(long, default_value_t = 500)]
     count: usize,
     #[arg(long, value_enum, default_value = "none")]
-    perturb: Perturb,
+    perturb: PerturbArg,
     #[arg(long, value_enum, default_value = "hybrid")]
     ranker: RankerArg,
     /// Bars per window.
@@ -126,21 +108,11 @@ struct Report {
     queries: usize,
     perturb: Perturb,
     ranker: String,
-    top1: f64,
-    top10: f64,
-    /// Queries whose window, note for note (in the canonical tonic view), is also a window of
-    /// another tune: no ranker can tell which tune it came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ambiguous: Option<usize>,
-    /// Top-1 over the other queries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top1_unambiguous: Option<f64>,
-}
-
-/// A query window and the tune it came from (`path#index`).
-struct Query {
-    abc: String,
-    source: String,
+    /// Top-1 and top-10; `ambiguous`: queries whose window, note for note (in the canonical
+    /// tonic view), is also a window of another tune, which no ranker can tell apart, and
+    /// top-1 over the other queries.
+    #[serde(flatten)]
+    scores: PassageScores,
 }
 
 pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
@@ -186,9 +158,11 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {f}");
     }
 
+    let tunes = read_tunes(&files)?;
+    let window = args.window as usize;
     let mut queries = match &args.queries {
         Some(path) => read_queries(path, &args.tunes, &files)?,
-        None => cut_windows(&files, args.window as usize, args.count, args.seed)?,
+        None => cut_windows(&tunes, window, args.count, args.seed),
     };
     if queries.is_empty() {
         bail!(
@@ -199,19 +173,17 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
     // Before the queries are perturbed: which of them another tune also holds, note for note.
     let twins = match &args.queries {
         Some(_) => None,
-        None => Some(shared_windows(&files, args.window as usize, &queries)?),
+        None => Some(shared_windows(&tunes, window, &queries)),
     };
+    let perturb = args.perturb.recipe();
     let mut rng = args.seed.max(1);
     for q in &mut queries {
-        q.abc = args.perturb.apply(&q.abc, next(&mut rng));
+        q.abc = perturb.apply(&q.abc, next(&mut rng));
     }
 
     // For each query, the tunes in the order the ranker puts them.
     let (ranker_name, rankings) = if args.ranker == RankerArg::Chars {
-        (
-            "chars".to_owned(),
-            chars_baseline(&files, args.window as usize, &queries)?,
-        )
+        ("chars".to_owned(), chars_baseline(&tunes, window, &queries))
     } else {
         let ranker = match args.ranker {
             RankerArg::Vector => Ranker::Vector,
@@ -237,37 +209,25 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         }
         (format!("{ranker:?}").to_lowercase(), rankings)
     };
-    let (mut top1, mut top10, mut top1_clear) = (0usize, 0usize, 0usize);
-    for (i, (q, tunes)) in queries.iter().zip(&rankings).enumerate() {
-        let rank = tunes.iter().position(|t| *t == q.source);
-        top1 += usize::from(rank == Some(0));
-        top10 += usize::from(rank.is_some_and(|r| r < 10));
-        let twin = twins.as_ref().is_some_and(|t| t[i]);
-        top1_clear += usize::from(rank == Some(0) && !twin);
-    }
-    let ambiguous = twins.as_ref().map(|t| t.iter().filter(|&&x| x).count());
-    let n = queries.len() as f64;
     let report = Report {
         queries: queries.len(),
-        perturb: args.perturb,
+        perturb,
         ranker: ranker_name,
-        top1: top1 as f64 / n,
-        top10: top10 as f64 / n,
-        ambiguous,
-        top1_unambiguous: ambiguous.map(|a| top1_clear as f64 / (queries.len() - a).max(1) as f64),
+        scores: score(&queries, &rankings, twins.as_deref()),
     };
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        let perturb = args.perturb.name();
+        let perturb = perturb.name();
+        let scores = &report.scores;
         writeln!(
             out,
             "passage → tune, {} queries, perturb {perturb}, ranker {}: top-1 {:.4}, top-10 {:.4}",
-            report.queries, report.ranker, report.top1, report.top10
+            report.queries, report.ranker, scores.top1, scores.top10
         )?;
-        if let (Some(a), Some(t)) = (report.ambiguous, report.top1_unambiguous) {
+        if let (Some(a), Some(t)) = (scores.ambiguous, scores.top1_unambiguous) {
             writeln!(
                 out,
                 "  {a} queries are also, note for note, a window of another tune; top-1 of the \
@@ -300,12 +260,27 @@ fn tune_files(tunes: &std::path::Path, scratch: &std::path::Path) -> anyhow::Res
     Ok(files)
 }
 
+/// The tune files, read once for cutting windows, finding twins and the character baseline.
+fn read_tunes(files: &[PathBuf]) -> anyhow::Result<Vec<TuneFile>> {
+    files
+        .iter()
+        .map(|path| {
+            let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
+            Ok(TuneFile {
+                path: path.display().to_string(),
+                source: parsed.source,
+                file: parsed.file,
+            })
+        })
+        .collect()
+}
+
 /// Given queries; `source_id` names a tune by its line's `id` in the tunes JSONL.
 fn read_queries(
     path: &std::path::Path,
     tunes: &std::path::Path,
     files: &[PathBuf],
-) -> anyhow::Result<Vec<Query>> {
+) -> anyhow::Result<Vec<Window>> {
     if tunes.is_dir() {
         bail!("--queries needs --tunes as JSONL with an `id` per tune");
     }
@@ -324,7 +299,7 @@ fn read_queries(
             .get(&id)
             .and_then(|&row| files.get(row))
             .with_context(|| format!("{place}: source_id {id} is no tune id"))?;
-        out.push(Query {
+        out.push(Window {
             abc: abc.to_owned(),
             source: format!("{}#0", file.display()),
         });
@@ -340,65 +315,7 @@ fn id_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// For each query, whether a window of another tune has the same notes in the canonical tonic
-/// view (the same melody, however written and in whatever key).
-fn shared_windows(
-    files: &[PathBuf],
-    window: usize,
-    queries: &[Query],
-) -> anyhow::Result<Vec<bool>> {
-    let view = MusicView::CanonicalTonic;
-    let music = |abc: &str| render(abc, view).unwrap_or_default();
-    let mut owners: HashMap<String, Vec<String>> = HashMap::new();
-    for path in files {
-        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
-        for tune in &parsed.file.tunes {
-            let id = format!("{}#{}", path.display(), tune.index);
-            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
-                let tunes = owners.entry(music(&unit.text)).or_default();
-                if !tunes.contains(&id) {
-                    tunes.push(id.clone());
-                }
-            }
-        }
-    }
-    Ok(queries
-        .iter()
-        .map(|q| owners.get(&music(&q.abc)).is_some_and(|t| t.len() > 1))
-        .collect())
-}
-
-/// `count` windows chosen at random (seeded) among all windows of all tunes.
-fn cut_windows(
-    files: &[PathBuf],
-    window: usize,
-    count: usize,
-    seed: u64,
-) -> anyhow::Result<Vec<Query>> {
-    let mut all = Vec::new();
-    for path in files {
-        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
-        for tune in &parsed.file.tunes {
-            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
-                if (unit.last_bar - unit.first_bar + 1) as usize == window {
-                    all.push(Query {
-                        abc: unit.text,
-                        source: format!("{}#{}", path.display(), tune.index),
-                    });
-                }
-            }
-        }
-    }
-    let mut rng = seed.max(1);
-    let mut chosen = Vec::new();
-    while chosen.len() < count.min(all.len()) {
-        let i = (next(&mut rng) % all.len() as u64) as usize;
-        chosen.push(all.swap_remove(i));
-    }
-    Ok(chosen)
-}
-
-fn embed(model: &dyn EmbeddingBackend, queries: &[Query]) -> anyhow::Result<Vec<Vec<f32>>> {
+fn embed(model: &dyn EmbeddingBackend, queries: &[Window]) -> anyhow::Result<Vec<Vec<f32>>> {
     let mut p = Patchilizer::with_view(model.music_view());
     let tunes = queries
         .iter()
@@ -408,92 +325,6 @@ fn embed(model: &dyn EmbeddingBackend, queries: &[Query]) -> anyhow::Result<Vec<
         tunes,
         long_tunes: LongTunes::Segment,
     })?)
-}
-
-fn query_ngrams(abc_text: &str) -> Vec<u32> {
-    let source = SourceText::from_text(abc_text.to_owned());
-    let file = abc::parse(&source);
-    let Some(tune) = file.tunes.first() else {
-        return Vec::new();
-    };
-    let notes = abc::notes::voice_notes(&source, tune, 0);
-    let bars = tune.voices.first().map_or(0, |v| v.bars.len()) as u32;
-    passage_ngrams(&notes, 1, bars)
-}
-
-/// Tune ids in first-seen order, each once.
-fn distinct(ids: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for id in ids {
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    out
-}
-
-/// The baseline ranking: every passage of every tune scored by the character 4-grams of its
-/// music text it shares with the query (Dice), the way a plain text search would match.
-fn chars_baseline(
-    files: &[PathBuf],
-    window: usize,
-    queries: &[Query],
-) -> anyhow::Result<Vec<Vec<String>>> {
-    let mut index = SymbolicIndex::default();
-    let mut owners = Vec::new();
-    for path in files {
-        let parsed = input::read(path, abc::DEFAULT_SIZE_LIMIT)?;
-        for tune in &parsed.file.tunes {
-            for unit in abc::units(&parsed.source, tune, Level::Passage, window, 1) {
-                index.push(&char_grams(&unit.text));
-                owners.push(format!("{}#{}", path.display(), tune.index));
-            }
-        }
-    }
-    Ok(queries
-        .iter()
-        .map(|q| {
-            let mut scored: Vec<(u32, f32)> =
-                index.scores(&char_grams(&q.abc)).into_iter().collect();
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            scored.truncate(100);
-            distinct(
-                scored
-                    .into_iter()
-                    .map(|(row, _)| owners[row as usize].clone()),
-            )
-        })
-        .collect())
-}
-
-/// Hashes of the 4-character pieces of a unit's music (its header field lines left out).
-fn char_grams(text: &str) -> Vec<u32> {
-    let music: Vec<u8> = text
-        .lines()
-        .filter(|l| {
-            !(l.len() > 1 && l.as_bytes()[0].is_ascii_alphabetic() && l.as_bytes()[1] == b':')
-        })
-        .flat_map(|l| l.bytes())
-        .collect();
-    let mut grams: Vec<u32> = music
-        .windows(4)
-        .map(|w| {
-            w.iter().fold(0x811c_9dc5u32, |h, &b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            })
-        })
-        .collect();
-    grams.sort_unstable();
-    grams.dedup();
-    grams
-}
-
-/// xorshift64: reproducible choices without a crate for it.
-pub(super) fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
 }
 
 /// A temporary folder for the index and written-out tunes, removed when dropped.
