@@ -16,4 +16,15 @@ scripts/setup-minilm.sh           # the all-MiniLM-L6-v2 text tower, sha256-chec
 
 if [ "${1:-}" != "--data" ]; then
   cargo build --release --locked
+  # The models, where a binary installed anywhere (`cargo install --path .`, or a copy of
+  # target/release/tunelens) looks for them: $XDG_DATA_HOME/tunelens/models. A binary in this
+  # checkout still prefers the checkout's own models/default.
+  data="${XDG_DATA_HOME:-$HOME/.local/share}/tunelens/models"
+  mkdir -p "$data"
+  for m in models/default .data/models/all-minilm-l6-v2; do
+    name=$(basename "$m")
+    rm -rf "$data/$name.new" && cp -r "$m" "$data/$name.new"
+    rm -rf "$data/$name" && mv "$data/$name.new" "$data/$name"
+  done
+  echo "setup: the default model and the text tower are installed in $data" >&2
 fi

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+
 use common::{run, shared_fixture, TempDir};
 use serde_json::Value;
 
@@ -239,4 +242,51 @@ fn device_and_precision_choices() {
     let out = embed(&["--dtype", "f8"]);
     assert!(!out.ok && out.stderr.contains("f16"), "{}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+/// A binary copied away from its checkout finds no model beside it: it says every place it
+/// looked, and once the default model is installed in the data folder
+/// (`$XDG_DATA_HOME/tunelens/models/default`) it embeds with it. No path is compiled in.
+#[test]
+fn a_binary_away_from_its_checkout_looks_in_the_data_folder() {
+    let tmp = TempDir::new("installed");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let exe = bin.join("tunelens");
+    let built = Path::new(env!("CARGO_BIN_EXE_tunelens"));
+    if std::fs::hard_link(built, &exe).is_err() {
+        std::fs::copy(built, &exe).expect("copy the binary");
+    }
+    let data = tmp.path().join("data");
+    let abc = tmp.path().join("t.abc");
+    std::fs::write(&abc, "X:1\nK:C\nab|\n").expect("write");
+    let embed = || {
+        common::output(
+            Command::new(&exe)
+                .args(["embed", abc.to_str().expect("utf-8"), "--json"])
+                .env_remove("TUNELENS_MODEL")
+                .env("XDG_DATA_HOME", &data)
+                .env("HOME", tmp.path()),
+        )
+    };
+    let out = embed();
+    assert!(!out.ok, "no model anywhere: {}", out.stdout);
+    let installed = data.join("tunelens/models/default");
+    assert!(
+        out.stderr.contains(&installed.display().to_string())
+            && out
+                .stderr
+                .contains(&bin.join("models/default").display().to_string())
+            && out.stderr.contains("--model"),
+        "{}",
+        out.stderr
+    );
+    std::fs::create_dir_all(installed.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(common::repo_root().join("models/default"), &installed)
+        .expect("install the default model");
+    let out = embed();
+    assert!(out.ok, "{}", out.stderr);
+    let first: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().next().unwrap_or_default()).expect("json line");
+    assert_eq!(first["vector"].as_array().map(Vec::len), Some(256));
 }

@@ -1,13 +1,13 @@
 //! `tunelens embed` and `tunelens embed-text`: vectors for tunes, bars, passages and texts.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
-use tunelens_models::encoders::{normalize, parse_dtype, select_device, Clamp, DType, LongTunes};
+use tunelens_models::encoders::{default_model, normalize, open_model, Clamp, LongTunes};
 
 use super::input;
 
@@ -25,13 +25,6 @@ enum LongTunesArg {
     /// Keep the first patches up to the limit, as the reference CLaMP does.
     Truncate,
 }
-
-/// The model every command uses when neither --model nor TUNELENS_MODEL names one: the one
-/// trained by `tunelens train` and committed with the repository.
-pub const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/default");
-/// The text tower scripts/setup.sh installs.
-pub const DEFAULT_TEXT_MODEL: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/.data/models/all-minilm-l6-v2");
 
 /// What every embedding command needs to get a model.
 #[derive(clap::Args)]
@@ -52,18 +45,11 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// --model, else TUNELENS_MODEL (clap reads both), else the default model.
-    fn dir(&self) -> anyhow::Result<&Path> {
-        if let Some(m) = self.model.as_deref() {
-            return Ok(m);
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.model {
+            Some(m) => Ok(m.clone()),
+            None => Ok(default_model()?),
         }
-        let default = Path::new(DEFAULT_MODEL);
-        if default.join("model.safetensors").exists() {
-            return Ok(default);
-        }
-        anyhow::bail!(
-            "no model: pass --model DIR (or set TUNELENS_MODEL); the default model {} is missing",
-            default.display()
-        )
     }
 
     pub fn load(&self) -> anyhow::Result<Clamp> {
@@ -72,79 +58,16 @@ impl ModelArgs {
 
     /// The model's label heads (`heads/*.json` in its folder); none for official checkpoints.
     pub fn heads(&self) -> anyhow::Result<Vec<tunelens_models::heads::Head>> {
-        Ok(tunelens_models::heads::load_heads(self.dir()?)?)
+        Ok(tunelens_models::heads::load_heads(&self.dir()?)?)
     }
 
     /// The model and the id its vectors are stored under in the index.
     pub fn load_with_id(&self) -> anyhow::Result<(Clamp, String)> {
-        let m = open_model(self.dir()?, &self.device, &self.dtype)?;
+        let dir = self.dir()?;
+        let m = open_model(&dir, &self.device, &self.dtype)
+            .with_context(|| format!("loading model {}", dir.display()))?;
         Ok((m.clamp, m.id))
     }
-}
-
-/// A model loaded on the device a user asked for.
-pub struct OpenedModel {
-    pub clamp: Clamp,
-    /// What its vectors are stored under: [`model_id`], plus the precision when not f32.
-    pub id: String,
-    /// What runs it, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H200, sm_90, 139 GiB)`.
-    pub device: String,
-}
-
-/// Loads the model in `dir` on `device` (`auto | cpu | cuda | cuda:N`) in `dtype`
-/// (`f32 | f16 | bf16`): what every command and both servers do.
-pub fn open_model(dir: &Path, device: &str, dtype: &str) -> anyhow::Result<OpenedModel> {
-    let dtype = parse_dtype(dtype)?;
-    let picked = select_device(device)?;
-    if let Some(why) = &picked.fallback {
-        // A CUDA build that finds no GPU says so loudly; a CPU build is expected to be on CPU.
-        if cfg!(feature = "cuda") {
-            tracing::warn!(reason = %why, "--device auto: no usable GPU, running on the CPU");
-        } else {
-            tracing::info!(reason = %why, "--device auto: running on the CPU");
-        }
-    }
-    tracing::info!(
-        model = %dir.display(),
-        device = %picked.description,
-        requested = %picked.requested,
-        dtype = ?dtype,
-        "loading model"
-    );
-    let clamp = Clamp::load_dir_as(dir, &picked.device, dtype)
-        .with_context(|| format!("loading model {}", dir.display()))?;
-    let mut id = model_id(&clamp.files().config, &clamp.files().checkpoint)?;
-    // Half-precision vectors differ from f32 ones in the 3rd or 4th digit: they are stored
-    // under their own id, so an index never mixes the two.
-    if clamp.dtype() != DType::F32 {
-        id = format!("{id}-{}", clamp.dtype().as_str());
-    }
-    Ok(OpenedModel {
-        clamp,
-        id,
-        device: picked.description,
-    })
-}
-
-/// An id for a model's weights, cheap to compute on every start: a hash of its config, the
-/// checkpoint's size, and the checkpoint's first and last MiB. Retraining changes all three.
-pub fn model_id(config: &Path, checkpoint: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::{Read, Seek, SeekFrom};
-    const EDGE: u64 = 1 << 20;
-    let mut h = Sha256::new();
-    h.update(std::fs::read(config).with_context(|| config.display().to_string())?);
-    let mut f =
-        std::fs::File::open(checkpoint).with_context(|| checkpoint.display().to_string())?;
-    let len = f.metadata()?.len();
-    h.update(len.to_le_bytes());
-    let mut buf = Vec::new();
-    (&mut f).take(EDGE).read_to_end(&mut buf)?;
-    f.seek(SeekFrom::Start(len.saturating_sub(EDGE)))?;
-    f.take(EDGE).read_to_end(&mut buf)?;
-    h.update(&buf);
-    let digest = h.finalize();
-    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[derive(clap::Args)]

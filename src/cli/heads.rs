@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use tunelens_models::heads::{FitOptions, Head};
 
-use super::embed::open_model;
 use super::eval;
+use tunelens_models::encoders::open_model;
 
 /// What a head fit did.
 #[derive(Serialize)]

@@ -74,12 +74,8 @@ fn default_db() -> anyhow::Result<PathBuf> {
 
 /// tunelens's folder for data: `$XDG_DATA_HOME/tunelens` or `~/.local/share/tunelens`.
 pub fn data_dir() -> anyhow::Result<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .context("no data folder: set XDG_DATA_HOME or HOME, or pass --db PATH")?;
-    Ok(data.join("tunelens"))
+    tunelens_models::encoders::open::data_dir()
+        .context("no data folder: set XDG_DATA_HOME or HOME, or pass --db PATH")
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {

@@ -10,9 +10,9 @@ use anyhow::Context;
 use tunelens_daemon::analysis::{Host, HostOptions, OriginalityCheck};
 use tunelens_daemon::queue::EmbedQueue;
 use tunelens_index::Store;
+use tunelens_models::encoders::{default_model, open_model};
 use tunelens_protocol::Config;
 
-use super::embed::open_model;
 use super::index::data_dir;
 use super::store::StoreArgs;
 
@@ -63,31 +63,25 @@ pub struct DaemonArgs {
     workspace: Vec<PathBuf>,
 }
 
-/// The model directory used when none is given: models/default beside the binary's repo
-/// (where the trained default lands), if it is there.
-fn default_model() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .map(|a| a.join("models/default"))
-        .find(|p| p.join("config.json").is_file())
-}
-
 impl ServerArgs {
     /// The host for a client's configuration.
     fn host(&self, config: Config) -> anyhow::Result<Arc<Host>> {
         let mut config = config;
-        let model: PathBuf = config
+        let model: PathBuf = match config
             .model_dir
             .as_ref()
             .map(PathBuf::from)
             .or_else(|| self.model.clone())
-            .or_else(default_model)
-            .context("no model: pass --model DIR, set TUNELENS_MODEL, or set modelDir in the client's configuration")?;
+        {
+            Some(m) => m,
+            None => default_model().context("no modelDir in the client's configuration")?,
+        };
         let device_spec = config.device.clone().unwrap_or_else(|| self.device.clone());
         // Before anything large is allocated: what loading leaves behind is what a daemon
         // costs for as long as it runs.
         tunelens_daemon::memory::fix_mmap_threshold();
-        let opened = open_model(&model, &device_spec, &self.dtype)?;
+        let opened = open_model(&model, &device_spec, &self.dtype)
+            .with_context(|| format!("loading model {}", model.display()))?;
         let db = match config
             .db_path
             .as_ref()

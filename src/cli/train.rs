@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tunelens_models::abc::MusicView;
-use tunelens_models::encoders::parse_device;
+use tunelens_models::encoders::{default_text_model, parse_device};
 use tunelens_models::train::{self, LossWeights, TrainOptions};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -32,9 +32,10 @@ pub struct TrainArgs {
     /// Start from this model (fine-tuning; its shape is kept).
     #[arg(long)]
     from: Option<PathBuf>,
-    /// The frozen text tower (installed by scripts/setup.sh).
-    #[arg(long, env = "TUNELENS_TEXT_MODEL", default_value = super::embed::DEFAULT_TEXT_MODEL)]
-    text_model: PathBuf,
+    /// The frozen text tower (default: the one scripts/setup.sh installs, looked for in the
+    /// data folder and beside the binary).
+    #[arg(long, env = "TUNELENS_TEXT_MODEL")]
+    text_model: Option<PathBuf>,
     #[arg(long, default_value_t = 1000)]
     steps: u64,
     #[arg(long, default_value_t = 32)]
@@ -129,8 +130,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let device = parse_device(&args.device)?;
-    let mut options =
-        TrainOptions::new(args.data.clone(), args.out.clone(), args.text_model.clone());
+    let text_model = match &args.text_model {
+        Some(t) => t.clone(),
+        None => default_text_model()?,
+    };
+    let mut options = TrainOptions::new(args.data.clone(), args.out.clone(), text_model);
     options.from = args.from.clone();
     options.steps = args.steps;
     options.batch = args.batch;

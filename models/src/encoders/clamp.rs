@@ -447,18 +447,27 @@ impl Clamp {
 }
 
 /// Where an external text tower is: `TUNELENS_TEXT_MODEL`, else the card's path (relative
-/// to the model directory).
+/// to the model directory), else, when the model folder was copied away from the tower, the
+/// installed tower of that name (`open::default_text_model_places`).
 pub fn text_encoder_dir(checkpoint: &Path, text: &TextEncoderRef) -> PathBuf {
     if let Some(dir) = std::env::var_os("TUNELENS_TEXT_MODEL") {
         return PathBuf::from(dir);
     }
-    if text.path.is_absolute() {
-        return text.path.clone();
+    let dir = if text.path.is_absolute() {
+        text.path.clone()
+    } else {
+        checkpoint
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&text.path)
+    };
+    if dir.is_dir() {
+        return dir;
     }
-    checkpoint
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&text.path)
+    super::open::default_text_model_places()
+        .into_iter()
+        .find(|p| p.ends_with(&text.name) && p.join("config.json").is_file())
+        .unwrap_or(dir)
 }
 
 /// L2-normalises a vector in place (zero vectors stay zero).

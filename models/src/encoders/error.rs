@@ -28,6 +28,12 @@ pub enum ModelError {
     Tokenizer { file: PathBuf, reason: String },
     #[error("missing {}: {hint}", file.display())]
     MissingFile { file: PathBuf, hint: String },
+    #[error("{what} is in none of these places: {}; {hint}", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        what: String,
+        looked: Vec<PathBuf>,
+        hint: String,
+    },
     #[error("device {spec:?}: {reason}")]
     Device { spec: String, reason: String },
     #[error("bad input: {0}")]
