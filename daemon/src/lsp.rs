@@ -21,7 +21,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use tunelens_protocol as proto;
 use tunelens_protocol::methods;
 
-use crate::analysis::{AnalysisError, Host, IndexEvent, Snapshot};
+use crate::analysis::{self, AnalysisError, Host, IndexEvent, Snapshot};
 
 /// How long typing must pause before a changed document is analysed.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -68,20 +68,10 @@ pub fn serve_stdio(launcher: Launcher) -> std::io::Result<()> {
     Ok(())
 }
 
-/// An analysis error as a JSON-RPC error, in one place.
+/// An analysis error as an LSP error, with the code the socket answers too.
 pub fn rpc_error(e: AnalysisError) -> Error {
-    use proto::jsonrpc::codes;
-    let code = match &e {
-        AnalysisError::Cancelled => ErrorCode::ContentModified,
-        AnalysisError::BadUri(_) | AnalysisError::InvalidParams(_) | AnalysisError::Labels(_) => {
-            ErrorCode::InvalidParams
-        }
-        AnalysisError::BadDocument { .. } => ErrorCode::ServerError(codes::BAD_DOCUMENT),
-        AnalysisError::Indexing(_) => ErrorCode::ServerError(codes::INDEXING),
-        _ => ErrorCode::InternalError,
-    };
     Error {
-        code,
+        code: ErrorCode::from(e.rpc_code()),
         message: e.to_string().into(),
         data: None,
     }
@@ -232,7 +222,7 @@ impl Backend {
     }
 
     async fn handshake(&self, params: proto::HandshakeParams) -> Result<proto::HandshakeResult> {
-        check_version(&params)
+        analysis::handshake(&params).map_err(rpc_error)
     }
 
     async fn similar(&self, params: proto::SimilarParams) -> Result<proto::SimilarResult> {
@@ -262,28 +252,6 @@ impl Backend {
             .map_err(rpc_error)?;
         Ok(proto::ReindexResult {})
     }
-}
-
-/// The handshake's answer, or the version error.
-pub fn check_version(params: &proto::HandshakeParams) -> Result<proto::HandshakeResult> {
-    if params.protocol_version != proto::PROTOCOL_VERSION {
-        return Err(Error {
-            code: ErrorCode::ServerError(proto::jsonrpc::codes::VERSION_MISMATCH),
-            message: format!(
-                "{} speaks tunelens protocol {}, this server {}",
-                params.client_name,
-                params.protocol_version,
-                proto::PROTOCOL_VERSION
-            )
-            .into(),
-            data: None,
-        });
-    }
-    Ok(proto::HandshakeResult {
-        server_name: "tunelens".into(),
-        server_version: env!("CARGO_PKG_VERSION").into(),
-        protocol_version: proto::PROTOCOL_VERSION,
-    })
 }
 
 fn lsp_diagnostic(d: proto::Diagnostic) -> Diagnostic {

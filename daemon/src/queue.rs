@@ -11,8 +11,8 @@ use tunelens_models::encoders::{
     EmbeddingBackend, Embeddings, LongTunes, ModelError, MusicBatch, TextBatch,
 };
 
-use tunelens_index::job::PatchIds;
 use tunelens_models::abc::MusicView;
+use tunelens_models::encoders::PatchIds;
 
 /// Who is waiting: interactive work goes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

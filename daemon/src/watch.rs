@@ -10,7 +10,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use crate::analysis::host::is_music_file;
+use crate::analysis::workspace::is_music_file;
 use crate::analysis::Host;
 
 /// Events closer together than this are one change (an editor's save is several).

@@ -145,7 +145,7 @@ impl FileCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Cached>> {
         // Plain data: still usable after a panic elsewhere.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.entries)
     }
 }
 

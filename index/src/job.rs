@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tunelens_models::abc::{
-    self, Level, MusicView, PatchOptions, Patchilizer, SourceText, PATCH_LENGTH,
-};
-use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
+use tunelens_models::abc::{self, Level, MusicView, PatchOptions, Patchilizer, SourceText};
+use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, PatchIds};
 use tunelens_models::musicxml;
 
 use super::records::{
@@ -23,8 +21,6 @@ use super::records::{
 use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
 use super::vectors::{sync, Backend, VectorError};
-
-pub type PatchIds = [u8; PATCH_LENGTH];
 
 /// What to index and how.
 #[derive(Debug, Clone)]
@@ -93,81 +89,129 @@ pub fn index_files(
     progress: &(dyn Fn(&Progress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<IndexReport, IndexError> {
-    index_files_to(
+    IndexJob {
         store,
-        &Backend::Embedded,
+        backend: &Backend::Embedded,
         model,
         model_id,
-        files,
         options,
         progress,
         cancel,
-    )
+    }
+    .run(files)
 }
 
-/// [`index_files`], also writing each file's rows to `backend` (Milvus) before its record:
-/// a file is recorded only once the server has its rows, so a run stopped by the server going
-/// away resumes from the first file not recorded.
-#[allow(clippy::too_many_arguments)]
-pub fn index_files_to(
-    store: &Store,
-    backend: &Backend,
-    model: &(dyn EmbeddingBackend + Sync),
-    model_id: &str,
-    files: &[PathBuf],
-    options: &IndexOptions,
-    progress: &(dyn Fn(&Progress) + Sync),
-    cancel: &AtomicBool,
-) -> Result<IndexReport, IndexError> {
-    let mut report = IndexReport {
-        progress: Progress {
-            files_total: files.len(),
-            ..Progress::default()
-        },
-        ..IndexReport::default()
-    };
-    for group in files.chunks(GROUP) {
-        if cancel.load(Ordering::Relaxed) {
-            report.cancelled = true;
-            break;
+/// One indexing run's context: where records and vectors go, what embeds, how it reports and
+/// when it stops.
+pub struct IndexJob<'a> {
+    pub store: &'a Store,
+    /// Where the rows are also written (Milvus) before each file's record.
+    pub backend: &'a Backend,
+    pub model: &'a (dyn EmbeddingBackend + Sync),
+    pub model_id: &'a str,
+    pub options: &'a IndexOptions,
+    /// Called after every batch.
+    pub progress: &'a (dyn Fn(&Progress) + Sync),
+    /// Checked between batches.
+    pub cancel: &'a AtomicBool,
+}
+
+impl IndexJob<'_> {
+    /// Indexes `files`, writing each file's rows to the backend before its record: a file is
+    /// recorded only once the server has its rows, so a run stopped by the server going away
+    /// resumes from the first file not recorded.
+    pub fn run(&self, files: &[PathBuf]) -> Result<IndexReport, IndexError> {
+        let (store, backend, options) = (self.store, self.backend, self.options);
+        let mut report = IndexReport {
+            progress: Progress {
+                files_total: files.len(),
+                ..Progress::default()
+            },
+            ..IndexReport::default()
+        };
+        for group in files.chunks(GROUP) {
+            if self.cancel.load(Ordering::Relaxed) {
+                report.cancelled = true;
+                break;
+            }
+            let view = self.model.music_view();
+            let prepared: Vec<Prepared> = group
+                .par_iter()
+                .map(|path| prepare(store, backend, self.model_id, view, path, options))
+                .collect::<Result<_, _>>()?;
+            if !self.embed_missing(&prepared, &mut report)? {
+                report.cancelled = true;
+                break;
+            }
+            for p in prepared {
+                match p {
+                    Prepared::Unchanged => report.files_unchanged += 1,
+                    Prepared::Failed(reason) => report.failed.push(reason),
+                    Prepared::Ready { record, .. } => {
+                        sync::push_file(store, backend, &options.corpus, &record)?;
+                        store.put_file(&options.corpus, &record)?;
+                        report.files_indexed += 1;
+                    }
+                }
+                report.progress.files_done += 1;
+            }
+            (self.progress)(&report.progress);
         }
-        let prepared: Vec<Prepared> = group
-            .par_iter()
-            .map(|path| prepare(store, backend, model_id, model.music_view(), path, options))
-            .collect::<Result<_, _>>()?;
-        let done = embed_missing(
-            store,
-            model,
-            model_id,
-            &prepared,
-            options,
-            &mut report,
-            progress,
-            cancel,
-        )?;
-        if !done {
-            report.cancelled = true;
-            break;
+        if !report.cancelled {
+            report.files_removed = drop_missing(store, backend, files, options)?;
         }
+        store.flush()?;
+        Ok(report)
+    }
+
+    /// Embeds the units of `prepared` that the cache lacks. Returns false when cancelled.
+    fn embed_missing(
+        &self,
+        prepared: &[Prepared],
+        report: &mut IndexReport,
+    ) -> Result<bool, IndexError> {
+        let (store, model_id) = (self.store, self.model_id);
+        let mut missing: Vec<(ContentKey, &[PatchIds])> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for p in prepared {
-            match p {
-                Prepared::Unchanged => report.files_unchanged += 1,
-                Prepared::Failed(reason) => report.failed.push(reason),
-                Prepared::Ready { record, .. } => {
-                    sync::push_file(store, backend, &options.corpus, &record)?;
-                    store.put_file(&options.corpus, &record)?;
-                    report.files_indexed += 1;
+            let Prepared::Ready { units, .. } = p else {
+                continue;
+            };
+            for (key, patches) in units {
+                if !seen.insert(*key) {
+                    continue;
+                }
+                if store.has_vector(model_id, key)? {
+                    report.progress.cached += 1;
+                } else {
+                    missing.push((*key, patches));
                 }
             }
-            report.progress.files_done += 1;
         }
-        progress(&report.progress);
+        // Similar lengths together, so that the model's own bucketing has full batches to cut.
+        missing.sort_by_key(|(_, p)| p.len());
+        report.progress.queued = missing.len();
+        for chunk in missing.chunks(self.options.batch.max(1)) {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let batch = MusicBatch {
+                tunes: chunk.iter().map(|(_, p)| p.to_vec()).collect(),
+                long_tunes: LongTunes::Segment,
+            };
+            let vectors = self
+                .model
+                .embed_music(&batch)
+                .map_err(|e| IndexError::Model(e.to_string()))?;
+            let items: Vec<(ContentKey, Vec<f32>)> =
+                chunk.iter().map(|(k, _)| *k).zip(vectors).collect();
+            store.put_vectors(model_id, &items)?;
+            report.progress.embedded += items.len();
+            report.progress.queued -= items.len();
+            (self.progress)(&report.progress);
+        }
+        Ok(true)
     }
-    if !report.cancelled {
-        report.files_removed = drop_missing(store, backend, files, options)?;
-    }
-    store.flush()?;
-    Ok(report)
 }
 
 /// A file read, parsed and cut into units, with the patches of each unit.
@@ -398,59 +442,6 @@ fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
         ));
     }
     std::fs::read(path).map_err(|e| e.to_string())
-}
-
-/// Embeds the units of `prepared` that the cache lacks. Returns false when cancelled.
-#[allow(clippy::too_many_arguments)]
-fn embed_missing(
-    store: &Store,
-    model: &(dyn EmbeddingBackend + Sync),
-    model_id: &str,
-    prepared: &[Prepared],
-    options: &IndexOptions,
-    report: &mut IndexReport,
-    progress: &(dyn Fn(&Progress) + Sync),
-    cancel: &AtomicBool,
-) -> Result<bool, IndexError> {
-    let mut missing: Vec<(ContentKey, &[PatchIds])> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for p in prepared {
-        let Prepared::Ready { units, .. } = p else {
-            continue;
-        };
-        for (key, patches) in units {
-            if !seen.insert(*key) {
-                continue;
-            }
-            if store.has_vector(model_id, key)? {
-                report.progress.cached += 1;
-            } else {
-                missing.push((*key, patches));
-            }
-        }
-    }
-    // Similar lengths together, so that the model's own bucketing has full batches to cut.
-    missing.sort_by_key(|(_, p)| p.len());
-    report.progress.queued = missing.len();
-    for chunk in missing.chunks(options.batch.max(1)) {
-        if cancel.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        let batch = MusicBatch {
-            tunes: chunk.iter().map(|(_, p)| p.to_vec()).collect(),
-            long_tunes: LongTunes::Segment,
-        };
-        let vectors = model
-            .embed_music(&batch)
-            .map_err(|e| IndexError::Model(e.to_string()))?;
-        let items: Vec<(ContentKey, Vec<f32>)> =
-            chunk.iter().map(|(k, _)| *k).zip(vectors).collect();
-        store.put_vectors(model_id, &items)?;
-        report.progress.embedded += items.len();
-        report.progress.queued -= items.len();
-        progress(&report.progress);
-    }
-    Ok(true)
 }
 
 /// Drops the records of files under `options.roots` that were not in this run's file list

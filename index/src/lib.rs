@@ -12,6 +12,7 @@ pub mod filter;
 pub mod group;
 pub mod job;
 pub mod labels;
+pub mod locks;
 pub mod originality;
 pub mod query;
 pub mod records;
@@ -26,8 +27,7 @@ pub use explain::{Explainer, Explanation, FileCache, ParsedFile};
 pub use filter::{Candidate, Filters, Position, RhythmPredictions};
 pub use group::{group, Grouping, Source, TuneGroup};
 pub use job::{
-    content_key, index_files, index_files_to, text_key, IndexError, IndexOptions, IndexReport,
-    Progress,
+    content_key, index_files, text_key, IndexError, IndexJob, IndexOptions, IndexReport, Progress,
 };
 pub use query::{shared_record, Catalog, Match, QueryError, Ranker};
 pub use records::{

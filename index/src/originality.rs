@@ -195,20 +195,26 @@ pub fn agreement(e: &Explanation) -> f32 {
     (e.same as f32 + STEP_CREDIT * e.stepped as f32) / e.notes.max(theirs).max(1) as f32
 }
 
-/// Checks `windows` (from [`windows`] over `source`) against `catalog`. `vectors`, when given,
-/// are the windows' music vectors in the same order; `exclude` rejects reference passages that
-/// do not count (the user's own file when it is indexed too).
-#[allow(clippy::too_many_arguments)] // one check's context, each part needed
+/// What a check compares against: the reference passages of `catalog` that `exclude` does not
+/// reject (the user's own file when it is indexed too).
+#[derive(Clone, Copy)]
+pub struct Reference<'a> {
+    pub catalog: &'a Catalog,
+    pub exclude: &'a (dyn Fn(&Match) -> bool + Sync),
+}
+
+/// Checks `windows` (from [`windows`] over `source`) against `reference`. `vectors`, when
+/// given, are the windows' music vectors in the same order.
 pub fn check(
     source: &SourceText,
     windows: &[Window],
     vectors: Option<&[Vec<f32>]>,
-    catalog: &Catalog,
-    exclude: &(dyn Fn(&Match) -> bool + Sync),
+    reference: Reference,
     options: &CheckOptions,
     explainer: &mut Explainer,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Finding>, QueryError> {
+    let Reference { catalog, exclude } = reference;
     let w = options.vector_weight.clamp(0.0, 1.0);
     // Findings below the threshold are kept while they count towards `coverage`.
     let mut raw: Vec<Finding> = Vec::new();

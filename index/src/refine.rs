@@ -24,6 +24,21 @@ pub struct Refine<'a> {
     pub grouping: Grouping,
 }
 
+impl<'a> Refine<'a> {
+    /// `filters` (none when empty), the tune types a rhythm filter reads, and `grouping`.
+    pub fn new(
+        filters: &'a Filters,
+        rhythm: Option<&'a RhythmPredictions>,
+        grouping: Grouping,
+    ) -> Self {
+        Self {
+            filters: (!filters.is_empty()).then_some(filters),
+            rhythm,
+            grouping,
+        }
+    }
+}
+
 /// One entry of a refined list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {

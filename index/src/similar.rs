@@ -27,6 +27,24 @@ pub struct QueryContext<'a> {
 }
 
 impl<'a> QueryContext<'a> {
+    /// `catalog` of `model`'s vectors in `store`, tune vectors read from the store.
+    pub fn new(store: &'a Store, model: &'a str, catalog: &'a Catalog) -> Self {
+        Self {
+            store,
+            model,
+            catalog,
+            tunes: None,
+        }
+    }
+
+    /// Tune vectors read from `tunes`' in-memory rows.
+    pub fn with_tunes(self, tunes: &'a Catalog) -> Self {
+        Self {
+            tunes: Some(tunes),
+            ..self
+        }
+    }
+
     fn tune_vectors(&self) -> TuneVectors<'a> {
         let tunes = TuneVectors::new(self.store, self.model, self.catalog);
         match self.tunes {

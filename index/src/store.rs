@@ -19,11 +19,11 @@ use super::records::{ContentKey, FileRecord, FileStamp, SCHEMA_VERSION};
 pub enum StoreError {
     #[error("{path}: cannot open the index database ({source}); if it is damaged, move it away or delete it and index again")]
     Open { path: PathBuf, source: sled::Error },
-    #[error("{path}: written by a newer tunelens (schema {found}, this one reads {SCHEMA_VERSION}); upgrade tunelens, index into another --db, or pass --rebuild to replace it with a new index")]
+    #[error("{path}: written by a newer tunelens (schema {found}, this one reads {SCHEMA_VERSION}); upgrade tunelens, index into another database, or rebuild this one (replacing it with a new index)")]
     TooNew { path: PathBuf, found: u32 },
-    #[error("{path}: an older index (schema {found}); rebuild it: delete it and index again, or pass --rebuild")]
+    #[error("{path}: an older index (schema {found}); rebuild it (delete it and index again)")]
     TooOld { path: PathBuf, found: u32 },
-    #[error("{path}: damaged record {what}: {reason}; rebuild the index (--rebuild)")]
+    #[error("{path}: damaged record {what}: {reason}; rebuild the index")]
     Corrupt {
         path: PathBuf,
         what: String,
@@ -31,7 +31,7 @@ pub enum StoreError {
     },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: sled::Error },
-    #[error("{path}: the index is in use by another tunelens process (a daemon, or an index run); wait for it or pass another --db")]
+    #[error("{path}: the index is in use by another tunelens process (a daemon, or an index run); wait for it or use another index database")]
     InUse { path: PathBuf },
 }
 
@@ -128,7 +128,7 @@ impl Store {
 
     /// The open trees, for one operation.
     fn t(&self) -> Result<Arc<Trees>> {
-        let slot = self.trees.read().unwrap_or_else(|e| e.into_inner());
+        let slot = crate::locks::read(&self.trees);
         slot.clone().ok_or_else(|| StoreError::InUse {
             path: self.path.clone(),
         })
@@ -141,7 +141,7 @@ impl Store {
     /// Operations wait meanwhile (a few ms); one still running keeps the old handle alive,
     /// and then nothing is released.
     pub fn release_cache(&self) -> Result<()> {
-        let mut slot = self.trees.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = crate::locks::write(&self.trees);
         let Some(trees) = slot.take() else {
             return Ok(());
         };

@@ -9,13 +9,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde::Serialize;
-use tunelens_index::originality::{self, CheckOptions, Finding};
+use tunelens_index::originality::{self, CheckOptions, Finding, Reference};
 use tunelens_index::{Catalog, Explainer, Match};
 use tunelens_models::abc::{self, Level, LineCol, PatchOptions, Patchilizer, DEFAULT_SIZE_LIMIT};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
+use super::db::DbArgs;
 use super::embed::ModelArgs;
-use super::index::DbArgs;
 use super::input;
 
 #[derive(clap::Args)]
@@ -114,8 +114,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             &parsed.source,
             &windows,
             vectors.as_deref(),
-            &catalog,
-            &exclude,
+            Reference {
+                catalog: &catalog,
+                exclude: &exclude,
+            },
             &options,
             &mut explainer,
             &|| false,

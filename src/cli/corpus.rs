@@ -10,8 +10,9 @@ use anyhow::{bail, Context};
 use tunelens_index::{IndexOptions, UnitSettings};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
 
+use super::db::{data_dir, DbArgs};
 use super::embed::ModelArgs;
-use super::index::{data_dir, run_job, DbArgs};
+use super::index::run_job;
 use super::input;
 
 /// The music21 release whose collections tunelens knows.

@@ -17,15 +17,13 @@ use tunelens_index::eval::passages::{
 };
 use tunelens_index::eval::{next, TuneFile};
 use tunelens_index::vectors::Backend;
-use tunelens_index::{
-    index_files_to, Catalog, IndexOptions, Ranker, Store, UnitSettings, VectorStore,
-};
+use tunelens_index::{Catalog, IndexJob, IndexOptions, Ranker, Store, UnitSettings, VectorStore};
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch};
 
+use super::db::StoreArgs;
 use super::embed::ModelArgs;
 use super::input;
-use super::store::StoreArgs;
 
 /// The query sets of [`Perturb`], as flags.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -144,16 +142,16 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
         collections_under: None,
     };
     eprintln!("indexing {} file(s) ...", files.len());
-    let report = index_files_to(
-        &store,
-        &backend,
-        &clamp,
-        &model_id,
-        &files,
-        &options,
-        &|_| {},
-        &AtomicBool::new(false),
-    )?;
+    let report = IndexJob {
+        store: &store,
+        backend: &backend,
+        model: &clamp,
+        model_id: &model_id,
+        options: &options,
+        progress: &|_| {},
+        cancel: &AtomicBool::new(false),
+    }
+    .run(&files)?;
     for f in &report.failed {
         eprintln!("warning: {f}");
     }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use tunelens_index::{index_files_to, Backend, IndexOptions, Progress, Store, UnitSettings};
+use tunelens_index::{Backend, IndexJob, IndexOptions, Progress, Store, UnitSettings};
 use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
 use tunelens_models::encoders::Clamp;
 
+use super::db::DbArgs;
 use super::embed::ModelArgs;
 use super::input;
 
@@ -42,40 +43,6 @@ pub struct IndexArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// Where the index lives.
-#[derive(clap::Args)]
-pub struct DbArgs {
-    /// The index database (default: $XDG_DATA_HOME/tunelens/index.sled).
-    #[arg(long, env = "TUNELENS_DB")]
-    db: Option<PathBuf>,
-    /// Empty a database of an older schema and start again.
-    #[arg(long)]
-    rebuild: bool,
-    /// Where the searchable vectors live (embedded or Milvus).
-    #[command(flatten)]
-    pub store: super::store::StoreArgs,
-}
-
-impl DbArgs {
-    pub fn open(&self) -> anyhow::Result<Store> {
-        let path = match &self.db {
-            Some(p) => p.clone(),
-            None => default_db()?,
-        };
-        Ok(Store::open(&path, self.rebuild)?)
-    }
-}
-
-fn default_db() -> anyhow::Result<PathBuf> {
-    Ok(data_dir()?.join("index.sled"))
-}
-
-/// tunelens's folder for data: `$XDG_DATA_HOME/tunelens` or `~/.local/share/tunelens`.
-pub fn data_dir() -> anyhow::Result<PathBuf> {
-    tunelens_models::encoders::open::data_dir()
-        .context("no data folder: set XDG_DATA_HOME or HOME, or pass --db PATH")
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
@@ -153,16 +120,16 @@ pub fn run_job(
             p.embedded, p.cached, p.queued
         ));
     };
-    let report = index_files_to(
+    let report = IndexJob {
         store,
         backend,
-        clamp,
+        model: clamp,
         model_id,
-        files,
         options,
-        &report_progress,
-        &cancel,
-    )?;
+        progress: &report_progress,
+        cancel: &cancel,
+    }
+    .run(files)?;
     bar.finish_and_clear();
 
     for failure in &report.failed {

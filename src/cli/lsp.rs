@@ -13,8 +13,8 @@ use tunelens_index::Store;
 use tunelens_models::encoders::{default_model, open_model};
 use tunelens_protocol::Config;
 
-use super::index::data_dir;
-use super::store::StoreArgs;
+use super::db::data_dir;
+use super::db::StoreArgs;
 
 /// What both servers take; the client's configuration (LSP `initializationOptions`) wins.
 #[derive(clap::Args, Clone)]

@@ -17,8 +17,8 @@ use tunelens_models::abc::notes::Note;
 use tunelens_models::abc::{self, Level, PatchOptions, Patchilizer, SourceText, Unit};
 use tunelens_models::encoders::{EmbeddingBackend, LongTunes, MusicBatch, TextBatch};
 
+use super::db::DbArgs;
 use super::embed::ModelArgs;
-use super::index::DbArgs;
 use super::input;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,11 +134,7 @@ fn how<'a>(
     filters: &'a Filters,
     rhythm: &'a Option<RhythmPredictions>,
 ) -> Refine<'a> {
-    Refine {
-        filters: (!filters.is_empty()).then_some(filters),
-        rhythm: rhythm.as_ref(),
-        grouping: q.grouping(),
-    }
+    Refine::new(filters, rhythm.as_ref(), q.grouping())
 }
 
 /// The type of every catalogued tune without `R:`, as `classify --label-set rhythm` would give
@@ -241,12 +237,7 @@ pub fn search(args: &SearchArgs) -> anyhow::Result<ExitCode> {
         .pop()
         .context("the model returned no vector")?;
     let (filters, rhythm) = refinement(q, &clamp, &store, &model_id, &catalog)?;
-    let ctx = QueryContext {
-        store: &store,
-        model: &model_id,
-        catalog: &catalog,
-        tunes: None,
-    };
+    let ctx = QueryContext::new(&store, &model_id, &catalog);
     let matches = similar::search(ctx, &vector, q.k as usize, &how(q, &filters, &rhythm))?;
     print(q.json, &serde_json::json!({ "text": args.text }), &matches)?;
     Ok(ExitCode::SUCCESS)
@@ -340,12 +331,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         RankerArg::Hybrid => Ranker::Hybrid,
     };
     let (filters, rhythm) = refinement(q, &clamp, &store, &model_id, &catalog)?;
-    let ctx = QueryContext {
-        store: &store,
-        model: &model_id,
-        catalog: &catalog,
-        tunes: None,
-    };
+    let ctx = QueryContext::new(&store, &model_id, &catalog);
     let query = Query {
         level,
         vector: &vector,

@@ -7,8 +7,9 @@ use tunelens_models::abc::{self, AbcFile, Level, MusicView, SourceText, TextRang
 use tunelens_protocol::{Diagnostic, Position, Range, Severity};
 
 use super::lines::Lines;
-use tunelens_index::job::{record_source, PatchIds};
+use tunelens_index::job::record_source;
 use tunelens_index::{ContentKey, FileRecord, UnitSettings};
+use tunelens_models::encoders::PatchIds;
 
 pub struct Snapshot {
     /// The canonical path (the catalog's key) and the URI the editor knows it by.

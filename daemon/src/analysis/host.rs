@@ -1,7 +1,9 @@
 //! The analysis host: the one owner of state behind both servers. It holds the open
 //! documents, the in-memory catalogs (updated file by file), the sled store and the model
-//! queue, and answers in plain protocol types. Every method is synchronous; the servers call
-//! them from blocking tasks.
+//! queue. This file keeps the state and the documents (open, change, analyse, snapshots,
+//! checks); `requests.rs` answers (hover, similar, search, labels, status) and `workspace.rs`
+//! indexes roots and follows the disk, both as `impl Host` blocks over the same state. Every
+//! method is synchronous; the servers call them from blocking tasks.
 //!
 //! Cancellation: each document carries its editor version; analysing an old version stops at
 //! the next check (before embedding, after embedding) with [`Cancelled`], and its answers are
@@ -16,19 +18,16 @@ use tunelens_models::abc::{self, Level};
 use tunelens_protocol as proto;
 
 use super::document::Snapshot;
-use super::features::{self, Scorer};
 use super::lines::apply_change;
 use super::uri;
-use crate::memory::release_free_memory;
 use crate::queue::{EmbedQueue, Priority};
-use tunelens_index::labels::{head_for, LabelError, LabelSet, DEFAULT_TEMPLATE};
+use tunelens_index::labels::{LabelError, LabelSet};
+use tunelens_index::locks::{lock, read, write};
 use tunelens_index::search::Precision;
-use tunelens_index::similar::{self, QueryContext};
-use tunelens_index::vectors::{sync, Backend, Health, MilvusConfig, Remote};
+use tunelens_index::vectors::{MilvusConfig, Remote};
 use tunelens_index::{
-    index_files_to, shared_record, text_key, Catalog, ContentKey, FileCache, FileRecord, Filters,
-    Grouping, IndexError, IndexOptions, Position, QueryError, Refine, RhythmPredictions, Store,
-    StoreError, UnitSettings,
+    shared_record, Catalog, ContentKey, FileCache, FileRecord, QueryError, Store, StoreError,
+    UnitSettings,
 };
 use tunelens_models::heads::Head;
 
@@ -42,15 +41,15 @@ const DISK_SNAPSHOTS: usize = 8;
 const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How often a daemon on Milvus asks a server that is down whether it is back.
-const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+pub(super) const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Files per indexing step: after each, the catalogs gain the step's files.
-const INDEX_STEP: usize = 32;
+pub(super) const INDEX_STEP: usize = 32;
 
 /// The daemon's catalogs keep only int8 vectors: a quarter of the memory of its largest
 /// structure (the f32 ones stay in sled for the CLI); a cosine moves by ~5e-4, less than any
 /// difference between passages a user would act on.
-const PRECISION: Precision = Precision::Int8;
+pub(super) const PRECISION: Precision = Precision::Int8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -73,9 +72,47 @@ pub enum AnalysisError {
     Model(String),
     #[error("{0}")]
     InvalidParams(String),
+    #[error(
+        "{client} speaks tunelens protocol {theirs}, this server {}",
+        proto::PROTOCOL_VERSION
+    )]
+    VersionMismatch { client: String, theirs: u32 },
+}
+
+/// The answer to `tunelens/handshake`, the same on both transports: who this server is, or a
+/// version mismatch.
+pub fn handshake(params: &proto::HandshakeParams) -> Result<proto::HandshakeResult> {
+    if params.protocol_version != proto::PROTOCOL_VERSION {
+        return Err(AnalysisError::VersionMismatch {
+            client: params.client_name.clone(),
+            theirs: params.protocol_version,
+        });
+    }
+    Ok(proto::HandshakeResult {
+        server_name: "tunelens".into(),
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        protocol_version: proto::PROTOCOL_VERSION,
+    })
 }
 
 pub type Result<T> = std::result::Result<T, AnalysisError>;
+
+impl AnalysisError {
+    /// The JSON-RPC error code both servers answer this error with.
+    pub fn rpc_code(&self) -> i64 {
+        use proto::jsonrpc::codes;
+        match self {
+            AnalysisError::Cancelled => codes::CONTENT_MODIFIED,
+            AnalysisError::BadUri(_)
+            | AnalysisError::InvalidParams(_)
+            | AnalysisError::Labels(_) => codes::INVALID_PARAMS,
+            AnalysisError::BadDocument { .. } => codes::BAD_DOCUMENT,
+            AnalysisError::Indexing(_) => codes::INDEXING,
+            AnalysisError::VersionMismatch { .. } => codes::VERSION_MISMATCH,
+            _ => codes::INTERNAL_ERROR,
+        }
+    }
+}
 
 /// A check run on every analysed document that adds its own findings (the originality check
 /// plugs in here). It sees the snapshot, the catalogs and the configuration in force, and
@@ -118,17 +155,17 @@ pub enum IndexEvent {
 }
 
 /// A file read from disk: its text's hash and snapshot.
-type DiskDoc = ([u8; 32], Arc<Snapshot>);
+pub(super) type DiskDoc = ([u8; 32], Arc<Snapshot>);
 
 /// A label set with its prompts' vectors.
-type Labels = Arc<(LabelSet, Vec<Vec<f32>>)>;
+pub(super) type Labels = Arc<(LabelSet, Vec<Vec<f32>>)>;
 
-type ProgressSink = Box<dyn Fn(IndexEvent) + Send + Sync>;
+pub(super) type ProgressSink = Box<dyn Fn(IndexEvent) + Send + Sync>;
 
 /// A text's hash and what the registered checks found in it.
-type CheckFindings = ([u8; 32], Arc<Vec<proto::Diagnostic>>);
+pub(super) type CheckFindings = ([u8; 32], Arc<Vec<proto::Diagnostic>>);
 
-struct Doc {
+pub(super) struct Doc {
     uri: String,
     text: String,
     version: i32,
@@ -152,49 +189,49 @@ impl Catalogs {
 }
 
 pub struct Host {
-    store: Store,
+    pub(super) store: Store,
     /// The server holding the reference corpora's vectors, when there is one.
-    remote: Option<Arc<Remote>>,
-    queue: EmbedQueue,
-    model_id: String,
-    model_name: String,
-    device: String,
-    config: RwLock<proto::Config>,
-    settings: UnitSettings,
-    catalogs: RwLock<Catalogs>,
+    pub(super) remote: Option<Arc<Remote>>,
+    pub(super) queue: EmbedQueue,
+    pub(super) model_id: String,
+    pub(super) model_name: String,
+    pub(super) device: String,
+    pub(super) config: RwLock<proto::Config>,
+    pub(super) settings: UnitSettings,
+    pub(super) catalogs: RwLock<Catalogs>,
     /// True once the catalogs hold what sled had at start.
-    loaded: AtomicBool,
-    docs: Mutex<HashMap<String, Doc>>,
+    pub(super) loaded: AtomicBool,
+    pub(super) docs: Mutex<HashMap<String, Doc>>,
     /// The newest version of each open document, apart from `docs`: a check that holds the
     /// catalogs asks it whether to give up, and analysis holds `docs` while it waits for the
     /// catalogs (taking `docs` there would deadlock).
-    newest: Mutex<HashMap<String, i32>>,
+    pub(super) newest: Mutex<HashMap<String, i32>>,
     /// Files on disk read for the socket, by path: their text's hash and snapshot.
-    disk: Mutex<HashMap<String, DiskDoc>>,
-    labels: Mutex<HashMap<String, Labels>>,
-    heads: Vec<Head>,
+    pub(super) disk: Mutex<HashMap<String, DiskDoc>>,
+    pub(super) labels: Mutex<HashMap<String, Labels>>,
+    pub(super) heads: Vec<Head>,
     /// Folders indexed and watched, with their corpus.
-    roots: Mutex<Vec<(PathBuf, String)>>,
-    indexing: AtomicUsize,
-    files_done: AtomicUsize,
-    files_total: AtomicUsize,
-    cancel: AtomicBool,
-    progress: Mutex<Option<ProgressSink>>,
-    checks: RwLock<Vec<Box<dyn DocumentCheck>>>,
+    pub(super) roots: Mutex<Vec<(PathBuf, String)>>,
+    pub(super) indexing: AtomicUsize,
+    pub(super) files_done: AtomicUsize,
+    pub(super) files_total: AtomicUsize,
+    pub(super) cancel: AtomicBool,
+    pub(super) progress: Mutex<Option<ProgressSink>>,
+    pub(super) checks: RwLock<Vec<Box<dyn DocumentCheck>>>,
     /// The checks' findings of the newest text of each document, by path (keyed by the
     /// text's hash), so a hover inside one can show it without running the checks again.
-    findings: Mutex<HashMap<String, CheckFindings>>,
+    pub(super) findings: Mutex<HashMap<String, CheckFindings>>,
     /// Matched corpus files, kept parsed for explanations between requests.
-    files: FileCache,
+    pub(super) files: FileCache,
     /// Held by each indexing step (read, embed, write) and each forgetting of a file, so a
     /// file deleted while a step is embedding it is forgotten after the step writes it, never
     /// before (which would bring the deleted file back).
-    writing: Mutex<()>,
+    pub(super) writing: Mutex<()>,
     /// The host itself, for work it starts on other threads.
-    me: std::sync::Weak<Host>,
+    pub(super) me: std::sync::Weak<Host>,
     /// Called with each new root before its files are listed (the watcher), so a change made
     /// while the root is being indexed is never missed.
-    on_root: Mutex<Option<RootSink>>,
+    pub(super) on_root: Mutex<Option<RootSink>>,
 }
 
 /// Where new roots go (see [`Host::set_root_sink`]).
@@ -426,7 +463,7 @@ impl Host {
         self.disk_snapshot(uri_text, &path)
     }
 
-    fn disk_snapshot(&self, uri_text: &str, path: &str) -> Result<Arc<Snapshot>> {
+    pub(super) fn disk_snapshot(&self, uri_text: &str, path: &str) -> Result<Arc<Snapshot>> {
         let bad = |reason: String| AnalysisError::BadDocument {
             path: path.to_owned(),
             reason,
@@ -468,7 +505,7 @@ impl Host {
 
     /// Embeds the snapshot's units of `level` (all when `None`) that the cache lacks, as one
     /// interactive batch; returns whether there were any.
-    fn embed_missing(&self, snapshot: &Snapshot, level: Option<Level>) -> Result<bool> {
+    pub(super) fn embed_missing(&self, snapshot: &Snapshot, level: Option<Level>) -> Result<bool> {
         // Units the catalogs hold a row for have a stored vector; asking sled would leave the
         // page it read in sled's cache, which a day of edits and hovers fills.
         let mut seen: std::collections::HashSet<ContentKey> = {
@@ -520,7 +557,7 @@ impl Host {
     /// `ensure_tunes` for the snapshot of `path` at `version`, on its own thread, once typing
     /// pauses ([`TUNES_AFTER`] without a newer version): a long tune is one model call of
     /// tens of milliseconds, which the next keystroke's windows would otherwise queue behind.
-    fn tunes_later(&self, path: &str, version: i32) {
+    pub(super) fn tunes_later(&self, path: &str, version: i32) {
         let Some(host) = self.me.upgrade() else {
             return;
         };
@@ -549,11 +586,16 @@ impl Host {
 
     /// True when `corpus`'s vectors live on the Milvus server (every corpus but the
     /// workspace, on a daemon started with one).
-    fn on_server(&self, corpus: &str) -> bool {
+    pub(super) fn on_server(&self, corpus: &str) -> bool {
         self.remote.is_some() && corpus != WORKSPACE
     }
 
-    fn put_in_catalogs(&self, corpus: &str, path: &str, record: Option<FileRecord>) -> Result<()> {
+    pub(super) fn put_in_catalogs(
+        &self,
+        corpus: &str,
+        path: &str,
+        record: Option<FileRecord>,
+    ) -> Result<()> {
         let mut c = write(&self.catalogs);
         match record {
             Some(record) if self.on_server(corpus) => {
@@ -587,7 +629,10 @@ impl Host {
     /// The checks' findings for this exact text, if the diagnostics pass has run them. A
     /// hover never runs them itself: checking every window of a long tune against the
     /// corpora takes far longer than a hover may.
-    fn cached_findings(&self, snapshot: &Snapshot) -> Option<Arc<Vec<proto::Diagnostic>>> {
+    pub(super) fn cached_findings(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Option<Arc<Vec<proto::Diagnostic>>> {
         let hash = super::document::text_hash(snapshot.text());
         lock(&self.findings)
             .get(&snapshot.path)
@@ -595,7 +640,7 @@ impl Host {
             .map(|(_, found)| found.clone())
     }
 
-    fn run_checks(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
+    pub(super) fn run_checks(&self, snapshot: &Snapshot) -> Arc<Vec<proto::Diagnostic>> {
         let mut found = Vec::new();
         let checks = read(&self.checks);
         if !checks.is_empty() {
@@ -624,7 +669,7 @@ impl Host {
 
     // ---- answers -------------------------------------------------------------------------
 
-    fn indexing_note(&self) -> Option<String> {
+    pub(super) fn indexing_note(&self) -> Option<String> {
         let busy =
             self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed);
         let indexing = busy.then(|| {
@@ -645,765 +690,6 @@ impl Host {
             (a, b) => a.or(b),
         }
     }
-
-    pub fn hover(
-        &self,
-        snapshot: &Snapshot,
-        pos: proto::Position,
-    ) -> Result<Option<proto::HoverResult>> {
-        let offset = snapshot.offset(pos);
-        if snapshot.header_at(offset).is_some() {
-            self.ensure_tunes(snapshot)?;
-        }
-        let c = read(&self.catalogs);
-        let note = self.indexing_note();
-        if let Some(tune) = snapshot.header_at(offset) {
-            let index = tune.index;
-            let genre = self.label_scores(snapshot, index, "genre").ok().flatten();
-            let rhythm = self.label_scores(snapshot, index, "rhythm").ok().flatten();
-            return features::hover_tune(
-                snapshot,
-                self.query_context(&c.tunes, &c.tunes),
-                index,
-                [genre, rhythm],
-                note.as_deref(),
-                &self.files,
-            );
-        }
-        let hover = features::hover_passage(
-            snapshot,
-            self.query_context(&c.passages, &c.tunes),
-            offset,
-            note.as_deref(),
-            &self.files,
-        )?;
-        drop(c);
-        // Inside a check's finding (a quotation), the hover says what the diagnostic says.
-        Ok(hover.map(|mut h| {
-            for d in self.cached_findings(snapshot).iter().flat_map(|f| f.iter()) {
-                if d.range.start <= pos && pos < d.range.end {
-                    h.contents
-                        .push_str(&format!("\n**{}:** {}\n", d.source, d.message));
-                }
-            }
-            h
-        }))
-    }
-
-    pub fn similar(
-        &self,
-        snapshot: &Snapshot,
-        params: &proto::SimilarParams,
-    ) -> Result<proto::SimilarResult> {
-        let at = params.range.map_or(params.position, |r| r.start);
-        let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
-        if params.level == proto::Level::Tune {
-            self.ensure_tunes(snapshot)?;
-        }
-        let (filters, grouping) = filters_of(&params.filters)?;
-        let c = read(&self.catalogs);
-        let catalog = c.of(params.level);
-        let rhythm = self.rhythm_predictions(&filters, catalog)?;
-        let how = Refine {
-            filters: (!filters.is_empty()).then_some(&filters),
-            rhythm: rhythm.as_ref(),
-            grouping,
-        };
-        features::similar(
-            snapshot,
-            self.query_context(catalog, &c.tunes),
-            snapshot.offset(at),
-            params.level,
-            k,
-            &how,
-            &self.files,
-        )?
-        .ok_or_else(|| {
-            AnalysisError::Indexing(
-                self.indexing_note()
-                    .unwrap_or_else(|| "no passage or tune at this place".into()),
-            )
-        })
-    }
-
-    pub fn search(&self, params: &proto::SearchParams) -> Result<proto::SearchResult> {
-        let text = params.text.trim();
-        if text.is_empty() || text.chars().count() > 10_000 {
-            return Err(AnalysisError::InvalidParams(
-                "the search text must hold 1 to 10000 characters".into(),
-            ));
-        }
-        let (filters, grouping) = filters_of(&params.filters)?;
-        let vector = self
-            .queue
-            .embed_text(vec![text.to_owned()], Priority::Interactive)
-            .map_err(AnalysisError::Model)?
-            .pop()
-            .ok_or_else(|| AnalysisError::Model("no vector".into()))?;
-        let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
-        let c = read(&self.catalogs);
-        let catalog = c.of(params.level);
-        let rhythm = self.rhythm_predictions(&filters, catalog)?;
-        let how = Refine {
-            filters: (!filters.is_empty()).then_some(&filters),
-            rhythm: rhythm.as_ref(),
-            grouping,
-        };
-        let hits = similar::search(self.query_context(catalog, &c.tunes), &vector, k, &how)?;
-        Ok(proto::SearchResult {
-            matches: hits.iter().map(features::to_hit).collect(),
-        })
-    }
-
-    /// Where a query reads the index: `catalog`, with tune vectors from the in-memory `tunes`.
-    fn query_context<'a>(&'a self, catalog: &'a Catalog, tunes: &'a Catalog) -> QueryContext<'a> {
-        QueryContext {
-            store: &self.store,
-            model: &self.model_id,
-            catalog,
-            tunes: Some(tunes),
-        }
-    }
-
-    /// The tune types of the catalog's tunes without `R:`, when a rhythm filter needs them:
-    /// from the model's `rhythm` head, or zero-shot (the shipped `rhythm` set, or the
-    /// configuration's own of that name, which also wins over the head).
-    fn rhythm_predictions(
-        &self,
-        filters: &Filters,
-        catalog: &Catalog,
-    ) -> Result<Option<RhythmPredictions>> {
-        if !filters.needs_rhythm() {
-            return Ok(None);
-        }
-        if let Some(head) = self.head("rhythm") {
-            let files = catalog.files().map(|(_, f)| f);
-            return Ok(Some(RhythmPredictions::predict(
-                &self.store,
-                &self.model_id,
-                files,
-                Some(head),
-                &[],
-            )?));
-        }
-        let set = self.label_set("rhythm")?;
-        let labels: Vec<(String, Vec<f32>)> = set
-            .0
-            .labels
-            .iter()
-            .cloned()
-            .zip(set.1.iter().cloned())
-            .collect();
-        let files = catalog.files().map(|(_, f)| f);
-        Ok(Some(RhythmPredictions::predict(
-            &self.store,
-            &self.model_id,
-            files,
-            None,
-            &labels,
-        )?))
-    }
-
-    /// The label set `name`: the configuration's own, else a shipped one; its prompts
-    /// embedded once.
-    fn label_set(&self, name: &str) -> Result<Labels> {
-        if let Some(s) = lock(&self.labels).get(name) {
-            return Ok(s.clone());
-        }
-        let set = match read(&self.config).label_sets.get(name) {
-            Some(labels) => LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?,
-            None => LabelSet::shipped(name)?,
-        };
-        self.embed_labels(name, set)
-    }
-
-    fn embed_labels(&self, name: &str, set: LabelSet) -> Result<Labels> {
-        let vectors = self.embed_text_cached(set.prompts())?;
-        let entry = Arc::new((set, vectors));
-        lock(&self.labels).insert(name.to_owned(), entry.clone());
-        Ok(entry)
-    }
-
-    /// The vectors of `texts`, from the content cache where they are there, the others
-    /// embedded in one batch and cached. Label prompts are the same every run: once cached,
-    /// a daemon never loads the text tower for them (see `Clamp`'s lazy external tower).
-    fn embed_text_cached(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
-        let keys: Vec<ContentKey> = texts.iter().map(|t| text_key(t)).collect();
-        let mut out: Vec<Option<Vec<f32>>> = keys
-            .iter()
-            .map(|k| self.store.vector(&self.model_id, k))
-            .collect::<std::result::Result<_, _>>()?;
-        let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
-        if !missing.is_empty() {
-            let embedded = self
-                .queue
-                .embed_text(
-                    missing.iter().map(|&i| texts[i].clone()).collect(),
-                    Priority::Interactive,
-                )
-                .map_err(AnalysisError::Model)?;
-            let items: Vec<(ContentKey, Vec<f32>)> =
-                missing.iter().map(|&i| keys[i]).zip(embedded).collect();
-            self.store.put_vectors(&self.model_id, &items)?;
-            for (&i, (_, v)) in missing.iter().zip(items) {
-                out[i] = Some(v);
-            }
-        }
-        out.into_iter()
-            .map(|v| v.ok_or_else(|| AnalysisError::Model("no vector".into())))
-            .collect()
-    }
-
-    /// Scores of tune `tune` for a label set, best first: from the model's head of that name
-    /// unless the configuration lists its own labels for it, else zero-shot; `None` before its
-    /// vector is stored.
-    pub fn label_scores(
-        &self,
-        snapshot: &Snapshot,
-        tune: usize,
-        set: &str,
-    ) -> Result<Option<Vec<proto::LabelScore>>> {
-        let (store, model) = (&self.store, self.model_id.as_str());
-        if let Some(head) = self.head(set) {
-            return features::label_scores(snapshot, store, model, tune, Scorer::Head(head));
-        }
-        let set = self.label_set(set)?;
-        features::label_scores(
-            snapshot,
-            store,
-            model,
-            tune,
-            Scorer::ZeroShot(&set.0, &set.1),
-        )
-    }
-
-    /// The model's head for label set `name`, unless the configuration lists its own labels
-    /// under that name (a user's list wins over the head).
-    fn head(&self, name: &str) -> Option<&Head> {
-        let configured = read(&self.config).label_sets.contains_key(name);
-        head_for(&self.heads, name).filter(|_| !configured)
-    }
-
-    pub fn classify(
-        &self,
-        snapshot: &Snapshot,
-        params: &proto::ClassifyParams,
-    ) -> Result<proto::ClassifyResult> {
-        self.ensure_tunes(snapshot)?;
-        let custom = match &params.labels {
-            Some(labels) => {
-                let set = LabelSet::new(labels.clone(), DEFAULT_TEMPLATE)?;
-                let name = format!("\0custom\0{}", labels.join("\0"));
-                Some(self.embed_labels(&name, set)?)
-            }
-            None => None,
-        };
-        let name = params.label_set.as_deref().unwrap_or("genre");
-        let mut tunes = Vec::new();
-        for tune in &snapshot.file.tunes {
-            let labels = match &custom {
-                Some(set) => features::label_scores(
-                    snapshot,
-                    &self.store,
-                    &self.model_id,
-                    tune.index,
-                    Scorer::ZeroShot(&set.0, &set.1),
-                )?,
-                None => self.label_scores(snapshot, tune.index, name)?,
-            }
-            .unwrap_or_default();
-            tunes.push(proto::TuneLabels {
-                range: snapshot.range(tune.range),
-                title: tune.title().map(str::to_owned),
-                labels,
-            });
-        }
-        Ok(proto::ClassifyResult { tunes })
-    }
-
-    /// The label set the genre lens and action use: the one named like the field's meaning
-    /// (`R:` is rhythm, i.e. tune type), else genre.
-    pub fn genre_field(&self) -> (char, &'static str) {
-        let field = read(&self.config)
-            .genre_field
-            .as_deref()
-            .and_then(|f| f.chars().next())
-            .filter(char::is_ascii_alphabetic)
-            .unwrap_or('R');
-        (field, if field == 'R' { "rhythm" } else { "genre" })
-    }
-
-    /// One lens per tune header: "genre: jig 0.81 · reel 0.11".
-    pub fn code_lenses(&self, snapshot: &Snapshot) -> Result<Vec<proto::Lens>> {
-        self.ensure_tunes(snapshot)?;
-        let (_, set) = self.genre_field();
-        let mut out = Vec::new();
-        for tune in &snapshot.file.tunes {
-            let scores = self.label_scores(snapshot, tune.index, set)?;
-            let line = snapshot.lines.position(snapshot.text(), tune.range.start);
-            out.push(proto::Lens {
-                range: proto::Range {
-                    start: line,
-                    end: line,
-                },
-                title: features::lens_title(scores.as_deref(), self.indexing_note().as_deref()),
-            });
-        }
-        Ok(out)
-    }
-
-    /// The edit that sets the genre field of the tune at `pos` to its best label: (label,
-    /// range to replace, new text).
-    pub fn genre_edit(
-        &self,
-        snapshot: &Snapshot,
-        pos: proto::Position,
-    ) -> Result<Option<(String, proto::Range, String)>> {
-        self.ensure_tunes(snapshot)?;
-        let Some(tune) = snapshot.tune_at(snapshot.offset(pos)) else {
-            return Ok(None);
-        };
-        let (field, set) = self.genre_field();
-        let Some(best) = self
-            .label_scores(snapshot, tune.index, set)?
-            .and_then(|s| s.into_iter().next())
-        else {
-            return Ok(None);
-        };
-        let (range, text) = features::field_edit(snapshot, tune, field, &best.label);
-        Ok(Some((best.label, range, text)))
-    }
-
-    pub fn status(&self) -> Result<proto::StatusResult> {
-        let c = read(&self.catalogs);
-        let mut corpora: std::collections::BTreeMap<String, proto::CorpusInfo> = Default::default();
-        for (corpus, record) in c.tunes.files() {
-            let e = corpora
-                .entry(corpus.to_owned())
-                .or_insert_with(|| proto::CorpusInfo {
-                    name: corpus.to_owned(),
-                    files: 0,
-                    tunes: 0,
-                    passages: 0,
-                });
-            e.files += 1;
-            e.tunes += record.tunes.len();
-            e.passages += record
-                .units
-                .iter()
-                .filter(|u| u.level == Level::Passage)
-                .count();
-        }
-        let (pending, running) = self.queue.load();
-        let indexing =
-            self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed);
-        Ok(proto::StatusResult {
-            server_version: env!("CARGO_PKG_VERSION").into(),
-            protocol_version: proto::PROTOCOL_VERSION,
-            model: proto::ModelInfo {
-                id: self.model_id.clone(),
-                name: self.model_name.clone(),
-                dim: self.queue.dim(),
-            },
-            device: self.device.clone(),
-            corpora: corpora.into_values().collect(),
-            queue: proto::QueueInfo { pending, running },
-            indexing,
-            files_done: self.files_done.load(Ordering::Relaxed),
-            files_total: self.files_total.load(Ordering::Relaxed),
-            store: self.store_info(),
-        })
-    }
-
-    fn store_info(&self) -> proto::StoreInfo {
-        let Some(remote) = &self.remote else {
-            return proto::StoreInfo::default();
-        };
-        let (healthy, message) = match remote.health() {
-            Health::Up => (true, None),
-            Health::Unknown => (false, Some("not reached yet".to_owned())),
-            Health::Down { since, error } => {
-                let secs = since.elapsed().map_or(0, |d| d.as_secs());
-                (false, Some(format!("down for {secs} s: {error}")))
-            }
-        };
-        proto::StoreInfo {
-            kind: "milvus".into(),
-            uri: Some(remote.uri().to_owned()),
-            healthy,
-            message,
-        }
-    }
-
-    // ---- indexing ------------------------------------------------------------------------
-
-    /// Loads the catalogs from sled, then indexes `roots` (folder, corpus) and the configured
-    /// corpora, on a background thread. Requests are answered meanwhile.
-    pub fn start(self: &Arc<Self>, workspace: Vec<PathBuf>) {
-        let mut roots: Vec<(PathBuf, String)> = workspace
-            .into_iter()
-            .map(|w| (w, WORKSPACE.to_owned()))
-            .collect();
-        for c in &read(&self.config).corpora {
-            let p = PathBuf::from(c);
-            let name = corpus_name(&p);
-            roots.push((p, name));
-        }
-        let host = self.clone();
-        self.indexing.fetch_add(1, Ordering::SeqCst);
-        std::thread::Builder::new()
-            .name("tunelens-index".into())
-            .spawn(move || {
-                host.emit(IndexEvent::Begin {
-                    title: "tunelens: loading the index".into(),
-                });
-                if let Some(remote) = &host.remote {
-                    // Before loading: the catalogs search the server from their first query.
-                    remote.probe();
-                }
-                let message = match host.load_catalogs() {
-                    Ok(()) => {
-                        let c = read(&host.catalogs);
-                        format!("{} passages, {} tunes", c.passages.len(), c.tunes.len())
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "loading the index");
-                        format!("the index could not be loaded: {e}")
-                    }
-                };
-                host.loaded.store(true, Ordering::SeqCst);
-                // Closed here, not by the next phase: with no folder to index there is none.
-                host.emit(IndexEvent::End { message });
-                host.index_roots(roots);
-                // Checking every corpus file read its record again: free what that left.
-                release_free_memory();
-                host.indexing.fetch_sub(1, Ordering::SeqCst);
-                host.watch_remote();
-            })
-            .expect("spawning the index thread");
-    }
-
-    /// On Milvus: while the server is down, asks every few seconds whether it is back, and
-    /// then indexes the reference corpora again, which pushes what was missed (files whose
-    /// push did not finish have no `synced` marker) and skips the rest.
-    fn watch_remote(self: &Arc<Self>) {
-        let Some(remote) = self.remote.clone() else {
-            return;
-        };
-        let me = self.me.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tunelens-milvus".into())
-            .spawn(move || loop {
-                std::thread::sleep(PROBE_EVERY);
-                let Some(host) = me.upgrade() else { return };
-                if host.cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                if remote.is_up() || !remote.probe() {
-                    continue;
-                }
-                let roots: Vec<(PathBuf, String)> = lock(&host.roots)
-                    .iter()
-                    .filter(|(_, c)| c != WORKSPACE)
-                    .cloned()
-                    .collect();
-                if !roots.is_empty() {
-                    host.clone().index_in_background(roots);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the Milvus watcher");
-        }
-    }
-
-    fn load_catalogs(&self) -> Result<()> {
-        let started = std::time::Instant::now();
-        let [passages, tunes] = match &self.remote {
-            Some(remote) => Catalog::load_both_tiered(
-                &self.store,
-                &self.model_id,
-                PRECISION,
-                remote,
-                &[WORKSPACE.to_owned()],
-            )?,
-            None => Catalog::load_both(&self.store, &self.model_id, PRECISION)?,
-        };
-        let mut c = write(&self.catalogs);
-        // Documents opened while loading stay as the editor has them.
-        let open: Vec<(String, Arc<FileRecord>)> = c
-            .tunes
-            .shared_files()
-            .map(|(corpus, r)| (corpus.to_owned(), r))
-            .collect();
-        *c = Catalogs { passages, tunes };
-        for (corpus, record) in open {
-            let mut vector = |k: &_| self.store.vector(&self.model_id, k);
-            c.passages
-                .upsert_file(&corpus, record.clone(), &mut vector)?;
-            c.tunes.upsert_file(&corpus, record, &mut vector)?;
-        }
-        let (passages, tunes) = (c.passages.len(), c.tunes.len());
-        drop(c);
-        // The load read every vector through sled, which keeps most of those pages.
-        if let Err(e) = self.store.release_cache() {
-            tracing::warn!(error = %e, "reopening the index database to release its cache");
-        }
-        release_free_memory();
-        tracing::info!(
-            passages,
-            tunes,
-            ms = started.elapsed().as_millis() as u64,
-            "index loaded"
-        );
-        Ok(())
-    }
-
-    fn index_in_background(self: Arc<Self>, roots: Vec<(PathBuf, String)>) {
-        self.indexing.fetch_add(1, Ordering::SeqCst);
-        std::thread::spawn(move || {
-            self.index_roots(roots);
-            self.indexing.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
-
-    /// Indexes whole folders (or files), then drops records of files under them that are gone.
-    pub fn index_roots(&self, roots: Vec<(PathBuf, String)>) {
-        for (root, corpus) in roots {
-            let Ok(root) = std::fs::canonicalize(&root) else {
-                tracing::warn!(root = %root.display(), "cannot index: no such folder");
-                continue;
-            };
-            let new = {
-                let mut known = lock(&self.roots);
-                let new = !known.iter().any(|(r, _)| *r == root);
-                if new {
-                    known.push((root.clone(), corpus.clone()));
-                }
-                new
-            };
-            if new {
-                if let Some(sink) = lock(&self.on_root).as_ref() {
-                    sink(&root);
-                }
-            }
-            let files = abc_files(&root);
-            self.emit(IndexEvent::Begin {
-                title: format!("tunelens: indexing {}", root.display()),
-            });
-            match self.index_paths(&files, &corpus, Some(&root)) {
-                Ok(()) => {
-                    if let Err(e) = self.drop_missing(&root, &corpus, &files) {
-                        tracing::error!(error = %e, "dropping removed files");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, root = %root.display(), "indexing"),
-            }
-            self.emit(IndexEvent::End {
-                message: format!("{} files", files.len()),
-            });
-        }
-        self.files_done.store(0, Ordering::Relaxed);
-        self.files_total.store(0, Ordering::Relaxed);
-    }
-
-    /// Indexes files (canonical paths) into `corpus` and puts them in the catalogs.
-    fn index_paths(&self, files: &[PathBuf], corpus: &str, root: Option<&Path>) -> Result<()> {
-        let vectors = match &self.remote {
-            Some(remote) if corpus != WORKSPACE => match remote.milvus() {
-                Some(milvus) => Backend::Milvus(milvus),
-                None => {
-                    // Nothing can be pushed; the watcher indexes it when the server is back.
-                    tracing::warn!(corpus, uri = %remote.uri(), "Milvus is down: indexing this corpus waits for it");
-                    return Ok(());
-                }
-            },
-            _ => Backend::Embedded,
-        };
-        self.files_total.fetch_add(files.len(), Ordering::Relaxed);
-        let backend = self.queue.backend(Priority::Background);
-        let options = IndexOptions {
-            corpus: corpus.to_owned(),
-            settings: self.settings,
-            max_bytes: abc::DEFAULT_SIZE_LIMIT,
-            batch: 64,
-            roots: Vec::new(),
-            collections_under: root.filter(|_| corpus != WORKSPACE).map(Path::to_owned),
-        };
-        for step in files.chunks(INDEX_STEP) {
-            if self.cancel.load(Ordering::Relaxed) {
-                break;
-            }
-            let _writing = lock(&self.writing);
-            let report = match index_files_to(
-                &self.store,
-                &vectors,
-                &backend,
-                &self.model_id,
-                step,
-                &options,
-                &|_| {},
-                &self.cancel,
-            ) {
-                Ok(report) => report,
-                Err(IndexError::Vectors(e)) => {
-                    // What was pushed and recorded stays; the watcher resumes the rest.
-                    if let Some(remote) = &self.remote {
-                        remote.failed(&e);
-                    }
-                    return Err(AnalysisError::Model(e.to_string()));
-                }
-                Err(e) => return Err(AnalysisError::Model(e.to_string())),
-            };
-            for failed in &report.failed {
-                tracing::warn!("{failed}");
-            }
-            for path in step {
-                let name = path.display().to_string();
-                if corpus == WORKSPACE && lock(&self.docs).contains_key(&name) {
-                    continue; // the editor's text wins over the file's
-                }
-                // Most files are unchanged when a corpus is checked at start: their catalogs
-                // keep the record they hold, and only the stamp is read to tell (reading every
-                // record would fill sled's cache with them, and a new copy churn the heap).
-                let stamp = self.store.stamp(corpus, &name)?;
-                let held = read(&self.catalogs)
-                    .tunes
-                    .file(corpus, &name)
-                    .is_some_and(|old| stamp.as_ref() == Some(&old.stamp()));
-                if !held {
-                    let record = self.store.file(corpus, &name)?;
-                    self.put_in_catalogs(corpus, &name, record)?;
-                }
-            }
-            let done = self.files_done.fetch_add(step.len(), Ordering::Relaxed) + step.len();
-            self.emit(IndexEvent::Report {
-                done,
-                total: self.files_total.load(Ordering::Relaxed),
-            });
-        }
-        Ok(())
-    }
-
-    fn drop_missing(&self, root: &Path, corpus: &str, files: &[PathBuf]) -> Result<()> {
-        let seen: std::collections::HashSet<String> =
-            files.iter().map(|p| p.display().to_string()).collect();
-        for path in self.store.paths(corpus)? {
-            if Path::new(&path).starts_with(root) && !seen.contains(&path) {
-                self.forget(corpus, &path)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn forget(&self, corpus: &str, path: &str) -> Result<()> {
-        let _writing = lock(&self.writing);
-        if self.on_server(corpus) {
-            if let (Some(record), Some(milvus)) = (
-                self.store.file(corpus, path)?,
-                self.remote.as_ref().and_then(|r| r.milvus()),
-            ) {
-                // Rows left behind while the server is down are harmless: a row no record
-                // names is never an answer (`Catalog::ranked`).
-                if let Err(e) =
-                    sync::forget_file(&self.store, &Backend::Milvus(milvus), corpus, &record)
-                {
-                    tracing::warn!(error = %e, path, "removing a file's rows from Milvus");
-                }
-            }
-        }
-        self.store.remove_file(corpus, path)?;
-        if !(corpus == WORKSPACE && lock(&self.docs).contains_key(path)) {
-            self.put_in_catalogs(corpus, path, None)?;
-        }
-        Ok(())
-    }
-
-    /// Files that changed on disk (from the watcher): re-indexed when they exist, forgotten
-    /// when they are gone (deleted, or the old name of a rename).
-    pub fn files_changed(&self, paths: &[PathBuf]) {
-        let roots = lock(&self.roots).clone();
-        for path in paths {
-            let Some((root, corpus)) = roots.iter().find(|(r, _)| path.starts_with(r)) else {
-                continue;
-            };
-            let name = path.display().to_string();
-            lock(&self.disk).remove(&name);
-            let result = if path.is_file() {
-                self.indexing.fetch_add(1, Ordering::SeqCst);
-                let r = self.index_paths(std::slice::from_ref(path), corpus, Some(root));
-                self.indexing.fetch_sub(1, Ordering::SeqCst);
-                r
-            } else {
-                self.forget(corpus, &name)
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, path = %name, "updating a changed file");
-            }
-        }
-    }
-
-    /// Re-indexes one file or folder (`uri`), or every root.
-    pub fn reindex(self: &Arc<Self>, params: &proto::ReindexParams) -> Result<()> {
-        let roots = match &params.uri {
-            Some(u) => {
-                let path = PathBuf::from(path_of(u)?);
-                let known = lock(&self.roots).clone();
-                let corpus = known
-                    .iter()
-                    .find(|(r, _)| path.starts_with(r))
-                    .map_or_else(|| WORKSPACE.to_owned(), |(_, c)| c.clone());
-                vec![(path, corpus)]
-            }
-            None => lock(&self.roots).clone(),
-        };
-        self.clone().index_in_background(roots);
-        Ok(())
-    }
-
-    /// The folders indexed, for the watcher.
-    pub fn roots(&self) -> Vec<PathBuf> {
-        lock(&self.roots).iter().map(|(r, _)| r.clone()).collect()
-    }
-
-    pub fn is_indexing(&self) -> bool {
-        self.indexing.load(Ordering::Relaxed) > 0 || !self.loaded.load(Ordering::Relaxed)
-    }
-
-    /// Stops indexing between batches (on shutdown); what was indexed is kept.
-    pub fn stop(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-        let _ = self.store.flush();
-    }
-
-    fn emit(&self, event: IndexEvent) {
-        if let Some(sink) = lock(&self.progress).as_ref() {
-            sink(event);
-        }
-    }
-}
-
-/// The index's filters and grouping for a request's; a key that reads as no key is a bad
-/// parameter.
-fn filters_of(f: &proto::ResultFilters) -> Result<(Filters, Grouping)> {
-    let filters = Filters {
-        corpus: f.corpus.clone(),
-        collection: f.collection.clone(),
-        meter: f.meter.clone(),
-        key: f.key.clone(),
-        rhythm: f.rhythm.clone(),
-        position: match f.passage_position.unwrap_or_default() {
-            proto::PassagePosition::Anywhere => Position::Anywhere,
-            proto::PassagePosition::Start => Position::Start,
-        },
-    };
-    filters
-        .validate()
-        .map_err(|e| AnalysisError::InvalidParams(e.to_string()))?;
-    let grouping = match f.group.unwrap_or_default() {
-        proto::Grouping::None => Grouping::None,
-        proto::Grouping::Tune => Grouping::Tune,
-    };
-    Ok((filters, grouping))
 }
 
 /// The canonical path of a `file://` URI (the path itself when the file does not exist).
@@ -1415,49 +701,8 @@ pub fn path_of(uri_text: &str) -> Result<String> {
         .to_string())
 }
 
-fn corpus_name(root: &Path) -> String {
+/// A root's corpus name: its folder's name.
+pub(super) fn corpus_name(root: &Path) -> String {
     root.file_name()
         .map_or_else(|| "corpus".to_owned(), |n| n.to_string_lossy().into_owned())
-}
-
-/// The ABC and MusicXML files under `root` (or `root` itself), sorted, canonical.
-pub fn abc_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&p) {
-                for e in entries.flatten() {
-                    let name = e.file_name();
-                    if !name.to_string_lossy().starts_with('.') {
-                        stack.push(e.path());
-                    }
-                }
-            }
-        } else if is_music_file(&p) {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
-/// What indexing and the watcher take: ABC, and MusicXML (converted by the indexing job).
-pub fn is_music_file(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("abc"))
-        || tunelens_models::musicxml::is_musicxml_path(p)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A handler that panicked holding the lock left consistent data (every update is one
-    // assignment); keep serving.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -9,7 +9,7 @@ use tunelens_protocol as proto;
 
 use super::document::Snapshot;
 use super::host::{DocumentCheck, WORKSPACE};
-use tunelens_index::originality::{self, CheckOptions, Finding, DEFAULT_THRESHOLD};
+use tunelens_index::originality::{self, CheckOptions, Finding, Reference, DEFAULT_THRESHOLD};
 use tunelens_index::{Catalog, Explainer, FileCache, Match, QueryError};
 
 /// The diagnostics' `source`.
@@ -56,8 +56,10 @@ impl DocumentCheck for OriginalityCheck {
             &doc.source,
             &windows,
             None,
-            passages,
-            &exclude,
+            Reference {
+                catalog: passages,
+                exclude: &exclude,
+            },
             &options,
             &mut explainer,
             cancelled,

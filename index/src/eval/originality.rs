@@ -23,7 +23,7 @@ use tunelens_models::abc::{self, SourceText};
 
 use super::{next, TuneFile};
 use crate::group::normalise_title;
-use crate::originality::{self, CheckOptions, Finding, Window};
+use crate::originality::{self, CheckOptions, Finding, Reference, Window};
 use crate::{Catalog, Explainer, Match, QueryError};
 
 /// Bars of a planted quote, and of the windows the corpus is indexed with.
@@ -336,8 +336,10 @@ impl Checker<'_, '_> {
             source,
             windows,
             None,
-            self.catalog,
-            exclude,
+            Reference {
+                catalog: self.catalog,
+                exclude,
+            },
             self.options,
             self.explainer,
             &|| false,

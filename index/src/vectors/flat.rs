@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use tunelens_models::abc::Level;
 
 use super::{Filter, Result, Row, RowId, VectorHit, VectorStore};
+use crate::locks::{read, write};
 use crate::search::{FlatIndex, Hit, Precision, ScanMode};
 
 /// What a filter or a delete looks at, per row.
@@ -109,15 +110,6 @@ impl FlatVectors {
 fn stored(rows: &Rows, index: &FlatIndex, id: &RowId) -> Option<Vec<f32>> {
     let slot = *rows.slot.get(id)?;
     Some(index.get(slot)?.into_owned())
-}
-
-// A poisoned lock means a panic mid-update elsewhere; the data is plain rows, still readable.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl VectorStore for FlatVectors {

@@ -17,6 +17,7 @@
 
 mod flat;
 mod milvus;
+mod milvus_config;
 pub mod sync;
 mod tiered;
 
@@ -108,7 +109,7 @@ pub enum VectorError {
     Store(#[from] StoreError),
     /// The server could not be reached or failed mid-request: one-shot jobs stop with this,
     /// a daemon reports itself degraded (see `VectorError::is_unavailable`).
-    #[error("Milvus at {uri} is unreachable or restarting ({op}): {message}; start it (scripts/milvus.sh start) or pass --store embedded; an interrupted `tunelens index` resumes where it stopped")]
+    #[error("Milvus at {uri} is unreachable or restarting ({op}): {message}; start it (scripts/milvus.sh start) or use the embedded store; an interrupted indexing run resumes where it stopped")]
     Unavailable {
         uri: String,
         op: &'static str,

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::tune::{
+use super::fields::{
     field_key, field_value, is_header_only, is_inline_field, is_known_field, unknown_field,
     HeaderField,
 };

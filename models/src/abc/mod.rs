@@ -16,6 +16,7 @@
 pub mod bars;
 pub mod canonical;
 pub mod diagnostics;
+pub mod fields;
 pub mod invariants;
 pub mod notes;
 pub mod patch;
@@ -30,9 +31,10 @@ use serde::Serialize;
 
 pub use bars::{Bar, Voice};
 pub use canonical::MusicView;
+pub use fields::HeaderField;
 pub use patch::{Patch, PatchOptions, Patchilizer, PATCH_FEATURES, PATCH_LENGTH};
 pub use source::{Encoding, LineCol, SourceError, SourceText, DEFAULT_SIZE_LIMIT};
-pub use tune::{parse, AbcFile, HeaderField, Tune};
+pub use tune::{parse, AbcFile, Tune};
 pub use units::{units, Level, Unit};
 
 /// A byte range `start..end` into a file's decoded text.

@@ -13,8 +13,8 @@
 //!
 //! Neither function fails or panics: text that cannot be read as a note is copied as it is.
 
+use super::fields::field_key;
 use super::notes::{parse_key, KeySig};
-use super::tune::field_key;
 
 /// A transposition interval, spelled: `letters` diatonic steps (`C` → `D` is 1) and `fifths`
 /// steps on the circle of fifths (`C` → `D` is 2). Both are needed, since the same semitones

@@ -17,29 +17,33 @@ pub mod augment;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+mod export;
 pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod rng;
+mod step;
 pub mod text;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::abc::canonical::Melody;
 use crate::abc::{MusicView, PatchOptions, Patchilizer, PATCH_FEATURES};
 use crate::encoders::clamp::{CONFIG_FILE, SAFETENSORS_FILE};
 use crate::encoders::music::{music_config, PatchIds};
-use crate::encoders::{BertConfig, CardDims, ModelCard, SentenceEncoder, TextEncoderRef};
+use crate::encoders::{BertConfig, SentenceEncoder};
 
 pub use error::{Result, TrainError};
+pub use export::export_model;
+use export::{save_all, truncate_log};
 use net::{Net, NetShape, LOGIT_SCALE};
 use rng::Rng;
+use step::step_loss;
 
 /// How much each objective counts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -583,243 +587,4 @@ pub fn train(
     summary.steps = step;
     summary.elapsed_s = elapsed;
     Ok(summary)
-}
-
-fn truncate_log(file: &Path, keep_through: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| serde_json::from_str::<StepLog>(l).is_ok_and(|e| e.step <= keep_through))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(file, kept).map_err(|source| TrainError::Io {
-        file: file.to_path_buf(),
-        source,
-    })
-}
-
-struct Parts {
-    total: Tensor,
-    text: f32,
-    tune: f32,
-    aug: f32,
-    temperature: f32,
-}
-
-fn step_loss(
-    net: &Net,
-    examples: &[Example],
-    batch: &[usize],
-    cache: &TextCache,
-    options: &TrainOptions,
-    step: u64,
-    patchilizer: &mut Patchilizer,
-) -> Result<Parts> {
-    let dev = net.device().clone();
-    let window_opts = PatchOptions {
-        max_patches: net.shape.music.max_position_embeddings,
-        ..PatchOptions::ALL
-    };
-    let mut tunes = Vec::with_capacity(batch.len());
-    let mut views = Vec::with_capacity(2 * batch.len());
-    let mut augmented = Vec::with_capacity(batch.len());
-    let mut text_rows: Vec<usize> = Vec::new();
-    let mut text_vecs: Vec<f32> = Vec::new();
-    let view = patchilizer.view();
-    let mut as_written = Patchilizer::new();
-    for (k, &i) in batch.iter().enumerate() {
-        let ex = &examples[i];
-        let mut rng = Rng::derive(options.seed, 2, (step - 1) * batch.len() as u64 + k as u64);
-        tunes.push(ex.tune.clone());
-        let w = &ex.windows[rng.below(ex.windows.len())];
-        views.push(patchilizer.encode_ids(w, window_opts));
-        let aug = augment::augment(w, options.vary, &mut rng);
-        if view.is_reference() || options.vary_rhythm == 0.0 {
-            augmented.push(patchilizer.encode_ids(&aug, window_opts));
-        } else {
-            // Played differently: rhythm varied on the notes, then rendered in the view.
-            let text: String = Melody::read_all(&aug)
-                .iter()
-                .map(|m| augment::vary_rhythm(m, options.vary_rhythm, &mut rng).render(view))
-                .collect();
-            augmented.push(as_written.encode_ids(&text, window_opts));
-        }
-        if !ex.fields.is_empty() {
-            let keep = text::dropout(ex.fields.len(), &mut rng);
-            let mut mean = vec![0f32; cache.dim];
-            for &f in &keep {
-                let at = ex.fields[f] * cache.dim;
-                for (m, x) in mean.iter_mut().zip(&cache.vectors[at..at + cache.dim]) {
-                    *m += x / keep.len() as f32;
-                }
-            }
-            text_rows.push(k);
-            text_vecs.extend(mean);
-        }
-    }
-    views.extend(augmented);
-    let b = batch.len();
-    let tune_vec = net.music(&tunes)?;
-    let both = net.music(&views)?;
-    let (window_vec, aug_vec) = (both.narrow(0, 0, b)?, both.narrow(0, b, b)?);
-    let vars = net.vars();
-    let scale = match options.temperature {
-        Some(t) => Tensor::new((1.0 / t) as f32, &dev)?,
-        None => vars[LOGIT_SCALE]
-            .as_tensor()
-            .clamp(0f32, 100f32.ln())?
-            .exp()?,
-    };
-    let w = &options.weights;
-    let mut total = Tensor::new(0f32, &dev)?;
-    let value = |loss: Option<Tensor>, weight: f64, total: &mut Tensor| -> Result<f32> {
-        let Some(loss) = loss else { return Ok(0.0) };
-        let v = loss.to_scalar::<f32>()?;
-        if weight > 0.0 {
-            *total = (&*total + (loss * weight)?)?;
-        }
-        Ok(v)
-    };
-    let text_loss = if text_rows.len() >= 2 && w.text > 0.0 {
-        let rows = Tensor::from_vec(
-            text_rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-            text_rows.len(),
-            &dev,
-        )?;
-        let pooled = Tensor::from_vec(text_vecs, (text_rows.len(), cache.dim), &dev)?;
-        let t = net.text(&pooled)?;
-        Some(loss::symmetric_contrastive(
-            &tune_vec.index_select(&rows, 0)?,
-            &t,
-            &scale,
-        )?)
-    } else {
-        None
-    };
-    let text = value(text_loss, w.text, &mut total)?;
-    let tune_loss = (w.tune > 0.0)
-        .then(|| loss::symmetric_contrastive(&window_vec, &tune_vec, &scale))
-        .transpose()?;
-    let tune = value(tune_loss, w.tune, &mut total)?;
-    let aug_loss = (w.aug > 0.0)
-        .then(|| loss::symmetric_contrastive(&window_vec, &aug_vec, &scale))
-        .transpose()?;
-    let aug = value(aug_loss, w.aug, &mut total)?;
-    Ok(Parts {
-        total,
-        text,
-        tune,
-        aug,
-        temperature: 1.0 / scale.to_scalar::<f32>()?,
-    })
-}
-
-/// Writes the checkpoint and the model directory (usable by every command as it stands).
-fn save_all(
-    net: &Net,
-    opt: &optim::AdamW,
-    options: &TrainOptions,
-    step: u64,
-    elapsed: f64,
-    summary: &Summary,
-) -> Result<PathBuf> {
-    let dir = checkpoint::save(
-        &options.out,
-        &net.tensors(),
-        &opt.state(),
-        &checkpoint::State {
-            step,
-            options: options.identity(),
-            elapsed_s: elapsed,
-        },
-    )?;
-    export_model(net, options, step, elapsed, summary)?;
-    Ok(dir)
-}
-
-/// The trained model as a model directory in `options.out`: `model.safetensors`,
-/// `config.json` and a `model.json` card pointing at the text tower.
-pub fn export_model(
-    net: &Net,
-    options: &TrainOptions,
-    step: u64,
-    elapsed: f64,
-    summary: &Summary,
-) -> Result<()> {
-    let out = &options.out;
-    let io = |file: PathBuf| move |source| TrainError::Io { file, source };
-    let st = out.join(SAFETENSORS_FILE);
-    candle_core::safetensors::save(&net.tensors(), &st).map_err(|e| TrainError::Checkpoint {
-        file: st.clone(),
-        reason: e.to_string(),
-    })?;
-    let cfg = out.join(CONFIG_FILE);
-    let text = serde_json::to_string_pretty(&net.shape.music).unwrap_or_default();
-    std::fs::write(&cfg, text).map_err(io(cfg.clone()))?;
-    let card_file = out.join(crate::encoders::card::CARD_FILE);
-    // Metrics already in the card (from `eval` runs) stay.
-    let metrics = ModelCard::read(&card_file)
-        .map(|c| c.metrics)
-        .unwrap_or_default();
-    let text_path =
-        std::fs::canonicalize(&options.text_model).unwrap_or(options.text_model.clone());
-    let card = ModelCard {
-        name: out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "tunelens".into()),
-        dims: CardDims {
-            embedding: net.shape.embedding,
-            music_layers: net.shape.music.num_hidden_layers,
-            text_layers: 0,
-            max_patches: net.shape.music.max_position_embeddings,
-        },
-        training_data: summary
-            .collections
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}: {} train / {} held out",
-                    c.collection, c.train, c.held_out
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        metrics,
-        text_encoder: Some(TextEncoderRef {
-            name: text_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            path: text_path,
-        }),
-        training: Some(serde_json::json!({
-            "command": "tunelens train",
-            "steps": step,
-            "wall_time_s": elapsed,
-            "machine": machine(),
-            "options": options,
-            "first_loss": summary.first_loss,
-            "last_loss": summary.last_loss,
-        })),
-    };
-    card.write(&card_file)?;
-    Ok(())
-}
-
-/// The CPU model and core count, in words.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
 }
