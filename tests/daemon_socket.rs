@@ -582,3 +582,97 @@ fn same_list(cli: &[Value], socket: &[Value], group: &str) {
         );
     }
 }
+
+/// Connects as `uid` (when given) with Python, sends a handshake, and prints what came back:
+/// the answer's first line, `closed` when the daemon hung up without a word, or `denied` when
+/// the socket's mode kept the client out.
+fn handshake_as(socket: &Path, uid: Option<u32>) -> String {
+    use std::os::unix::process::CommandExt;
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("denied")
+    sys.exit(0)
+data = b""
+try:
+    s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"tunelens/handshake","params":{"clientName":"t","protocolVersion":1}}\n')
+    while not data.endswith(b"\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+except (ConnectionResetError, BrokenPipeError):
+    pass
+print(data.decode().strip() or "closed")
+"#;
+    let mut command = std::process::Command::new("python3");
+    command.arg("-c").arg(script).arg(socket);
+    if let Some(uid) = uid {
+        command.uid(uid).gid(uid);
+    }
+    let out = command.output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_socket_is_private_from_its_first_moment_and_other_users_are_refused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let tmp = TempDir::new("sock-private");
+    let ws = workspace(&tmp);
+    let socket = tmp.path().join("p.sock");
+    // Every mode the socket is ever seen with, from before the daemon starts.
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (socket, done) = (socket.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut modes = std::collections::BTreeSet::new();
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(m) = std::fs::symlink_metadata(&socket) {
+                    modes.insert(m.permissions().mode() & 0o777);
+                }
+            }
+            modes
+        })
+    };
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "p");
+    assert_eq!(daemon.socket, socket);
+    done.store(true, Ordering::Relaxed);
+    let modes = watcher.join().expect("watcher");
+    assert_eq!(
+        modes.into_iter().collect::<Vec<_>>(),
+        vec![0o600],
+        "modes seen"
+    );
+    assert!(
+        handshake_as(&socket, None).contains("serverName"),
+        "the daemon's own user is served"
+    );
+    // Another user: the mode keeps them out; widened, the peer check still does.
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        root,
+        "this test switches to another uid (65534) for its client, which needs root"
+    );
+    assert_eq!(handshake_as(&socket, Some(65534)), "denied");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert_eq!(handshake_as(&socket, Some(65534)), "closed");
+    assert!(
+        daemon.stderr().contains("another user was refused"),
+        "{}",
+        daemon.stderr()
+    );
+    daemon.kill();
+}

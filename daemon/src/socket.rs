@@ -18,7 +18,7 @@ use tunelens_protocol as proto;
 use tunelens_protocol::jsonrpc::{codes, Error, Id, Request, Response};
 use tunelens_protocol::methods;
 
-use crate::analysis::{AnalysisError, Host};
+use crate::analysis::{self, AnalysisError, Host};
 
 /// The largest message taken (a request is small; this only stops a runaway client).
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -56,6 +56,10 @@ pub fn serve(host: Arc<Host>, path: &Path, workspace: Vec<PathBuf>) -> Result<()
         tracing::info!(socket = %path.display(), "listening");
         loop {
             let (stream, _) = listener.accept().await.map_err(io)?;
+            if !same_user(&stream) {
+                tracing::warn!("a connection from another user was refused");
+                continue;
+            }
             let host = host.clone();
             tokio::spawn(async move {
                 if let Err(e) = connection(host, stream).await {
@@ -81,10 +85,43 @@ async fn bind(path: &Path) -> Result<UnixListener, SocketError> {
         }
         std::fs::remove_file(path).map_err(io)?;
     }
-    let listener = UnixListener::bind(path).map_err(io)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    Ok(listener)
+    // No window in which the socket has the umask's mode: it is bound inside a private (0700)
+    // folder beside its place, made 0600 there, then renamed into place.
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let private = dir.join(format!(".tunelens-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(io)?;
+    let staged = private.join("socket");
+    let placed = UnixListener::bind(&staged)
+        .and_then(|listener| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&staged, path)?;
+            Ok(listener)
+        })
+        .map_err(io);
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    placed
+}
+
+/// Whether the peer runs as the user who started the daemon: the socket's mode keeps others
+/// out, and this keeps them out if the mode is ever widened (a shared folder, a chmod).
+fn same_user(stream: &UnixStream) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    match stream.peer_cred() {
+        Ok(cred) => cred.uid() == me,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the peer's credentials; refused");
+            false
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -264,18 +301,9 @@ fn params<T: DeserializeOwned>(p: Option<Value>) -> Result<T, Error> {
         .map_err(|e| Error::new(codes::INVALID_PARAMS, format!("bad params: {e}")))
 }
 
-/// An analysis error as a JSON-RPC error, in one place for the socket.
+/// An analysis error as a JSON-RPC error, with the code the LSP answers too.
 pub fn rpc_error(e: AnalysisError) -> Error {
-    let code = match &e {
-        AnalysisError::Cancelled => codes::CONTENT_MODIFIED,
-        AnalysisError::BadUri(_) | AnalysisError::InvalidParams(_) | AnalysisError::Labels(_) => {
-            codes::INVALID_PARAMS
-        }
-        AnalysisError::BadDocument { .. } => codes::BAD_DOCUMENT,
-        AnalysisError::Indexing(_) => codes::INDEXING,
-        _ => codes::INTERNAL_ERROR,
-    };
-    Error::new(code, e.to_string())
+    Error::new(e.rpc_code(), e.to_string())
 }
 
 fn json<T: serde::Serialize>(r: Result<T, AnalysisError>) -> Result<Value, Error> {
@@ -288,22 +316,7 @@ fn dispatch(host: &Arc<Host>, method: &str, p: Option<Value>) -> Result<Value, E
     match method {
         methods::HANDSHAKE => {
             let p: proto::HandshakeParams = params(p)?;
-            if p.protocol_version != proto::PROTOCOL_VERSION {
-                return Err(Error::new(
-                    codes::VERSION_MISMATCH,
-                    format!(
-                        "{} speaks tunelens protocol {}, this server {}",
-                        p.client_name,
-                        p.protocol_version,
-                        proto::PROTOCOL_VERSION
-                    ),
-                ));
-            }
-            json(Ok(proto::HandshakeResult {
-                server_name: "tunelens".into(),
-                server_version: env!("CARGO_PKG_VERSION").into(),
-                protocol_version: proto::PROTOCOL_VERSION,
-            }))
+            json(analysis::handshake(&p))
         }
         methods::SIMILAR => {
             let p: proto::SimilarParams = params(p)?;
