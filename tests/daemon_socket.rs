@@ -544,42 +544,7 @@ fn similar_and_search_take_filters_and_grouping_as_params() {
         let from_cli: Value = serde_json::from_str(&out.stdout).expect("json");
         let cli = from_cli["matches"].as_array().expect("matches");
         let socket = from_socket["matches"].as_array().expect("matches");
-        same_list(cli, socket, group);
-    }
-}
-
-/// The CLI's and the socket's lists name the same passages in the same order. The daemon keeps
-/// its vectors as int8 codes (cosines within ~1e-3 of f32), so where two lists differ the
-/// entries must be near ties: scored within 2e-3 of each other, and each one a neighbour in
-/// the other list (or, for the last place, just past its end).
-fn same_list(cli: &[Value], socket: &[Value], group: &str) {
-    let place = |path: String, m: &Value| (path, m["tune"].clone(), m["bars"].clone());
-    let cli_places: Vec<_> = cli
-        .iter()
-        .map(|m| place(file_uri(Path::new(m["path"].as_str().expect("path"))), m))
-        .collect();
-    let socket_places: Vec<_> = socket
-        .iter()
-        .map(|m| place(m["uri"].as_str().expect("uri").to_owned(), m))
-        .collect();
-    let n = cli_places.len();
-    assert_eq!(n, socket_places.len(), "--group {group}");
-    let score = |m: &Value| m["score"].as_f64().expect("score");
-    let near = |i: usize, theirs: &[_], place| match theirs.iter().position(|p| p == place) {
-        Some(j) => i.abs_diff(j) <= 1,
-        None => i + 1 == n,
-    };
-    for i in 0..n {
-        if cli_places[i] == socket_places[i] {
-            continue;
-        }
-        let tie = (score(&cli[i]) - score(&socket[i])).abs() < 2e-3
-            && near(i, &socket_places, &cli_places[i])
-            && near(i, &cli_places, &socket_places[i]);
-        assert!(
-            tie,
-            "--group {group}: entry {i} differs:\ncli {cli_places:?}\nsocket {socket_places:?}"
-        );
+        common::same_list(cli, socket, group);
     }
 }
 

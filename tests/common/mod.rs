@@ -117,3 +117,43 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The CLI's and a server's lists (`tunelens/similar` over LSP or the socket) name the same passages in the same order. The daemon keeps
+/// its vectors as int8 codes (cosines within ~1e-3 of f32), so where two lists differ the
+/// entries must be near ties: scored within 2e-3 of each other, and each one a neighbour in
+/// the other list (or, for the last place, just past its end).
+pub fn same_list(cli: &[serde_json::Value], server: &[serde_json::Value], group: &str) {
+    let place = |path: String, m: &serde_json::Value| (path, m["tune"].clone(), m["bars"].clone());
+    let cli_places: Vec<_> = cli
+        .iter()
+        .map(|m| {
+            place(
+                rpc::file_uri(std::path::Path::new(m["path"].as_str().expect("path"))),
+                m,
+            )
+        })
+        .collect();
+    let server_places: Vec<_> = server
+        .iter()
+        .map(|m| place(m["uri"].as_str().expect("uri").to_owned(), m))
+        .collect();
+    let n = cli_places.len();
+    assert_eq!(n, server_places.len(), "--group {group}");
+    let score = |m: &serde_json::Value| m["score"].as_f64().expect("score");
+    let near = |i: usize, theirs: &[_], place| match theirs.iter().position(|p| p == place) {
+        Some(j) => i.abs_diff(j) <= 1,
+        None => i + 1 == n,
+    };
+    for i in 0..n {
+        if cli_places[i] == server_places[i] {
+            continue;
+        }
+        let tie = (score(&cli[i]) - score(&server[i])).abs() < 2e-3
+            && near(i, &server_places, &cli_places[i])
+            && near(i, &cli_places, &server_places[i]);
+        assert!(
+            tie,
+            "--group {group}: entry {i} differs:\ncli {cli_places:?}\nserver {server_places:?}"
+        );
+    }
+}
