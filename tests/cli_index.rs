@@ -175,3 +175,86 @@ fn corpus_add_music21_indexes_a_collection_with_its_name() {
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
     assert_eq!(report["progress"]["embedded"], 0);
 }
+
+/// A folder of the user's as a corpus: added under a name, listed with its tunes, windows,
+/// model and size, updated in place when added again, and removed.
+#[test]
+fn a_folder_is_added_listed_updated_and_removed_as_a_corpus() {
+    let tmp = TempDir::new("corpus-folder");
+    let folder = tmp.path().join("my sessions");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let tune = |t: &str, notes: &str| format!("X:1\nT:{t}\nM:6/8\nL:1/8\nK:G\n{notes}\n");
+    std::fs::write(
+        folder.join("a.abc"),
+        tune("A", "GAB c2d|e2f g3|gfe dcB|AGF G3|"),
+    )
+    .expect("w");
+    std::fs::write(
+        folder.join("b.abc"),
+        tune("B", "DED DEF|GFG AGA|BAG FED|EDC D3|"),
+    )
+    .expect("w");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let folder_arg = folder.display().to_string();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["corpus", "add", &folder_arg, "--model", &model, "--db", &db];
+        args.extend(extra);
+        run(&args)
+    };
+    let list = || -> serde_json::Value {
+        let out = run(&["corpus", "list", "--json", "--db", &db]);
+        assert!(out.ok, "{}", out.stderr);
+        serde_json::from_str(out.stdout.trim()).expect("json")
+    };
+    let out = add(&["--name", "mine", "--json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let l = list();
+    let c = &l["corpora"][0];
+    assert_eq!(c["name"], "mine", "{l}");
+    assert_eq!(
+        (c["files"].as_u64(), c["tunes"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // Two 4-bar tunes, 4-bar windows: one window each.
+    assert_eq!(c["windows"], 2, "{c}");
+    assert_eq!(c["models"].as_array().map(Vec::len), Some(1), "{c}");
+    assert!(c["size_bytes"].as_u64() > Some(0), "{c}");
+
+    // Added again after a file went and another came: updated in place, not duplicated.
+    std::fs::remove_file(folder.join("b.abc")).expect("rm");
+    std::fs::write(
+        folder.join("c.abc"),
+        tune("C", "BAG FED|GAB c2d|e2f g3|AGF G3|"),
+    )
+    .expect("w");
+    let out = add(&["--name", "mine", "--json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let l = list();
+    assert_eq!(l["corpora"].as_array().map(Vec::len), Some(1), "{l}");
+    assert_eq!(l["corpora"][0]["files"], 2, "{l}");
+    let store = Store::open(Path::new(&db), false).expect("open");
+    let paths = store.paths("mine").expect("paths");
+    assert!(paths.iter().any(|p| p.ends_with("c.abc")), "{paths:?}");
+    assert!(!paths.iter().any(|p| p.ends_with("b.abc")), "{paths:?}");
+    drop(store);
+
+    let out = run(&["corpus", "remove", "nope", "--db", &db]);
+    assert!(!out.ok && out.stderr.contains("no corpus \"nope\"") && out.stderr.contains("mine"));
+    let out = run(&["corpus", "remove", "mine", "--db", &db]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(list()["corpora"], serde_json::json!([]));
+    // A path that is neither a folder nor a known corpus.
+    let out = add(&[]);
+    assert!(
+        out.ok,
+        "the folder still indexes under its own name: {}",
+        out.stderr
+    );
+    let out = run(&["corpus", "add", "nowhere", "--model", &model, "--db", &db]);
+    assert!(
+        !out.ok && out.stderr.contains("neither a known corpus"),
+        "{}",
+        out.stderr
+    );
+}

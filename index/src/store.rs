@@ -344,6 +344,18 @@ impl Store {
             .collect()
     }
 
+    /// The bytes `corpus`'s file records take in the database (keys and values).
+    pub fn corpus_bytes(&self, corpus: &str) -> Result<u64> {
+        let mut prefix = corpus.as_bytes().to_vec();
+        prefix.push(0);
+        let mut total = 0u64;
+        for item in self.t()?.files.scan_prefix(prefix) {
+            let (key, value) = item.map_err(|e| self.io(e))?;
+            total += (key.len() + value.len()) as u64;
+        }
+        Ok(total)
+    }
+
     /// The corpora that have files.
     pub fn corpora(&self) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();

@@ -1,14 +1,18 @@
 //! `tunelens corpus`: reference corpora. `add music21` brings the ABC folk collections of the
 //! music21 wheel from PyPI (with pip, the only way data enters) and indexes them under the
-//! corpus name `music21`, each file tagged with its collection; `list` shows what is indexed.
+//! corpus name `music21`, each file tagged with its collection; `add FOLDER` makes any folder
+//! of ABC or MusicXML a corpus (named after it, or `--name`); adding again updates a corpus in
+//! place (unchanged files skipped, removed ones dropped). `list` shows what is indexed and
+//! `remove` takes a corpus out of the index.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
+use tunelens_index::vectors::sync;
 use tunelens_index::{IndexOptions, UnitSettings};
-use tunelens_models::abc::DEFAULT_SIZE_LIMIT;
+use tunelens_models::abc::{Level, DEFAULT_SIZE_LIMIT};
 
 use super::db::{data_dir, DbArgs};
 use super::embed::ModelArgs;
@@ -20,22 +24,22 @@ const MUSIC21_VERSION: &str = "10.5.1";
 
 #[derive(clap::Subcommand)]
 pub enum CorpusCommand {
-    /// Fetch and index a reference corpus (today: music21).
+    /// Fetch and index a reference corpus (`music21`), or index a folder as one.
     Add(AddArgs),
-    /// List the indexed corpora with their files and tunes.
+    /// List the indexed corpora: files, tunes, passage windows, models, size on disk.
     List(ListArgs),
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Known {
-    /// O'Neill's 1850, Ryan's Mammoth, Essen, Aird's Airs, ... from the music21 wheel.
-    Music21,
+    /// Take a corpus out of the index (its files stay where they are).
+    Remove(RemoveArgs),
 }
 
 #[derive(clap::Args)]
 pub struct AddArgs {
-    #[arg(value_enum)]
-    name: Known,
+    /// `music21` (O'Neill's 1850, Ryan's Mammoth, Essen, Aird's Airs, ... from the music21
+    /// wheel on PyPI), or a folder of ABC or MusicXML files.
+    source: String,
+    /// The corpus name for a folder (default: the folder's name).
+    #[arg(long)]
+    name: Option<String>,
     /// Where downloaded corpora are kept (default: tunelens's data folder).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -63,15 +67,26 @@ pub struct ListArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct RemoveArgs {
+    /// The corpus, as `corpus list` names it.
+    name: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
 pub fn run(command: &CorpusCommand) -> anyhow::Result<ExitCode> {
     match command {
         CorpusCommand::Add(args) => add(args),
         CorpusCommand::List(args) => list(args),
+        CorpusCommand::Remove(args) => remove(args),
     }
 }
 
 fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
-    let Known::Music21 = args.name;
+    if args.source != "music21" {
+        return add_folder(args);
+    }
     let data = match &args.data_dir {
         Some(d) => d.clone(),
         None => data_dir()?,
@@ -108,6 +123,78 @@ fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
     run_job(
         &store, &backend, &clamp, &model_id, &files, &options, args.json,
     )
+}
+
+/// A folder of the user's as a corpus: indexed under its name, the folder as the root (files
+/// removed since the last run are dropped), first-level subfolders as collections.
+fn add_folder(args: &AddArgs) -> anyhow::Result<ExitCode> {
+    let folder = Path::new(&args.source);
+    if !folder.is_dir() {
+        bail!(
+            "{}: neither a known corpus (music21) nor a folder",
+            args.source
+        );
+    }
+    let folder = std::fs::canonicalize(folder).with_context(|| args.source.clone())?;
+    let name = match &args.name {
+        Some(n) => n.trim().to_owned(),
+        None => folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.is_empty() || name.contains('\0') {
+        bail!("{}: give the corpus a name with --name", folder.display());
+    }
+    let files = input::expand(std::slice::from_ref(&folder))?
+        .into_iter()
+        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (clamp, model_id) = args.model.load_with_id()?;
+    let store = args.db.open()?;
+    let backend = args.db.store.backend()?;
+    let options = IndexOptions {
+        corpus: name,
+        settings: UnitSettings::default(),
+        max_bytes: DEFAULT_SIZE_LIMIT,
+        batch: args.batch,
+        roots: vec![folder.clone()],
+        collections_under: Some(folder),
+    };
+    run_job(
+        &store, &backend, &clamp, &model_id, &files, &options, args.json,
+    )
+}
+
+/// Every file record of the corpus removed, and its rows on Milvus when the store is there.
+/// The vectors stay in the content cache: another corpus may hold the same music, and adding
+/// the corpus again then costs no embedding.
+fn remove(args: &RemoveArgs) -> anyhow::Result<ExitCode> {
+    let store = args.db.open()?;
+    let corpora = store.corpora()?;
+    if !corpora.contains(&args.name) {
+        bail!(
+            "no corpus {:?} in {} (it has: {})",
+            args.name,
+            store.path().display(),
+            if corpora.is_empty() {
+                "none".to_owned()
+            } else {
+                corpora.join(", ")
+            }
+        );
+    }
+    let backend = args.db.store.backend()?;
+    let paths = store.paths(&args.name)?;
+    for path in &paths {
+        if let Some(record) = store.file(&args.name, path)? {
+            sync::forget_file(&store, &backend, &args.name, &record)?;
+        }
+        store.remove_file(&args.name, path)?;
+    }
+    store.flush()?;
+    println!("removed corpus {} ({} files)", args.name, paths.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Downloads the music21 wheel with pip (once) and extracts its ABC collections (once);
@@ -169,6 +256,12 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
         files: usize,
         tunes: usize,
         units: usize,
+        /// Passage windows among the units.
+        windows: usize,
+        /// The model ids its files were indexed with.
+        models: Vec<String>,
+        /// On disk: the file records, and the vectors of its distinct units (f32).
+        size_bytes: u64,
         collections: Vec<String>,
     }
     let mut corpora = Vec::new();
@@ -178,10 +271,35 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
             files.iter().filter_map(|f| f.collection.clone()).collect();
         collections.sort();
         collections.dedup();
+        let mut models: Vec<String> = files.iter().map(|f| f.model.clone()).collect();
+        models.sort();
+        models.dedup();
+        let units = files.iter().flat_map(|f| &f.units);
+        // Distinct vectors by (model, content); one model's vectors share one width, read once.
+        let keys: std::collections::HashSet<(&str, _)> = files
+            .iter()
+            .flat_map(|f| f.units.iter().map(move |u| (f.model.as_str(), u.key)))
+            .collect();
+        let mut widths: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        let mut vector_bytes = 0u64;
+        for (model, key) in &keys {
+            let width = match widths.get(model) {
+                Some(w) => *w,
+                None => {
+                    let w = store.vector(model, key)?.map_or(0, |v| v.len() as u64);
+                    widths.insert(model, w);
+                    w
+                }
+            };
+            vector_bytes += 4 * width;
+        }
         corpora.push(CorpusInfo {
             tunes: files.iter().map(|f| f.tunes.len()).sum(),
-            units: files.iter().map(|f| f.units.len()).sum(),
+            units: units.clone().count(),
+            windows: units.filter(|u| u.level == Level::Passage).count(),
             files: files.len(),
+            size_bytes: store.corpus_bytes(&name)? + vector_bytes,
+            models,
             name,
             collections,
         });
@@ -196,11 +314,13 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
         for c in corpora {
             writeln!(
                 out,
-                "{}: {} files, {} tunes, {} units{}",
+                "{}: {} files, {} tunes, {} passage windows, {:.1} MB, model {}{}",
                 c.name,
                 c.files,
                 c.tunes,
-                c.units,
+                c.windows,
+                c.size_bytes as f64 / 1e6,
+                c.models.join(" + "),
                 if c.collections.is_empty() {
                     String::new()
                 } else {
