@@ -258,3 +258,114 @@ fn a_folder_is_added_listed_updated_and_removed_as_a_corpus() {
         out.stderr
     );
 }
+
+/// The Session as a reference corpus, from a sample in its dump's exact format (made-up
+/// tunes): every setting indexed; a passage of one setting finds the tune's other settings
+/// first, grouped as one tune, each with its thesession.org page; adding the dump again
+/// embeds nothing; a broken dump names its line.
+#[test]
+fn the_session_sample_is_indexed_by_setting_and_finds_the_other_settings_first() {
+    let tmp = TempDir::new("thesession");
+    let sample = common::repo_root().join("tests/data/thesession-sample.csv");
+    let model = shared_fixture("clamp-tiny-bert").display().to_string();
+    let db = tmp.path().join("db").display().to_string();
+    let data = tmp.path().join("data").display().to_string();
+    let sample_arg = sample.display().to_string();
+    let add = [
+        "corpus",
+        "add",
+        "thesession",
+        "--from",
+        &sample_arg,
+        "--data-dir",
+        &data,
+        "--model",
+        &model,
+        "--db",
+        &db,
+        "--json",
+    ];
+    let out = run(&add);
+    assert!(out.ok, "{}", out.stderr);
+    let list = run(&["corpus", "list", "--json", "--db", &db]);
+    let list: serde_json::Value = serde_json::from_str(list.stdout.trim()).expect("json");
+    let c = &list["corpora"][0];
+    assert_eq!(c["name"], "thesession", "{list}");
+    // 4 tunes, 7 settings: a file per tune, a tune per setting.
+    assert_eq!(
+        (c["files"].as_u64(), c["tunes"].as_u64()),
+        (Some(4), Some(7)),
+        "{c}"
+    );
+    assert_eq!(c["collections"], serde_json::json!([]), "{c}");
+
+    // Bars 5-8 of the first setting of "Lantern On The Pier".
+    let file = tmp.path().join("data/corpora/thesession/tunes/9101.abc");
+    let file = std::fs::canonicalize(file).expect("written");
+    let at = format!("{}:9", file.display());
+    let out = run(&[
+        "similar", &at, "--model", &model, "--db", &db, "-k", "3", "--json",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let answer: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    let top = &answer["matches"][0];
+    assert_eq!(top["title"], "Lantern On The Pier, The", "{answer}");
+    assert!(
+        top["link"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("https://thesession.org/tunes/9101#setting910")),
+        "{top}"
+    );
+    let links: Vec<&str> = top["sources"]
+        .as_array()
+        .expect("the other settings, grouped")
+        .iter()
+        .filter_map(|s| s["link"].as_str())
+        .collect();
+    let mut all: Vec<&str> = links.clone();
+    all.push(top["link"].as_str().expect("link"));
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "https://thesession.org/tunes/9101#setting9101",
+            "https://thesession.org/tunes/9101#setting9102",
+            "https://thesession.org/tunes/9101#setting9103"
+        ],
+        "{answer}"
+    );
+    // The other tunes come after, one entry each.
+    assert_ne!(answer["matches"][1]["title"], top["title"], "{answer}");
+
+    // Added again: nothing new to embed.
+    let out = run(&add);
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(report["progress"]["embedded"], 0, "{report}");
+
+    // A broken dump names its line.
+    let broken = tmp.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        "tune_id,setting_id,name,type,meter,mode,abc\n1,one,A,reel,4/4,Gmajor,GABc|\n",
+    )
+    .expect("write");
+    let broken_arg = broken.display().to_string();
+    let out = run(&[
+        "corpus",
+        "add",
+        "thesession",
+        "--from",
+        &broken_arg,
+        "--data-dir",
+        &data,
+        "--model",
+        &model,
+        "--db",
+        &db,
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("line 2") && out.stderr.contains("setting_id"),
+        "{}",
+        out.stderr
+    );
+}

@@ -40,6 +40,9 @@ pub struct Source {
     pub tune: usize,
     pub title: Option<String>,
     pub score: f32,
+    /// Its page, for a corpus whose tunes have one (The Session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// One tune (family) in a grouped list.
@@ -122,7 +125,8 @@ pub(crate) fn is_generic(normal: &str) -> bool {
 /// Groups `items` (sorted best first) by tune, keeping at most `k` groups.
 ///
 /// `same_tune(a, b)` may say that two different tunes are one setting (near-identical tune
-/// vectors); settings with the same normalised title in different collections are one family
+/// vectors); settings with the same normalised title in different collections, or in one
+/// file (The Session's tunes keep each setting as a tune of the tune's file), are one family
 /// without asking.
 pub fn group<T>(
     items: Vec<T>,
@@ -155,7 +159,7 @@ pub fn group<T>(
             let titled = title.as_deref().is_some_and(|t| {
                 !is_generic(t)
                     && b.title.as_deref().map(normalise_title).as_deref() == Some(t)
-                    && (b.collection != m.collection || b.corpus != m.corpus)
+                    && (b.collection != m.collection || b.corpus != m.corpus || b.path == m.path)
             });
             titled || same_tune(b, m)
         });
@@ -173,6 +177,7 @@ pub fn group<T>(
                     tune: m.tune,
                     title: m.title.clone(),
                     score: m.score,
+                    link: None,
                 });
             }
             Some(_) => {}

@@ -21,6 +21,7 @@ pub mod search;
 pub mod similar;
 pub mod store;
 pub mod symbolic;
+pub mod thesession;
 pub mod vectors;
 
 pub use explain::{Explainer, Explanation, FileCache, ParsedFile};

@@ -357,6 +357,7 @@ fn select(mut raw: Vec<Finding>) -> Vec<Finding> {
                         tune: r.tune,
                         title: r.title.clone(),
                         score: f.score,
+                        link: None,
                     });
                 }
             }

@@ -8,6 +8,7 @@ use tunelens_models::abc::notes::{voice_notes, Note};
 use tunelens_models::abc::{Level, SourceText, TextRange, Tune};
 
 use crate::symbolic::passage_ngrams;
+use crate::thesession;
 use crate::{
     refine, Catalog, Explainer, Explanation, Hit, Match, QueryError, Ranker, Refine, Source, Store,
     TuneVectors,
@@ -88,6 +89,9 @@ pub struct Explained {
     pub other_passages: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
+    /// The match's page, for a corpus whose tunes have one (The Session's settings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl Explained {
@@ -97,8 +101,28 @@ impl Explained {
             explain,
             other_passages: h.other_passages,
             sources: h.sources,
+            link: None,
         }
     }
+
+    /// Fills in the pages of the match and of its tune's other settings from `catalog`.
+    fn with_links(mut self, catalog: &Catalog) -> Self {
+        self.link = page(catalog, &self.m.corpus, &self.m.path, self.m.tune);
+        for s in &mut self.sources {
+            s.link = page(catalog, &s.corpus, &s.path, s.tune);
+        }
+        self
+    }
+}
+
+/// The page of tune `tune` of `path` in `corpus`, when the corpus has pages.
+fn page(catalog: &Catalog, corpus: &str, path: &str, tune: usize) -> Option<String> {
+    if corpus != thesession::CORPUS {
+        return None;
+    }
+    let record = catalog.file(corpus, path)?;
+    let tune = record.tunes.iter().find(|t| t.index == tune)?;
+    thesession::link_of(path, tune.reference.as_deref())
 }
 
 /// The notes of bars `bars` of `voice` (an index into `tune.voices`) and their interval
@@ -161,7 +185,7 @@ pub fn similar(
         .into_iter()
         .map(|h| {
             let explain = explainer.explain(query.notes, query.bars, &h.m);
-            Explained::new(h, explain)
+            Explained::new(h, explain).with_links(ctx.catalog)
         })
         .collect())
 }
@@ -182,5 +206,8 @@ pub fn search(
         &|a, b| tunes.same_tune(a, b),
         &|pool, reject| ctx.catalog.nearest(vector, pool, reject),
     )?;
-    Ok(hits.into_iter().map(|h| Explained::new(h, None)).collect())
+    Ok(hits
+        .into_iter()
+        .map(|h| Explained::new(h, None).with_links(ctx.catalog))
+        .collect())
 }

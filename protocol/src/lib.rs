@@ -160,6 +160,9 @@ pub struct MatchSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<String>,
     pub score: f32,
+    /// Its page on the web, for a corpus whose tunes have one (The Session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// What was matched: the passage or tune under the cursor.
@@ -198,6 +201,9 @@ pub struct Match {
     /// Grouped results: the tune's other settings (other files or collections), best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<MatchSource>,
+    /// Its page on the web, for a corpus whose tunes have one (The Session's settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

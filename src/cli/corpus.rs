@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
+use tunelens_index::thesession;
 use tunelens_index::vectors::sync;
 use tunelens_index::{IndexOptions, UnitSettings};
 use tunelens_models::abc::{Level, DEFAULT_SIZE_LIMIT};
@@ -35,8 +36,12 @@ pub enum CorpusCommand {
 #[derive(clap::Args)]
 pub struct AddArgs {
     /// `music21` (O'Neill's 1850, Ryan's Mammoth, Essen, Aird's Airs, ... from the music21
-    /// wheel on PyPI), or a folder of ABC or MusicXML files.
+    /// wheel on PyPI), `thesession` (every setting of thesession.org's public data dump), or
+    /// a folder of ABC or MusicXML files.
     source: String,
+    /// For `thesession`: a `tunes.csv` already downloaded, instead of downloading it.
+    #[arg(long)]
+    from: Option<PathBuf>,
     /// The corpus name for a folder (default: the folder's name).
     #[arg(long)]
     name: Option<String>,
@@ -84,8 +89,10 @@ pub fn run(command: &CorpusCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn add(args: &AddArgs) -> anyhow::Result<ExitCode> {
-    if args.source != "music21" {
-        return add_folder(args);
+    match args.source.as_str() {
+        "music21" => {}
+        thesession::CORPUS => return add_thesession(args),
+        _ => return add_folder(args),
     }
     let data = match &args.data_dir {
         Some(d) => d.clone(),
@@ -146,6 +153,18 @@ fn add_folder(args: &AddArgs) -> anyhow::Result<ExitCode> {
     if name.is_empty() || name.contains('\0') {
         bail!("{}: give the corpus a name with --name", folder.display());
     }
+    index_folder(args, &folder, &name, true)
+}
+
+/// Indexes `folder` (canonical) as the corpus `name`: the folder as the root (files removed
+/// since the last run are dropped), first-level subfolders as collections when `collections`.
+fn index_folder(
+    args: &AddArgs,
+    folder: &Path,
+    name: &str,
+    collections: bool,
+) -> anyhow::Result<ExitCode> {
+    let folder = folder.to_owned();
     let files = input::expand(std::slice::from_ref(&folder))?
         .into_iter()
         .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
@@ -154,16 +173,98 @@ fn add_folder(args: &AddArgs) -> anyhow::Result<ExitCode> {
     let store = args.db.open()?;
     let backend = args.db.store.backend()?;
     let options = IndexOptions {
-        corpus: name,
+        corpus: name.to_owned(),
         settings: UnitSettings::default(),
         max_bytes: DEFAULT_SIZE_LIMIT,
         batch: args.batch,
         roots: vec![folder.clone()],
-        collections_under: Some(folder),
+        collections_under: collections.then_some(folder),
     };
     run_job(
         &store, &backend, &clamp, &model_id, &files, &options, args.json,
     )
+}
+
+/// The Session: the dump (downloaded, or `--from`) written as one ABC file per tune under the
+/// data folder, indexed as the corpus `thesession`. Adding it again updates it in place: files
+/// whose text is unchanged are not rewritten (so not re-read), tunes gone from the dump go.
+fn add_thesession(args: &AddArgs) -> anyhow::Result<ExitCode> {
+    let data = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => data_dir()?,
+    };
+    let dir = data.join("corpora").join(thesession::CORPUS);
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let dump = match &args.from {
+        Some(f) => f.clone(),
+        None => download_thesession(&dir)?,
+    };
+    let text = std::fs::read_to_string(&dump).with_context(|| dump.display().to_string())?;
+    let settings = thesession::read_dump(&text).with_context(|| dump.display().to_string())?;
+    if settings.is_empty() {
+        bail!("{}: no settings", dump.display());
+    }
+    let tunes = dir.join("tunes");
+    std::fs::create_dir_all(&tunes).with_context(|| tunes.display().to_string())?;
+    let tunes = std::fs::canonicalize(&tunes).with_context(|| tunes.display().to_string())?;
+    let files = thesession::tune_files(&settings);
+    for (id, abc) in &files {
+        let path = tunes.join(format!("{id}.abc"));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(abc.as_str()) {
+            std::fs::write(&path, abc).with_context(|| path.display().to_string())?;
+        }
+    }
+    for entry in std::fs::read_dir(&tunes).with_context(|| tunes.display().to_string())? {
+        let path = entry?.path();
+        let id = path
+            .file_stem()
+            .and_then(|s| s.to_str()?.parse::<u64>().ok());
+        if id.is_some_and(|id| !files.contains_key(&id)) {
+            std::fs::remove_file(&path).with_context(|| path.display().to_string())?;
+        }
+    }
+    eprintln!(
+        "{} settings of {} tunes from {}",
+        settings.len(),
+        files.len(),
+        dump.display()
+    );
+    // One file per tune: a tune is no collection.
+    index_folder(args, &tunes, thesession::CORPUS, false)
+}
+
+/// The dump from thesession.org's data repository, with curl; a clear error when offline.
+fn download_thesession(dir: &Path) -> anyhow::Result<PathBuf> {
+    let out = dir.join("tunes.csv");
+    let part = dir.join("tunes.csv.part");
+    eprintln!(
+        "downloading {} ...\nnote: The Session's data has its own licence (LICENSE.md in \
+         github.com/adactio/TheSession-data); among other terms it forbids using the material \
+         with large language models. tunelens's encoder is not one, but read the licence.",
+        thesession::DUMP_URL
+    );
+    let status = Command::new("curl")
+        .args([
+            "--fail",
+            "--location",
+            "--silent",
+            "--show-error",
+            "--output",
+        ])
+        .arg(&part)
+        .arg(thesession::DUMP_URL)
+        .status()
+        .context("running curl (is it installed?)")?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&part);
+        bail!(
+            "could not download {} (offline?): curl {status}; download it elsewhere and pass \
+             --from FILE",
+            thesession::DUMP_URL
+        );
+    }
+    std::fs::rename(&part, &out).with_context(|| out.display().to_string())?;
+    Ok(out)
 }
 
 /// Every file record of the corpus removed, and its rows on Milvus when the store is there.

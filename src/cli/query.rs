@@ -506,6 +506,9 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Explained]) -> anyhow::
             m.title.as_deref().unwrap_or("(untitled)"),
             m.corpus,
         )?;
+        if let Some(link) = &item.link {
+            writeln!(out, "       {link}")?;
+        }
         if let Some(e) = &item.explain {
             writeln!(out, "       {}", e.summary)?;
         }
@@ -527,6 +530,9 @@ fn print<Q: Serialize>(json: bool, query: &Q, matches: &[Explained]) -> anyhow::
                 s.corpus,
                 s.score
             )?;
+            if let Some(link) = &s.link {
+                writeln!(out, "         {link}")?;
+            }
         }
     }
     Ok(())

@@ -45,6 +45,7 @@ pub fn to_match(m: &Match, explanation: Option<String>) -> proto::Match {
         explanation,
         other_passages: None,
         sources: Vec::new(),
+        link: None,
     }
 }
 
@@ -54,6 +55,7 @@ pub fn to_hit(h: &Explained) -> proto::Match {
     proto::Match {
         other_passages: h.other_passages,
         sources: h.sources.iter().map(to_source).collect(),
+        link: h.link.clone(),
         ..to_match(&h.m, h.explain.as_ref().map(|e| e.summary.clone()))
     }
 }
@@ -66,6 +68,7 @@ fn to_source(s: &Source) -> proto::MatchSource {
         corpus: s.corpus.clone(),
         collection: s.collection.clone(),
         score: s.score,
+        link: s.link.clone(),
     }
 }
 
@@ -173,8 +176,12 @@ fn match_lines(out: &mut String, matches: &[proto::Match]) {
         let bars = m
             .bars
             .map_or_else(String::new, |[a, b]| format!(", bars {a}–{b}"));
+        let page = m
+            .link
+            .as_ref()
+            .map_or_else(String::new, |l| format!(" · [page]({l})"));
         out.push_str(&format!(
-            "{}. **{title}**{bars} · [{}]({}) · {:.2}\n",
+            "{}. **{title}**{bars} · [{}]({}){page} · {:.2}\n",
             i + 1,
             place(m),
             m.uri,
