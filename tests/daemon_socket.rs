@@ -521,27 +521,10 @@ fn similar_and_search_take_filters_and_grouping_as_params() {
 
     // The CLI answers through the same pipeline: the same list for the same passage, read
     // from the database the daemon wrote.
-    let model = common::shared_fixture("clamp-tiny-bert");
-    let db = tmp.path().join("db");
     let at = format!("{}:12:2", file.display());
     for (group, from_socket) in ["none", "tune"].iter().zip(&socket_lists) {
-        let out = run(&[
-            "similar",
-            &at,
-            "--model",
-            model.to_str().expect("utf-8"),
-            "--db",
-            db.to_str().expect("utf-8"),
-            "--device",
-            "cpu",
-            "-k",
-            "10",
-            "--group",
-            group,
-            "--json",
-        ]);
-        assert!(out.ok, "{}", out.stderr);
-        let from_cli: Value = serde_json::from_str(&out.stdout).expect("json");
+        let from_cli =
+            common::similar_json(&at, &tmp.path().join("db"), &["-k", "10", "--group", group]);
         let cli = from_cli["matches"].as_array().expect("matches");
         let socket = from_socket["matches"].as_array().expect("matches");
         common::same_list(cli, socket, group);

@@ -265,24 +265,8 @@ fn hover_similar_lens_action_edit_and_hover_again() {
 
     // The CLI answers through the same pipeline as the LSP: the same list for the same
     // passage, read from the database the server wrote.
-    let model = shared_fixture("clamp-tiny-bert");
-    let db = tmp.path().join("db");
     let at = format!("{}:7:4", path.display());
-    let out = common::run(&[
-        "similar",
-        &at,
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--db",
-        db.to_str().expect("utf-8"),
-        "--device",
-        "cpu",
-        "-k",
-        "5",
-        "--json",
-    ]);
-    assert!(out.ok, "{}", out.stderr);
-    let from_cli: Value = serde_json::from_str(&out.stdout).expect("json");
+    let from_cli = common::similar_json(&at, &tmp.path().join("db"), &["-k", "5"]);
     common::same_list(
         from_cli["matches"].as_array().expect("matches"),
         similar["matches"].as_array().expect("matches"),

@@ -157,3 +157,24 @@ pub fn same_list(cli: &[serde_json::Value], server: &[serde_json::Value], group:
         );
     }
 }
+
+/// `tunelens similar AT --json` on the tiny fixture model over the database `db` (as a server
+/// wrote it), with `extra` flags; the answer.
+pub fn similar_json(at: &str, db: &Path, extra: &[&str]) -> serde_json::Value {
+    let model = shared_fixture("clamp-tiny-bert");
+    let mut args = vec![
+        "similar",
+        at,
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--device",
+        "cpu",
+        "--json",
+    ];
+    args.extend(extra);
+    let out = run(&args);
+    assert!(out.ok, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("json")
+}
