@@ -246,7 +246,8 @@ fn device_and_precision_choices() {
 
 /// A binary copied away from its checkout finds no model beside it: it says every place it
 /// looked, and once the default model is installed in the data folder
-/// (`$XDG_DATA_HOME/tunelens/models/default`) it embeds with it. No path is compiled in.
+/// (`$XDG_DATA_HOME/tunelens/models/default`, a copy as setup makes) it embeds, indexes and
+/// finds similar passages with it. No path is compiled in.
 #[test]
 fn a_binary_away_from_its_checkout_looks_in_the_data_folder() {
     let tmp = TempDir::new("installed");
@@ -281,12 +282,62 @@ fn a_binary_away_from_its_checkout_looks_in_the_data_folder() {
         "{}",
         out.stderr
     );
-    std::fs::create_dir_all(installed.parent().expect("parent")).expect("mkdir");
-    std::os::unix::fs::symlink(common::repo_root().join("models/default"), &installed)
-        .expect("install the default model");
+    // Installed as setup installs it: a copy, nothing pointing back into the checkout.
+    std::fs::create_dir_all(&installed).expect("mkdir");
+    let shipped = common::repo_root().join("models/default");
+    for entry in std::fs::read_dir(&shipped).expect("the default model") {
+        let from = entry.expect("entry").path();
+        if from.is_file() {
+            std::fs::copy(&from, installed.join(from.file_name().expect("name"))).expect("copy");
+        }
+    }
+    // Its card points at the text tower relative to the checkout; copied away, the model
+    // finds the tower setup installs beside it, by name. (A link stands in for setup's copy
+    // of the 90 MB tower.)
+    let tower = common::repo_root().join(".data/models/all-minilm-l6-v2");
+    assert!(
+        tower.join("model.safetensors").exists(),
+        "{} is missing: run scripts/setup.sh --data",
+        tower.display()
+    );
+    let out = embed();
+    assert!(
+        !out.ok && out.stderr.contains("all-minilm-l6-v2"),
+        "without the tower the error names it: {}",
+        out.stderr
+    );
+    std::os::unix::fs::symlink(&tower, data.join("tunelens/models/all-minilm-l6-v2"))
+        .expect("install the tower");
     let out = embed();
     assert!(out.ok, "{}", out.stderr);
     let first: serde_json::Value =
         serde_json::from_str(out.stdout.lines().next().unwrap_or_default()).expect("json line");
     assert_eq!(first["vector"].as_array().map(Vec::len), Some(256));
+    // The main job from there: index a folder, then find the passage most like a bar.
+    let db = tmp.path().join("db");
+    let away = |args: &[&str]| {
+        common::output(
+            Command::new(&exe)
+                .args(args)
+                .env_remove("TUNELENS_MODEL")
+                .env("XDG_DATA_HOME", &data)
+                .env("HOME", tmp.path()),
+        )
+    };
+    let tunes = tmp.path().join("tunes");
+    std::fs::create_dir(&tunes).expect("mkdir");
+    std::fs::write(
+        tunes.join("a.abc"),
+        "X:1\nT:A\nM:6/8\nL:1/8\nK:G\nGAB c2d|e2f g3|gfe dcB|AGF G3|\n\
+         X:2\nT:B\nM:6/8\nL:1/8\nK:G\nBcd e2f|g2a b3|bag fed|edc B3|GAB c2d|e2f g3|\n",
+    )
+    .expect("write");
+    let db_arg = db.to_str().expect("utf-8");
+    let out = away(&["index", "--db", db_arg, tunes.to_str().expect("utf-8")]);
+    assert!(out.ok, "{}", out.stderr);
+    let at = format!("{}:12", tunes.join("a.abc").display());
+    let out = away(&["similar", &at, "--db", db_arg, "-k", "1", "--json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let answer: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("json");
+    assert_eq!(answer["matches"][0]["title"], "A", "{answer}");
 }
