@@ -146,7 +146,7 @@ fn hover_similar_lens_action_edit_and_hover_again() {
     assert_eq!(lenses.len(), 1);
     let title = lenses[0]["command"]["title"].as_str().expect("title");
     assert!(
-        title.starts_with("genre: ") && title.contains(" · "),
+        title.starts_with("rhythm: ") && title.contains(" · "),
         "{title}"
     );
     assert_eq!(lenses[0]["command"]["command"], "tunelens.suggestGenre");
@@ -161,7 +161,7 @@ fn hover_similar_lens_action_edit_and_hover_again() {
         }),
     );
     let action = &actions.as_array().expect("actions")[0];
-    let best = title["genre: ".len()..].split(' ').next().expect("label");
+    let best = title["rhythm: ".len()..].split(' ').next().expect("label");
     assert!(
         action["title"]
             .as_str()

@@ -373,8 +373,13 @@ pub fn label_scores(
     ))
 }
 
-/// "genre: jig 0.81 · reel 0.11".
-pub fn lens_title(scores: Option<&[proto::LabelScore]>, indexing: Option<&str>) -> String {
+/// "rhythm: jig 0.81 · reel 0.11", named after the label set scored (`rhythm` for the `R:`
+/// field, `genre` for any other).
+pub fn lens_title(
+    set: &str,
+    scores: Option<&[proto::LabelScore]>,
+    indexing: Option<&str>,
+) -> String {
     match scores {
         Some(s) => {
             let top: Vec<String> = s
@@ -382,9 +387,9 @@ pub fn lens_title(scores: Option<&[proto::LabelScore]>, indexing: Option<&str>) 
                 .take(2)
                 .map(|s| format!("{} {:.2}", s.label, s.score))
                 .collect();
-            format!("genre: {}", top.join(" · "))
+            format!("{set}: {}", top.join(" · "))
         }
-        None => format!("genre: {}", indexing.unwrap_or("indexing…")),
+        None => format!("{set}: {}", indexing.unwrap_or("indexing…")),
     }
 }
 

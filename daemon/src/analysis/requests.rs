@@ -301,7 +301,7 @@ impl Host {
         (field, if field == 'R' { "rhythm" } else { "genre" })
     }
 
-    /// One lens per tune header: "genre: jig 0.81 · reel 0.11".
+    /// One lens per tune header: "rhythm: jig 0.81 · reel 0.11" (or "genre: ...").
     pub fn code_lenses(&self, snapshot: &Snapshot) -> Result<Vec<proto::Lens>> {
         self.ensure_tunes(snapshot)?;
         let (_, set) = self.genre_field();
@@ -314,7 +314,11 @@ impl Host {
                     start: line,
                     end: line,
                 },
-                title: features::lens_title(scores.as_deref(), self.indexing_note().as_deref()),
+                title: features::lens_title(
+                    set,
+                    scores.as_deref(),
+                    self.indexing_note().as_deref(),
+                ),
             });
         }
         Ok(out)
