@@ -165,10 +165,7 @@ fn index_folder(
     collections: bool,
 ) -> anyhow::Result<ExitCode> {
     let folder = folder.to_owned();
-    let files = input::expand(std::slice::from_ref(&folder))?
-        .into_iter()
-        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let files = input::expand_canonical(std::slice::from_ref(&folder))?;
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
     let backend = args.db.store.backend()?;

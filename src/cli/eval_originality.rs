@@ -70,11 +70,13 @@ pub fn run(args: &OriginalityArgs) -> anyhow::Result<ExitCode> {
         bail!("--count must be at least 1");
     }
     let scratch = ScratchDir::new()?;
-    let files: Vec<PathBuf> = input::expand(&args.tunes)?
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("abc")))
-        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
-        .collect::<anyhow::Result<_>>()?;
+    let abc = |p: &PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("abc"));
+    let files = input::canonical(
+        input::expand(&args.tunes)?
+            .into_iter()
+            .filter(abc)
+            .collect(),
+    )?;
     if files.is_empty() {
         bail!("no .abc files among the --tunes paths");
     }

@@ -239,10 +239,7 @@ pub fn run(args: &PassagesArgs) -> anyhow::Result<ExitCode> {
 /// The .abc files of a folder (canonical paths), or JSONL rows written out as one file each.
 fn tune_files(tunes: &std::path::Path, scratch: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     if tunes.is_dir() {
-        return input::expand(&[tunes.to_owned()])?
-            .into_iter()
-            .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
-            .collect();
+        return input::expand_canonical(&[tunes.to_owned()]);
     }
     let dir = scratch.join("tunes");
     std::fs::create_dir_all(&dir)?;

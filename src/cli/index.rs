@@ -47,10 +47,7 @@ pub struct IndexArgs {
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
     // Paths are stored canonical, so that a file is the same entry however it was named.
-    let files = input::expand(&args.paths)?
-        .into_iter()
-        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let files = input::expand_canonical(&args.paths)?;
     let (clamp, model_id) = args.model.load_with_id()?;
     let store = args.db.open()?;
     let backend = args.db.store.backend()?;

@@ -31,6 +31,20 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// [`expand`]ed and canonical: how the index names files, so that a file is the same entry
+/// however it was named.
+pub fn expand_canonical(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    canonical(expand(paths)?)
+}
+
+/// Each path canonical, or an error naming the one that is not there.
+pub fn canonical(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    paths
+        .into_iter()
+        .map(|p| std::fs::canonicalize(&p).with_context(|| p.display().to_string()))
+        .collect()
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
