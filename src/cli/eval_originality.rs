@@ -134,14 +134,22 @@ pub fn run(args: &OriginalityArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let bar = progress_bar(args.count, "tunes held out");
+    let bar = progress_bar(0, "tunes held out");
     let Cases {
         cases,
         quotes_redrawn,
         tunes,
-    } = held_out_cases(&parsed, &catalog, &options, args.count, args.seed, &|| {
-        bar.inc(1)
-    })?;
+    } = held_out_cases(
+        &parsed,
+        &catalog,
+        &options,
+        args.count,
+        args.seed,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
     let (sweep, chosen) = sweep(&cases);
     let report = Report {

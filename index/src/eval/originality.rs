@@ -124,18 +124,17 @@ pub struct Cases {
     pub tunes: usize,
 }
 
-/// Holds out up to `count` tunes of `files` (seeded), each checked against `catalog` (the
-/// files indexed as one corpus) and given its three planted quotes; `progress` is told after
-/// each case.
+/// Holds out up to `count` tunes of `parsed` (seeded), each checked against `catalog` (the
+/// files indexed as one corpus) and given its three planted quotes; after each case,
+/// `progress` is told how many cases are done of how many will be.
 pub fn held_out_cases(
-    files: &[TuneFile],
+    parsed: &[TuneFile],
     catalog: &Catalog,
     options: &CheckOptions,
     count: usize,
     seed: u64,
-    progress: &dyn Fn(),
+    progress: &dyn Fn(usize, usize),
 ) -> Result<Cases, PlantError> {
-    let parsed = files;
     let all: Vec<TuneRef> = parsed
         .iter()
         .enumerate()
@@ -151,6 +150,7 @@ pub fn held_out_cases(
         order.swap(i, (next(&mut rng) % (i as u64 + 1)) as usize);
     }
     let wanted = count.min(all.len());
+    progress(0, wanted);
     let mut explainer = Explainer::default();
     let mut cases = Vec::new();
     let mut redrawn = 0;
@@ -196,7 +196,7 @@ pub fn held_out_cases(
             &mut rng,
         )?;
         cases.push(case);
-        progress();
+        progress(cases.len(), wanted);
     }
 
     if cases.is_empty() {
