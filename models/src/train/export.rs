@@ -6,9 +6,6 @@ use std::path::{Path, PathBuf};
 use crate::encoders::clamp::{CONFIG_FILE, SAFETENSORS_FILE};
 use crate::encoders::{CardDims, ModelCard, TextEncoderRef};
 
-use super::error::{Result, TrainError};
-use super::net::Net;
-
 use super::*;
 
 pub(super) fn truncate_log(file: &Path, keep_through: u64) -> Result<()> {

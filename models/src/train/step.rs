@@ -6,10 +6,6 @@ use candle_core::Tensor;
 use crate::abc::canonical::Melody;
 use crate::abc::{PatchOptions, Patchilizer};
 
-use super::error::Result;
-use super::net::{Net, LOGIT_SCALE};
-use super::rng::Rng;
-
 use super::*;
 
 pub(super) struct Parts {
