@@ -65,16 +65,26 @@ impl AttentionMask {
 }
 
 /// Attention for `qkv` `[b, s, 3h]` (Q, K, V concatenated on the last dim), returning the merged
-/// heads `[b, s, h]`.
-pub fn attention(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tensor> {
-    if fused_takes(qkv) {
+/// heads `[b, s, h]`. `autograd`: only ops candle can differentiate (training).
+pub fn attention(
+    qkv: &Tensor,
+    mask: &AttentionMask,
+    heads: usize,
+    autograd: bool,
+) -> Result<Tensor> {
+    if !autograd && fused_takes(qkv) {
         return fused_attention::attention_cpu(qkv, mask.lengths(), heads);
     }
-    composed(qkv, mask, heads)
+    composed(qkv, mask, heads, autograd)
 }
 
-/// The reference path, as candle ops; used off the CPU and by tests as the oracle.
-pub fn composed(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tensor> {
+/// The reference path, as candle ops; used off the CPU, by training and by tests as the oracle.
+pub fn composed(
+    qkv: &Tensor,
+    mask: &AttentionMask,
+    heads: usize,
+    autograd: bool,
+) -> Result<Tensor> {
     let (b, s, h3) = qkv.dims3()?;
     let h = h3 / 3;
     let d = h / heads;
@@ -88,7 +98,12 @@ pub fn composed(qkv: &Tensor, mask: &AttentionMask, heads: usize) -> Result<Tens
     let (q, k, v) = (split(0)?, split(1)?, split(2)?);
     let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
     let scores = scores.broadcast_add(&mask.additive_bias(scores.dtype())?)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    // The one-pass softmax op is faster but has no backward pass.
+    let probs = if autograd {
+        candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    };
     let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
     Ok(ctx)
 }
@@ -105,8 +120,8 @@ mod tests {
         let qkv = Tensor::randn(0f32, 1.0, (b, s, 3 * heads * d), &dev)?;
         let lengths = [37, 5, 20];
         let mask = AttentionMask::from_lengths(&lengths, s, &dev)?;
-        let fused = attention(&qkv, &mask, heads)?.to_vec3::<f32>()?;
-        let slow = composed(&qkv, &mask, heads)?.to_vec3::<f32>()?;
+        let fused = attention(&qkv, &mask, heads, false)?.to_vec3::<f32>()?;
+        let slow = composed(&qkv, &mask, heads, false)?.to_vec3::<f32>()?;
         for (i, &l) in lengths.iter().enumerate() {
             for j in 0..l {
                 for (x, y) in fused[i][j].iter().zip(&slow[i][j]) {

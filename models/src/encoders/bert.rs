@@ -6,6 +6,10 @@
 //! Differences from the candle port, for speed on CPU: Q, K and V are one fused matmul feeding a
 //! fused attention kernel ([`super::attention`]), and each linear layer is one `gemm` with its
 //! bias and activation fused in ([`super::fused_linear`]).
+//!
+//! The same modules train: loaded from a trainer's variables ([`Vb::trainable`]), every layer
+//! runs as plain candle ops (matmul, erf GELU, composed LayerNorm and softmax), which candle
+//! can differentiate, so `tunelens train` has no forward pass of its own.
 
 use candle_core::{DType, Device, Tensor, D};
 
@@ -22,24 +26,36 @@ use super::weights::Vb;
 pub struct Linear {
     weight: Tensor,
     bias: Tensor,
-    /// The bias on the host, for the fused CPU kernel.
+    /// The bias on the host, for the fused CPU kernel (empty when training).
     bias_host: Vec<f32>,
+    /// Composed candle ops only, so gradients reach `weight` and `bias` (training).
+    autograd: bool,
 }
 
 impl Linear {
     pub fn load(vb: &Vb, in_dim: usize, out_dim: usize) -> Result<Self> {
-        Self::new(
+        Self::with_autograd(
             vb.get(&[out_dim, in_dim], "weight")?,
             vb.get(&[out_dim], "bias")?,
+            vb.trainable(),
         )
     }
 
     pub fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
-        let bias_host = bias.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        Self::with_autograd(weight, bias, false)
+    }
+
+    fn with_autograd(weight: Tensor, bias: Tensor, autograd: bool) -> Result<Self> {
+        let bias_host = if autograd {
+            Vec::new()
+        } else {
+            bias.to_dtype(DType::F32)?.to_vec1::<f32>()?
+        };
         Ok(Self {
             weight,
             bias,
             bias_host,
+            autograd,
         })
     }
 
@@ -86,7 +102,7 @@ impl Linear {
         let rows = lead.iter().product::<usize>();
         let mut out = lead.to_vec();
         out.push(self.out_dim());
-        if fused_takes(x) {
+        if !self.autograd && fused_takes(x) {
             let r = match residual {
                 Some(r) => Some(r.reshape((rows, self.out_dim()))?),
                 None => None,
@@ -117,6 +133,8 @@ pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f32,
+    /// candle's one-pass LayerNorm op has no backward pass; training composes it.
+    autograd: bool,
 }
 
 impl LayerNorm {
@@ -125,16 +143,17 @@ impl LayerNorm {
             weight: vb.get(&[dim], "weight")?,
             bias: vb.get(&[dim], "bias")?,
             eps: eps as f32,
+            autograd: vb.trainable(),
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm(
-            x,
-            &self.weight,
-            &self.bias,
-            self.eps,
-        )?)
+        let norm = if self.autograd {
+            candle_nn::ops::layer_norm_slow
+        } else {
+            candle_nn::ops::layer_norm
+        };
+        Ok(norm(x, &self.weight, &self.bias, self.eps)?)
     }
 }
 
@@ -201,6 +220,7 @@ impl BertEmbeddings {
 struct BertAttention {
     qkv: Linear,
     heads: usize,
+    autograd: bool,
     output: Linear,
     layer_norm: LayerNorm,
 }
@@ -217,8 +237,11 @@ impl BertAttention {
         let b = Tensor::cat(&parts.iter().map(|l| &l.bias).collect::<Vec<_>>(), 0)?;
         let out = vb.pp("output");
         Ok(Self {
-            qkv: Linear::new(w, b)?,
+            // `cat` is an op like any other: when training, gradients flow back through it into
+            // the three variables.
+            qkv: Linear::with_autograd(w, b, vb.trainable())?,
             heads: cfg.num_attention_heads,
+            autograd: vb.trainable(),
             output: Linear::load(&out.pp("dense"), h, h)?,
             layer_norm: LayerNorm::load(&out.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
         })
@@ -226,7 +249,7 @@ impl BertAttention {
 
     fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
-        let ctx = attention(&qkv, mask, self.heads)?;
+        let ctx = attention(&qkv, mask, self.heads, self.autograd)?;
         self.layer_norm
             .forward(&self.output.forward_residual(&ctx, x)?)
     }

@@ -18,12 +18,19 @@ pub use crate::abc::PATCH_LENGTH;
 /// The ids of one patch, as the patchilizer makes them (`abc::Patch::ids`).
 pub type PatchIds = [u8; PATCH_LENGTH];
 
+/// The patch-embedding weight transposed, `[64 * V, hidden]`: row `pos * V + id` is what a
+/// one-hot 1 at (pos, id) adds, so the embedding of a patch is the sum of 64 rows. That is the
+/// dense one-hot matmul with its 63/64 zero work left out.
+enum PatchTable {
+    /// On the host, summed row by row in parallel (inference).
+    Host { table: Vec<f32>, bias: Vec<f32> },
+    /// As tensors, gathered with `index_select` and summed, so gradients reach the weight
+    /// (training, [`super::weights::Weights::trainable`]).
+    Graph { table: Tensor, bias: Tensor },
+}
+
 pub struct MusicEncoder {
-    /// The patch-embedding weight transposed, `[64 * V, hidden]`: row `pos * V + id` is what a
-    /// one-hot 1 at (pos, id) adds, so the embedding of a patch is the sum of 64 rows. That is
-    /// the dense one-hot matmul with its 63/64 zero work left out.
-    table: Vec<f32>,
-    bias: Vec<f32>,
+    table: PatchTable,
     vocab: usize,
     bert: BertModel,
     max_length: usize,
@@ -48,15 +55,24 @@ impl MusicEncoder {
                 actual: vec![out, width],
             });
         }
-        let table = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let bias = pe.get(&[h], "bias")?.to_vec1::<f32>()?;
+        let bias = pe.get(&[h], "bias")?;
+        let table = if vb.trainable() {
+            PatchTable::Graph {
+                table: w.t()?.contiguous()?,
+                bias,
+            }
+        } else {
+            PatchTable::Host {
+                table: w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+                bias: bias.to_vec1::<f32>()?,
+            }
+        };
         let max_length = cfg
             .max_length
             .unwrap_or(cfg.max_position_embeddings)
             .min(cfg.max_position_embeddings);
         Ok(Self {
             table,
-            bias,
             vocab: width / PATCH_LENGTH,
             bert: BertModel::load(&vb.pp("enc"), cfg, false)?,
             max_length,
@@ -100,21 +116,60 @@ impl MusicEncoder {
                 )));
             }
         }
+        let (table, bias) = match &self.table {
+            PatchTable::Host { table, bias } => (table, bias),
+            PatchTable::Graph { table, bias } => {
+                return self.gather_patches(table, bias, tunes, seq)
+            }
+        };
         let mut out = vec![0f32; tunes.len() * seq * h];
         // One task per patch row (not per tune), so a single long tune uses every core too.
         out.par_chunks_mut(h).enumerate().for_each(|(r, row)| {
             let Some(patch) = tunes[r / seq].get(r % seq) else {
                 return;
             };
-            row.copy_from_slice(&self.bias);
+            row.copy_from_slice(bias);
             for (pos, &id) in patch.iter().enumerate() {
                 let at = (pos * self.vocab + id as usize) * h;
-                for (o, w) in row.iter_mut().zip(&self.table[at..at + h]) {
+                for (o, w) in row.iter_mut().zip(&table[at..at + h]) {
                     *o += w;
                 }
             }
         });
         Ok(Tensor::from_vec(out, (tunes.len(), seq, h), &self.device)?.to_dtype(self.dtype)?)
+    }
+
+    /// [`Self::embed_patches`] as graph ops. Padded patches read row 0 plus the bias; every
+    /// later step masks them out.
+    fn gather_patches(
+        &self,
+        table: &Tensor,
+        bias: &Tensor,
+        tunes: &[&[PatchIds]],
+        seq: usize,
+    ) -> Result<Tensor> {
+        let h = self.hidden_size();
+        let mut idx = Vec::with_capacity(tunes.len() * seq * PATCH_LENGTH);
+        for tune in tunes {
+            for j in 0..seq {
+                match tune.get(j) {
+                    Some(p) => idx.extend(
+                        p.iter()
+                            .enumerate()
+                            .map(|(pos, &id)| (pos * self.vocab) as u32 + u32::from(id)),
+                    ),
+                    None => idx.extend(std::iter::repeat_n(0u32, PATCH_LENGTH)),
+                }
+            }
+        }
+        let idx = Tensor::from_vec(idx, tunes.len() * seq * PATCH_LENGTH, &self.device)?;
+        Ok(table
+            .index_select(&idx, 0)?
+            .reshape((tunes.len() * seq, PATCH_LENGTH, h))?
+            .sum(1)?
+            .broadcast_add(bias)?
+            .reshape((tunes.len(), seq, h))?
+            .to_dtype(self.dtype)?)
     }
 
     /// `last_hidden_state` `[b, s, hidden]` and the mask, for up to `max_length` patches per
@@ -172,60 +227,21 @@ impl MusicEncoder {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
         };
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let mut t: HashMap<String, Tensor> = HashMap::new();
-        let mut put = |name: String, dims: &[usize], kind: u8| -> Result<()> {
+        for (name, dims, init) in music_layout(cfg, patch_vocab) {
             let n: usize = dims.iter().product();
-            let data: Vec<f32> = match kind {
-                0 => (0..n)
+            let data: Vec<f32> = match init {
+                Init::Normal => (0..n)
                     .map(|_| {
                         let (u1, u2) = (uniform().max(1e-300), uniform());
                         (0.02 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
                     })
                     .collect(),
-                1 => vec![1.0; n],
-                _ => vec![0.0; n],
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
             };
             let tensor = Tensor::from_vec(data, dims, &Device::Cpu)?.to_device(device)?;
-            t.insert(format!("music_enc.{name}"), tensor);
-            Ok(())
-        };
-        put(
-            "patch_embedding.weight".into(),
-            &[h, PATCH_LENGTH * patch_vocab],
-            0,
-        )?;
-        put("patch_embedding.bias".into(), &[h], 2)?;
-        let e = "enc.embeddings";
-        put(
-            format!("{e}.position_embeddings.weight"),
-            &[cfg.max_position_embeddings, h],
-            0,
-        )?;
-        put(
-            format!("{e}.token_type_embeddings.weight"),
-            &[cfg.type_vocab_size, h],
-            0,
-        )?;
-        put(format!("{e}.LayerNorm.weight"), &[h], 1)?;
-        put(format!("{e}.LayerNorm.bias"), &[h], 2)?;
-        for l in 0..cfg.num_hidden_layers {
-            let p = format!("enc.encoder.layer.{l}");
-            for (name, out, inp) in [
-                ("attention.self.query", h, h),
-                ("attention.self.key", h, h),
-                ("attention.self.value", h, h),
-                ("attention.output.dense", h, h),
-                ("intermediate.dense", i, h),
-                ("output.dense", h, i),
-            ] {
-                put(format!("{p}.{name}.weight"), &[out, inp], 0)?;
-                put(format!("{p}.{name}.bias"), &[out], 0)?;
-            }
-            for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                put(format!("{p}.{ln}.weight"), &[h], 1)?;
-                put(format!("{p}.{ln}.bias"), &[h], 2)?;
-            }
+            t.insert(name, tensor);
         }
         let weights = Arc::new(Weights::from_tensors("<random>".into(), t));
         Self::load(&weights.vb("music_enc").with_dtype(dtype), cfg)
@@ -242,6 +258,67 @@ impl MusicEncoder {
         let tokens = (b * s) as f64;
         l * tokens * (8.0 * h * h + 4.0 * h * i + 4.0 * s as f64 * h)
     }
+}
+
+/// How a tensor of a fresh model starts (BERT's initialisation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// N(0, 0.02).
+    Normal,
+    Ones,
+    Zeros,
+}
+
+/// Every tensor of a music tower of `cfg`'s shape with `patch_vocab` ids per position, under
+/// the checkpoint's names (`music_enc.*`), with its shape and how a fresh model starts it:
+/// weights N(0, 0.02), biases 0, LayerNorms at identity. Random encoders and the trainer's
+/// fresh models both start from this one list.
+pub fn music_layout(cfg: &BertConfig, patch_vocab: usize) -> Vec<(String, Vec<usize>, Init)> {
+    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let mut t = vec![
+        (
+            "music_enc.patch_embedding.weight".to_string(),
+            vec![h, PATCH_LENGTH * patch_vocab],
+            Init::Normal,
+        ),
+        (
+            "music_enc.patch_embedding.bias".into(),
+            vec![h],
+            Init::Zeros,
+        ),
+    ];
+    let e = "music_enc.enc.embeddings";
+    t.push((
+        format!("{e}.position_embeddings.weight"),
+        vec![cfg.max_position_embeddings, h],
+        Init::Normal,
+    ));
+    t.push((
+        format!("{e}.token_type_embeddings.weight"),
+        vec![cfg.type_vocab_size, h],
+        Init::Normal,
+    ));
+    t.push((format!("{e}.LayerNorm.weight"), vec![h], Init::Ones));
+    t.push((format!("{e}.LayerNorm.bias"), vec![h], Init::Zeros));
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("music_enc.enc.encoder.layer.{l}");
+        for (name, out, inp) in [
+            ("attention.self.query", h, h),
+            ("attention.self.key", h, h),
+            ("attention.self.value", h, h),
+            ("attention.output.dense", h, h),
+            ("intermediate.dense", i, h),
+            ("output.dense", h, i),
+        ] {
+            t.push((format!("{p}.{name}.weight"), vec![out, inp], Init::Normal));
+            t.push((format!("{p}.{name}.bias"), vec![out], Init::Zeros));
+        }
+        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            t.push((format!("{p}.{ln}.weight"), vec![h], Init::Ones));
+            t.push((format!("{p}.{ln}.bias"), vec![h], Init::Zeros));
+        }
+    }
+    t
 }
 
 /// A BERT config of the given shape for a music encoder (benches, tests).

@@ -14,6 +14,9 @@ use super::error::{ModelError, Result};
 pub struct Weights {
     file: PathBuf,
     tensors: HashMap<String, Tensor>,
+    /// The tensors are a trainer's variables: layers built from them must keep candle's
+    /// autograd graph (composed ops, no host copies), see [`Weights::trainable`].
+    trainable: bool,
 }
 
 impl Weights {
@@ -61,12 +64,28 @@ impl Weights {
         Ok(Self {
             file: file.to_path_buf(),
             tensors,
+            trainable: false,
         })
     }
 
     /// Wraps tensors that are already in memory (tests, conversions).
     pub fn from_tensors(file: PathBuf, tensors: HashMap<String, Tensor>) -> Self {
-        Self { file, tensors }
+        Self {
+            file,
+            tensors,
+            trainable: false,
+        }
+    }
+
+    /// A trainer's variables (`Var::as_tensor` clones): the layers loaded from these run as
+    /// plain candle ops that backpropagate into the variables, instead of the fused CPU
+    /// kernels, which have no backward pass. Training and inference thus share one module.
+    pub fn trainable(file: PathBuf, tensors: HashMap<String, Tensor>) -> Self {
+        Self {
+            file,
+            tensors,
+            trainable: true,
+        }
     }
 
     pub fn file(&self) -> &Path {
@@ -191,6 +210,11 @@ impl Vb {
 
     pub fn weights(&self) -> &Arc<Weights> {
         &self.weights
+    }
+
+    /// Whether layers must stay differentiable ([`Weights::trainable`]).
+    pub fn trainable(&self) -> bool {
+        self.weights.trainable
     }
 
     pub fn device(&self) -> Device {

@@ -1,21 +1,23 @@
-//! The music tower and the two projections as a differentiable candle graph, weights in a
-//! [`VarMap`] under the checkpoint's own tensor names (`music_enc.*`, `music_proj.*`,
-//! `text_proj.*`), so a trained model is written with no renaming and loads through
-//! [`crate::encoders::Clamp`].
+//! The model being trained: its weights in a [`VarMap`] under the checkpoint's own tensor names
+//! (`music_enc.*`, `music_proj.*`, `text_proj.*`), so a trained model is written with no
+//! renaming and loads through [`crate::encoders::Clamp`].
 //!
-//! The inference encoders use fused CPU kernels with no backward pass; this path composes the
-//! same maths from plain candle ops (gather-sum patch embedding, `x W^T + b`, erf GELU, the
-//! composed LayerNorm and softmax, which candle can differentiate). A test checks the two
-//! agree.
+//! The forward pass is the inference modules' own ([`MusicEncoder`], [`Linear`]), loaded from
+//! the variables through [`Weights::trainable`], which makes them run as candle ops that
+//! backpropagate instead of the fused CPU kernels. There is no second copy of the model's
+//! maths to keep in step with the one that serves.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
+use crate::encoders::bert::Linear;
 use crate::encoders::config::BertConfig;
-use crate::encoders::music::PatchIds;
-use crate::encoders::PATCH_LENGTH;
+use crate::encoders::music::{music_layout, Init, MusicEncoder, PatchIds};
+use crate::encoders::weights::Weights;
 
 use super::rng::Rng;
 
@@ -42,66 +44,25 @@ pub struct Net {
     device: Device,
 }
 
-fn var(vars: &BTreeMap<String, Var>, name: &str) -> candle_core::Result<Tensor> {
-    vars.get(name)
-        .map(|v| v.as_tensor().clone())
-        .ok_or_else(|| candle_core::Error::Msg(format!("no variable `{name}`")))
-}
-
 impl Net {
-    /// Every tensor's name and shape, and how it starts: 0 normal(0.02), 1 ones, 2 zeros.
-    fn layout(shape: &NetShape) -> Vec<(String, Vec<usize>, u8)> {
-        let cfg = &shape.music;
-        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        let mut t = vec![
-            (
-                "music_enc.patch_embedding.weight".to_string(),
-                vec![h, PATCH_LENGTH * shape.patch_vocab],
-                0,
-            ),
-            ("music_enc.patch_embedding.bias".into(), vec![h], 2),
-        ];
-        let e = "music_enc.enc.embeddings";
+    /// Every tensor's name and shape, and how it starts: the music tower's
+    /// ([`music_layout`]), then the two projections. The temperature is apart
+    /// ([`LOGIT_SCALE`]).
+    fn layout(shape: &NetShape) -> Vec<(String, Vec<usize>, Init)> {
+        let mut t = music_layout(&shape.music, shape.patch_vocab);
+        let h = shape.music.hidden_size;
         t.push((
-            format!("{e}.position_embeddings.weight"),
-            vec![cfg.max_position_embeddings, h],
-            0,
+            "music_proj.weight".into(),
+            vec![shape.embedding, h],
+            Init::Normal,
         ));
-        t.push((
-            format!("{e}.token_type_embeddings.weight"),
-            vec![cfg.type_vocab_size, h],
-            0,
-        ));
-        t.push((format!("{e}.LayerNorm.weight"), vec![h], 1));
-        t.push((format!("{e}.LayerNorm.bias"), vec![h], 2));
-        for l in 0..cfg.num_hidden_layers {
-            let p = format!("music_enc.enc.encoder.layer.{l}");
-            for (name, out, inp) in [
-                ("attention.self.query", h, h),
-                ("attention.self.key", h, h),
-                ("attention.self.value", h, h),
-                ("attention.output.dense", h, h),
-                ("intermediate.dense", i, h),
-                ("output.dense", h, i),
-            ] {
-                t.push((format!("{p}.{name}.weight"), vec![out, inp], 0));
-                t.push((format!("{p}.{name}.bias"), vec![out], 2));
-            }
-            for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
-                t.push((format!("{p}.{ln}.weight"), vec![h], 1));
-                t.push((format!("{p}.{ln}.bias"), vec![h], 2));
-            }
-        }
-        t.push(("music_proj.weight".into(), vec![shape.embedding, h], 0));
-        t.push(("music_proj.bias".into(), vec![shape.embedding], 2));
+        t.push(("music_proj.bias".into(), vec![shape.embedding], Init::Zeros));
         t.push((
             "text_proj.weight".into(),
             vec![shape.embedding, shape.text_hidden],
-            0,
+            Init::Normal,
         ));
-        t.push(("text_proj.bias".into(), vec![shape.embedding], 2));
-        // CLIP's learnable temperature, as a log scale starting at ln(1 / 0.07).
-        t.push((LOGIT_SCALE.into(), vec![], 3));
+        t.push(("text_proj.bias".into(), vec![shape.embedding], Init::Zeros));
         t
     }
 
@@ -112,17 +73,19 @@ impl Net {
         let varmap = VarMap::new();
         {
             let mut data = varmap.data().lock().expect("fresh varmap lock");
-            for (name, dims, kind) in Self::layout(&shape) {
+            for (name, dims, init) in Self::layout(&shape) {
                 let n: usize = dims.iter().product();
-                let values: Vec<f32> = match kind {
-                    0 => (0..n).map(|_| 0.02 * rng.normal()).collect(),
-                    1 => vec![1.0; n],
-                    3 => vec![(1.0f32 / 0.07).ln(); n],
-                    _ => vec![0.0; n],
+                let values: Vec<f32> = match init {
+                    Init::Normal => (0..n).map(|_| 0.02 * rng.normal()).collect(),
+                    Init::Ones => vec![1.0; n],
+                    Init::Zeros => vec![0.0; n],
                 };
                 let t = Tensor::from_vec(values, dims.as_slice(), device)?;
                 data.insert(name, Var::from_tensor(&t)?);
             }
+            // CLIP's learnable temperature, as a log scale starting at ln(1 / 0.07).
+            let t = Tensor::new((1.0f32 / 0.07).ln(), device)?;
+            data.insert(LOGIT_SCALE.into(), Var::from_tensor(&t)?);
         }
         Ok(Self {
             shape,
@@ -141,13 +104,13 @@ impl Net {
         let varmap = VarMap::new();
         {
             let mut data = varmap.data().lock().expect("fresh varmap lock");
-            for (name, dims, kind) in Self::layout(&shape) {
-                if kind == 3 && !tensors.contains_key(&name) {
-                    // A model without a trained temperature starts from CLIP's.
-                    let t = Tensor::new((1.0f32 / 0.07).ln(), device)?;
-                    data.insert(name, Var::from_tensor(&t)?);
-                    continue;
-                }
+            // A model without a trained temperature starts from CLIP's.
+            let temperature = match tensors.get(LOGIT_SCALE) {
+                Some(t) => t.to_dtype(DType::F32)?.to_device(device)?,
+                None => Tensor::new((1.0f32 / 0.07).ln(), device)?,
+            };
+            data.insert(LOGIT_SCALE.into(), Var::from_tensor(&temperature)?);
+            for (name, dims, _) in Self::layout(&shape) {
                 let t = tensors
                     .get(&name)
                     .ok_or_else(|| candle_core::Error::Msg(format!("missing tensor `{name}`")))?;
@@ -174,123 +137,35 @@ impl Net {
         data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// The music tower's vectors (projected, unnormalised) for patch sequences, `[b, p]`.
-    pub fn music(&self, tunes: &[Vec<PatchIds>]) -> candle_core::Result<Tensor> {
-        let vars = self.vars();
-        let cfg = &self.shape.music;
-        let (h, v) = (cfg.hidden_size, self.shape.patch_vocab);
-        let b = tunes.len();
-        let seq = tunes.iter().map(Vec::len).max().unwrap_or(0);
-        if b == 0 || seq == 0 || tunes.iter().any(Vec::is_empty) {
-            candle_core::bail!("a batch needs tunes with at least one patch each");
-        }
-        if seq > cfg.max_position_embeddings {
-            candle_core::bail!(
-                "{seq} patches exceed the model's {} positions",
-                cfg.max_position_embeddings
-            );
-        }
-        // Gather-sum patch embedding: row `pos * V + id` of W^T for each of the 64 ids. Padded
-        // patches read row 0 and are masked out below.
-        let mut idx = Vec::with_capacity(b * seq * PATCH_LENGTH);
-        let mut mask = Vec::with_capacity(b * seq);
-        for tune in tunes {
-            for j in 0..seq {
-                match tune.get(j) {
-                    Some(p) => {
-                        idx.extend(
-                            p.iter()
-                                .enumerate()
-                                .map(|(pos, &id)| (pos * v) as u32 + u32::from(id)),
-                        );
-                        mask.push(1f32);
-                    }
-                    None => {
-                        idx.extend(std::iter::repeat_n(0u32, PATCH_LENGTH));
-                        mask.push(0f32);
-                    }
-                }
-            }
-        }
-        let idx = Tensor::from_vec(idx, b * seq * PATCH_LENGTH, &self.device)?;
-        let mask = Tensor::from_vec(mask, (b, seq), &self.device)?;
-        let table = var(&vars, "music_enc.patch_embedding.weight")?
-            .t()?
-            .contiguous()?;
-        let embeds = table
-            .index_select(&idx, 0)?
-            .reshape((b * seq, PATCH_LENGTH, h))?
-            .sum(1)?
-            .broadcast_add(&var(&vars, "music_enc.patch_embedding.bias")?)?
-            .reshape((b, seq, h))?;
+    /// The variables as a checkpoint the inference modules load from, keeping the graph.
+    fn weights(&self) -> Arc<Weights> {
+        Arc::new(Weights::trainable(
+            PathBuf::from("<training>"),
+            self.tensors(),
+        ))
+    }
 
-        let e = "music_enc.enc.embeddings";
-        let pos = var(&vars, &format!("{e}.position_embeddings.weight"))?.narrow(0, 0, seq)?;
-        let tt = var(&vars, &format!("{e}.token_type_embeddings.weight"))?.narrow(0, 0, 1)?;
-        let x = embeds.broadcast_add(&pos)?.broadcast_add(&tt)?;
-        let eps = cfg.layer_norm_eps as f32;
-        let ln = |x: &Tensor, p: &str| -> candle_core::Result<Tensor> {
-            candle_nn::ops::layer_norm_slow(
-                x,
-                &var(&vars, &format!("{p}.weight"))?,
-                &var(&vars, &format!("{p}.bias"))?,
-                eps,
-            )
-        };
-        let lin = |x: &Tensor, p: &str| -> candle_core::Result<Tensor> {
-            let w = var(&vars, &format!("{p}.weight"))?;
-            let (rows, last) = (x.elem_count() / x.dim(D::Minus1)?, x.dim(D::Minus1)?);
-            let mut dims = x.dims().to_vec();
-            *dims.last_mut().expect("rank >= 1") = w.dim(0)?;
-            x.reshape((rows, last))?
-                .matmul(&w.t()?)?
-                .broadcast_add(&var(&vars, &format!("{p}.bias"))?)?
-                .reshape(dims)
-        };
-        let mut x = ln(&x, &format!("{e}.LayerNorm"))?;
-        // HF's additive mask: 0 where kept, a large negative where padded, [b, 1, 1, s].
-        let bias = ((&mask - 1.0)? * 1e9)?.unsqueeze(1)?.unsqueeze(1)?;
-        let heads = cfg.num_attention_heads;
-        let d = h / heads;
-        for l in 0..cfg.num_hidden_layers {
-            let p = format!("music_enc.enc.encoder.layer.{l}");
-            let split = |name: &str| -> candle_core::Result<Tensor> {
-                lin(&x, &format!("{p}.attention.self.{name}"))?
-                    .reshape((b, seq, heads, d))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (q, k, vv) = (split("query")?, split("key")?, split("value")?);
-            let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?
-                .broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-            let ctx = probs
-                .matmul(&vv)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b, seq, h))?;
-            let a = ln(
-                &(lin(&ctx, &format!("{p}.attention.output.dense"))? + &x)?,
-                &format!("{p}.attention.output.LayerNorm"),
-            )?;
-            let act = lin(&a, &format!("{p}.intermediate.dense"))?.gelu_erf()?;
-            x = ln(
-                &(lin(&act, &format!("{p}.output.dense"))? + &a)?,
-                &format!("{p}.output.LayerNorm"),
-            )?;
+    /// The music tower's vectors (projected, unnormalised) for patch sequences, `[b, p]`: the
+    /// serving [`MusicEncoder`] and `music_proj`, built on the variables for this step.
+    pub fn music(&self, tunes: &[Vec<PatchIds>]) -> crate::encoders::Result<Tensor> {
+        if tunes.is_empty() || tunes.iter().any(Vec::is_empty) {
+            return Err(crate::encoders::ModelError::Input(
+                "a batch needs tunes with at least one patch each".into(),
+            ));
         }
-        // CLaMP's masked mean, then the projection.
-        let m = mask.unsqueeze(D::Minus1)?;
-        let pooled = x.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;
-        lin(&pooled, "music_proj")
+        let weights = self.weights();
+        let (h, p) = (self.shape.music.hidden_size, self.shape.embedding);
+        let encoder = MusicEncoder::load(&weights.vb("music_enc"), &self.shape.music)?;
+        let proj = Linear::load(&weights.vb("music_proj"), h, p)?;
+        let refs: Vec<&[PatchIds]> = tunes.iter().map(Vec::as_slice).collect();
+        proj.forward(&encoder.pooled(&refs)?)
     }
 
     /// `text_proj` over pooled text-tower outputs `[b, text_hidden]`.
-    pub fn text(&self, pooled: &Tensor) -> candle_core::Result<Tensor> {
-        let vars = self.vars();
-        pooled
-            .matmul(&var(&vars, "text_proj.weight")?.t()?)?
-            .broadcast_add(&var(&vars, "text_proj.bias")?)
+    pub fn text(&self, pooled: &Tensor) -> crate::encoders::Result<Tensor> {
+        let weights = self.weights();
+        let (t, p) = (self.shape.text_hidden, self.shape.embedding);
+        Linear::load(&weights.vb("text_proj"), t, p)?.forward(pooled)
     }
 
     /// Every tensor, for writing a checkpoint or a model directory.
@@ -303,5 +178,86 @@ impl Net {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoders::music::music_config;
+
+    fn shape() -> NetShape {
+        NetShape {
+            music: music_config(32, 2, 4, 16),
+            patch_vocab: 98,
+            embedding: 8,
+            text_hidden: 12,
+        }
+    }
+
+    fn tunes() -> Vec<Vec<PatchIds>> {
+        let patch =
+            |seed: usize| -> PatchIds { std::array::from_fn(|i| ((i * 7 + seed) % 98) as u8) };
+        vec![
+            vec![patch(1), patch(2), patch(3)],
+            vec![patch(4)],
+            (0..16).map(patch).collect(),
+        ]
+    }
+
+    /// Training runs the serving modules on their composed path; the fused CPU kernels that
+    /// serve must give the same vectors from the same weights.
+    #[test]
+    fn the_trained_graph_and_the_serving_kernels_give_the_same_vectors() {
+        let net = Net::new(shape(), 3, &Device::Cpu).expect("net");
+        let trained = net
+            .music(&tunes())
+            .expect("graph")
+            .to_vec2::<f32>()
+            .expect("vec");
+        let weights = Arc::new(Weights::from_tensors("<test>".into(), net.tensors()));
+        let encoder =
+            MusicEncoder::load(&weights.vb("music_enc"), &net.shape.music).expect("encoder");
+        let proj = Linear::load(&weights.vb("music_proj"), 32, 8).expect("proj");
+        let tunes = tunes();
+        let refs: Vec<&[PatchIds]> = tunes.iter().map(Vec::as_slice).collect();
+        let served = proj
+            .forward(&encoder.pooled(&refs).expect("pooled"))
+            .expect("proj")
+            .to_vec2::<f32>()
+            .expect("vec");
+        for (a, b) in trained.iter().flatten().zip(served.iter().flatten()) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    /// Every weight of the music tower and its projection gets a gradient: nothing on the
+    /// path (the patch table, the concatenated Q/K/V, LayerNorm, softmax) cuts the graph.
+    #[test]
+    fn every_music_weight_gets_a_gradient() {
+        let net = Net::new(shape(), 5, &Device::Cpu).expect("net");
+        let loss = net
+            .music(&tunes())
+            .expect("graph")
+            .sqr()
+            .and_then(|t| t.sum_all())
+            .expect("loss");
+        let grads = loss.backward().expect("backward");
+        for (name, var) in net.vars() {
+            let trains = !name.starts_with("text_proj") && name != LOGIT_SCALE;
+            let grad = grads.get(var.as_tensor());
+            assert_eq!(grad.is_some(), trains, "{name}");
+            if let Some(g) = grad {
+                let norm = g
+                    .sqr()
+                    .and_then(|t| t.sum_all())
+                    .and_then(|t| t.to_scalar::<f32>());
+                let norm = norm.expect("norm");
+                assert!(norm.is_finite(), "{name}: {norm}");
+                // Token type 1 is never used, so only its row 0 moves; every other tensor's
+                // gradient is non-zero.
+                assert!(norm > 0.0, "{name} has a zero gradient");
+            }
+        }
     }
 }
