@@ -178,6 +178,23 @@ impl<'a> Explainer<'a> {
             .insert(path, Some(Source::Borrowed(source, file)));
     }
 
+    /// The text and parse of `path`: the caller's buffer when one was inserted, else the file
+    /// as read now (once per explainer); `None` when it can no longer be read.
+    pub fn file(&mut self, path: &str) -> Option<(&SourceText, &AbcFile)> {
+        let cache = self.cache;
+        let parsed = self.files.entry(path.to_owned()).or_insert_with(|| {
+            let parsed = match cache {
+                Some(c) => c.get(path),
+                None => ParsedFile::read(path).map(Arc::new),
+            };
+            parsed.map(Source::Read)
+        });
+        Some(match parsed.as_ref()? {
+            Source::Borrowed(s, f) => (*s, *f),
+            Source::Read(p) => (&p.source, &p.file),
+        })
+    }
+
     /// Explains passage match `m` against the query's notes and bars; `None` for whole tunes
     /// or when the matched file can no longer be read as indexed.
     pub fn explain(
@@ -190,18 +207,7 @@ impl<'a> Explainer<'a> {
         if m.level != Level::Passage || query.is_empty() {
             return None;
         }
-        let cache = self.cache;
-        let parsed = self.files.entry(m.path.clone()).or_insert_with(|| {
-            let parsed = match cache {
-                Some(c) => c.get(&m.path),
-                None => ParsedFile::read(&m.path).map(Arc::new),
-            };
-            parsed.map(Source::Read)
-        });
-        let (source, file) = match parsed.as_ref()? {
-            Source::Borrowed(s, f) => (*s, *f),
-            Source::Read(p) => (&p.source, &p.file),
-        };
+        let (source, file) = self.file(&m.path)?;
         let tune = file.tunes.iter().find(|t| t.index == m.tune)?;
         let voice = tune.voices.iter().position(|v| v.id == m.voice)?;
         let notes = voice_notes(source, tune, voice);

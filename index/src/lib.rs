@@ -6,6 +6,7 @@
 //! **Architecture Invariant:** this crate knows files, the store and the model's vectors, never
 //! editors: no LSP, no sockets, no documents being typed. The daemon and the binary call it.
 
+pub mod compare;
 pub mod eval;
 pub mod explain;
 pub mod filter;

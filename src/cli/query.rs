@@ -2,11 +2,12 @@
 //! the nearest ones elsewhere), over the corpus index.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
+use tunelens_index::compare;
 use tunelens_index::labels::{head_for, LabelSet};
 use tunelens_index::similar::{self, Explained, Place, Query, QueryContext};
 use tunelens_index::{
@@ -197,6 +198,10 @@ pub struct SimilarArgs {
     /// Rank passages by music vectors, shared interval n-grams (any key), or both.
     #[arg(long, value_enum, default_value = "hybrid")]
     ranker: RankerArg,
+    /// Also write OUT.html: the passage and its matches engraved one above the other, the
+    /// notes that differ in red (one file, no network needed to open it).
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     query: QueryArgs,
 }
@@ -264,7 +269,7 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let window = args.window as usize;
     let mut query_measure = None;
     // The query unit, and (for a place in a file) what it must not match: itself.
-    let (unit, notes, ngrams, title, path, tune_index) = match (&args.at, &args.abc) {
+    let (unit, notes, ngrams, title, path, tune_index, text) = match (&args.at, &args.abc) {
         (_, Some(abc_text)) => {
             if abc_text.chars().count() > MAX_QUERY_CHARS {
                 bail!("--abc is over {MAX_QUERY_CHARS} characters");
@@ -277,14 +282,8 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
                 .next()
                 .context("--abc holds no bars")?;
             let (notes, ngrams) = unit_notes(&source, tune, &unit);
-            (
-                unit,
-                notes,
-                ngrams,
-                tune.title().map(str::to_owned),
-                None,
-                None,
-            )
+            let title = tune.title().map(str::to_owned);
+            (unit, notes, ngrams, title, None, None, (source, file, 0))
         }
         (Some(at), None) => {
             let (path, line, col) = parse_place(at)?;
@@ -314,7 +313,16 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| path.display().to_string())?
                 .display()
                 .to_string();
-            (unit, notes, ngrams, title, Some(canonical), Some(tune))
+            let text = (parsed.source, parsed.file, tune);
+            (
+                unit,
+                notes,
+                ngrams,
+                title,
+                Some(canonical),
+                Some(tune),
+                text,
+            )
         }
         (None, None) => bail!("give FILE:LINE[:COL] or --abc"),
     };
@@ -344,14 +352,33 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
             range: unit.range,
         }),
     };
+    let mut explainer = Explainer::default();
     let explained = similar::similar(
         ctx,
         &query,
         ranker,
         q.k as usize,
         &how(q, &filters, &rhythm),
-        &mut Explainer::default(),
+        &mut explainer,
     )?;
+    if let Some(out) = &args.html {
+        let (source, file, tune) = &text;
+        let passage = compare::QueryPassage {
+            source,
+            tune: &file.tunes[*tune],
+            voice: unit.voice,
+            bars: [unit.first_bar, unit.last_bar],
+            path: path.as_deref(),
+        };
+        let page = compare::compare(&passage, &explained, &mut explainer)
+            .context("the passage has no bars to engrave")?;
+        write_page(out, &compare::page::html(&page))?;
+        eprintln!(
+            "wrote {} ({} passages engraved)",
+            out.display(),
+            page.passages.len()
+        );
+    }
     let query = SimilarQuery {
         path,
         title,
@@ -362,6 +389,14 @@ pub fn similar(args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     };
     print(q.json, &query, &explained)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `html` to `out` through a temporary file beside it, so a page being read is never
+/// half-written.
+fn write_page(out: &Path, html: &str) -> anyhow::Result<()> {
+    let tmp = out.with_extension("html.tmp");
+    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
 }
 
 /// The notes and interval n-grams of a passage unit (none for a whole tune).
