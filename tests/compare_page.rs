@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{index_with_tiny_model, run, TempDir};
+use common::{compare_page_report, index_with_tiny_model, run, TempDir};
 use serde_json::Value;
 
 const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
@@ -13,42 +13,6 @@ const QUOTING: &str = "X:7\nT:Borrower\nM:6/8\nL:1/8\nK:G\nDED DEF|GFG AGA|\nBcd
 /// The same bars with two notes moved, chord symbols, a comment and a continued line, under
 /// a title that is not ASCII.
 const VARIED: &str = "X:3\nT:Ríl an Éin\nM:6/8\nL:1/8\nK:G\n\"G\"Bcd e2f|g2a b3| % the turn\n\"D\"bag fgd|\\\nedB B3|\n";
-
-/// The report the page writes into `<pre id="tunelens-report">` once it has rendered.
-fn report(page: &std::path::Path) -> Value {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok()
-        })
-        .expect("Debian's chromium is needed (scripts/install-editors.sh installs it)");
-    let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom
-        .find("<pre id=\"tunelens-report\"")
-        .and_then(|at| dom[at..].find('>').map(|gt| at + gt + 1))
-        .unwrap_or_else(|| panic!("no report in the page's DOM:\n{dom:.2000}"));
-    let end = start + dom[start..].find("</pre>").expect("the report ends");
-    let text = dom[start..end]
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 #[test]
 fn the_html_page_engraves_every_passage_and_colours_only_the_notes_that_differ() {
@@ -97,7 +61,7 @@ fn the_html_page_engraves_every_passage_and_colours_only_the_notes_that_differ()
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "the page must need no network"
     );
-    let r = report(&page);
+    let r = compare_page_report(&page);
     let n = 1 + matches.len();
     assert_eq!(r["passages"], n, "{r}");
     assert_eq!(r["warnings"], serde_json::json!([]), "{r}");

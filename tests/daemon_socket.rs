@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::rpc::file_uri;
 use common::socket::{Daemon, SocketClient};
-use common::{music21_abc_dir, run, TempDir};
+use common::{compare_page_report, music21_abc_dir, run, TempDir};
 use serde_json::{json, Value};
 
 const ORIGINAL: &str = "X:1\nT:Original\nM:6/8\nL:1/8\nK:G\n|:GAB c2d|e2f g3|gfe dcB|AGF G3:|\n|:Bcd e2f|g2a b3|bag fed|edc B3:|\n";
@@ -86,6 +86,31 @@ fn a_script_session_over_the_socket() {
     assert_eq!(top["uri"], json!(file_uri(&quoting)), "{similar}");
     assert_eq!(top["bars"], json!([3, 6]));
     assert!(top["score"].as_f64() > Some(0.999), "{top}");
+
+    // The same list as a page: the passage and each match engraved, nothing needing a network.
+    let page = c.request(
+        "tunelens/compare",
+        json!({
+            "textDocument": {"uri": file_uri(&original)},
+            "position": {"line": 6, "character": 3}, "k": 5
+        }),
+    );
+    let matches = similar["matches"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        page["passages"].as_u64(),
+        Some(1 + matches as u64),
+        "{page:.300}"
+    );
+    let html = tmp.path().join("compare.html");
+    std::fs::write(&html, page["html"].as_str().expect("html")).expect("write");
+    let report = compare_page_report(&html);
+    assert_eq!(
+        report["passages"].as_u64(),
+        Some(1 + matches as u64),
+        "{report}"
+    );
+    assert_eq!(report["warnings"], json!([]), "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
 
     let hover = c.request(
         "textDocument/hover",

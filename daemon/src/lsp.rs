@@ -54,6 +54,7 @@ pub fn serve_stdio(launcher: Launcher) -> std::io::Result<()> {
         })
         .custom_method(methods::HANDSHAKE, Backend::handshake)
         .custom_method(methods::SIMILAR, Backend::similar)
+        .custom_method(methods::COMPARE, Backend::compare)
         .custom_method(methods::SEARCH, Backend::search)
         .custom_method(methods::CLASSIFY, Backend::classify)
         .custom_method(methods::STATUS, Backend::status)
@@ -228,6 +229,12 @@ impl Backend {
     async fn similar(&self, params: proto::SimilarParams) -> Result<proto::SimilarResult> {
         let uri = lsp_uri(&params.text_document.uri)?;
         self.with_snapshot(&uri, move |h, s| h.similar(s, &params))
+            .await
+    }
+
+    async fn compare(&self, params: proto::SimilarParams) -> Result<proto::CompareResult> {
+        let uri = lsp_uri(&params.text_document.uri)?;
+        self.with_snapshot(&uri, move |h, s| h.compare(s, &params))
             .await
     }
 

@@ -325,6 +325,13 @@ fn dispatch(host: &Arc<Host>, method: &str, p: Option<Value>) -> Result<Value, E
                     .and_then(|s| host.similar(&s, &p)),
             )
         }
+        methods::COMPARE => {
+            let p: proto::SimilarParams = params(p)?;
+            json(
+                host.snapshot(&p.text_document.uri)
+                    .and_then(|s| host.compare(&s, &p)),
+            )
+        }
         methods::SEARCH => {
             let p: proto::SearchParams = params(p)?;
             json(host.search(&p))

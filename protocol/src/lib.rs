@@ -19,6 +19,8 @@ pub mod methods {
     pub const HANDSHAKE: &str = "tunelens/handshake";
     pub const SIMILAR: &str = "tunelens/similar";
     pub const SEARCH: &str = "tunelens/search";
+    /// The compare page: the passage and its matches engraved (`SimilarParams` in).
+    pub const COMPARE: &str = "tunelens/compare";
     pub const CLASSIFY: &str = "tunelens/classify";
     pub const STATUS: &str = "tunelens/status";
     pub const REINDEX: &str = "tunelens/reindex";
@@ -211,6 +213,19 @@ pub struct Match {
 pub struct SimilarResult {
     pub query: QueryUnit,
     pub matches: Vec<Match>,
+}
+
+/// `tunelens/compare`: one self-contained HTML page (abcjs inlined, no network) engraving the
+/// passage and each match one above the other, the notes that differ marked. Each match's
+/// location is a `file://` link with `data-uri` and `data-line` (1-based) attributes, so an
+/// editor's webview can open it in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompareResult {
+    pub query: QueryUnit,
+    pub html: String,
+    /// Passages engraved: the query and each match.
+    pub passages: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -178,3 +178,41 @@ pub fn similar_json(at: &str, db: &Path, extra: &[&str]) -> serde_json::Value {
     assert!(out.ok, "{}", out.stderr);
     serde_json::from_str(&out.stdout).expect("json")
 }
+
+/// The report a compare page (`similar --html`, `tunelens/compare`) writes into
+/// `<pre id="tunelens-report">` once it has rendered, read by opening it in headless Chromium
+/// (Debian's, as `scripts/install-editors.sh` installs it).
+pub fn compare_page_report(page: &Path) -> serde_json::Value {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("Debian's chromium is needed (scripts/install-editors.sh installs it)");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom
+        .find("<pre id=\"tunelens-report\"")
+        .and_then(|at| dom[at..].find('>').map(|gt| at + gt + 1))
+        .unwrap_or_else(|| panic!("no report in the page's DOM:\n{dom:.2000}"));
+    let end = start + dom[start..].find("</pre>").expect("the report ends");
+    let text = dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}

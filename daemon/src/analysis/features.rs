@@ -9,6 +9,7 @@ use tunelens_protocol as proto;
 use super::document::Snapshot;
 use super::host::{AnalysisError, Result};
 use super::uri;
+use tunelens_index::compare;
 use tunelens_index::labels::{from_head, zero_shot, LabelSet};
 use tunelens_index::similar::{self, Explained, Place, Query, QueryContext};
 use tunelens_index::{Explainer, FileCache, Match, Ranker, Refine, Source, Store, UnitRecord};
@@ -129,17 +130,17 @@ fn similar_to(
     )?)
 }
 
-/// The units similar to the one at `offset`, filtered and grouped as `how` says; `None` when
-/// there is no unit there or its vector is not stored yet.
-pub fn similar(
-    snapshot: &Snapshot,
+/// The unit at `offset` and the units similar to it, filtered and grouped as `how` says;
+/// `None` when there is no unit there or its vector is not stored yet.
+fn similar_hits<'s>(
+    snapshot: &'s Snapshot,
     ctx: QueryContext,
     offset: u32,
     level: proto::Level,
     k: usize,
     how: &Refine,
     files: &FileCache,
-) -> Result<Option<proto::SimilarResult>> {
+) -> Result<Option<(&'s UnitRecord, Vec<Explained>)>> {
     let u = match level {
         proto::Level::Passage => snapshot.passage_at(offset).map(|(u, _)| u),
         proto::Level::Tune => snapshot
@@ -152,13 +153,73 @@ pub fn similar(
         return Ok(None);
     };
     let hits = similar_to(snapshot, ctx, unit, &vector, k, how, files)?;
+    Ok(Some((unit, hits)))
+}
+
+fn query_unit(snapshot: &Snapshot, unit: &UnitRecord) -> proto::QueryUnit {
+    proto::QueryUnit {
+        uri: snapshot.uri.clone(),
+        range: snapshot.range(unit.range.range()),
+        bars: [unit.first_bar, unit.last_bar],
+    }
+}
+
+/// The units similar to the one at `offset`, filtered and grouped as `how` says; `None` when
+/// there is no unit there or its vector is not stored yet.
+pub fn similar(
+    snapshot: &Snapshot,
+    ctx: QueryContext,
+    offset: u32,
+    level: proto::Level,
+    k: usize,
+    how: &Refine,
+    files: &FileCache,
+) -> Result<Option<proto::SimilarResult>> {
+    let Some((unit, hits)) = similar_hits(snapshot, ctx, offset, level, k, how, files)? else {
+        return Ok(None);
+    };
     Ok(Some(proto::SimilarResult {
-        query: proto::QueryUnit {
-            uri: snapshot.uri.clone(),
-            range: snapshot.range(unit.range.range()),
-            bars: [unit.first_bar, unit.last_bar],
-        },
+        query: query_unit(snapshot, unit),
         matches: hits.iter().map(to_hit).collect(),
+    }))
+}
+
+/// [`similar`]'s list as the compare page: the unit and its matches engraved, read against
+/// the snapshot's text (an unsaved buffer) and `files`.
+pub fn compare_page(
+    snapshot: &Snapshot,
+    ctx: QueryContext,
+    offset: u32,
+    level: proto::Level,
+    k: usize,
+    how: &Refine,
+    files: &FileCache,
+) -> Result<Option<proto::CompareResult>> {
+    let Some((unit, hits)) = similar_hits(snapshot, ctx, offset, level, k, how, files)? else {
+        return Ok(None);
+    };
+    let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
+        return Ok(None);
+    };
+    let Some(voice) = tune.voices.iter().position(|v| v.id == unit.voice) else {
+        return Ok(None);
+    };
+    let query = compare::QueryPassage {
+        source: &snapshot.source,
+        tune,
+        voice,
+        bars: [unit.first_bar, unit.last_bar],
+        path: Some(&snapshot.path),
+    };
+    let mut explainer = Explainer::with_cache(files);
+    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
+    let Some(page) = compare::compare(&query, &hits, &mut explainer) else {
+        return Ok(None);
+    };
+    Ok(Some(proto::CompareResult {
+        query: query_unit(snapshot, unit),
+        html: compare::page::html(&page),
+        passages: page.passages.len() as u32,
     }))
 }
 

@@ -18,7 +18,8 @@ use tunelens_index::locks::{lock, read};
 use tunelens_index::similar::{self, QueryContext};
 use tunelens_index::vectors::Health;
 use tunelens_index::{
-    text_key, Catalog, ContentKey, Filters, Grouping, Position, Refine, RhythmPredictions,
+    text_key, Catalog, ContentKey, FileCache, Filters, Grouping, Position, Refine,
+    RhythmPredictions,
 };
 use tunelens_models::heads::Head;
 
@@ -72,6 +73,33 @@ impl Host {
         snapshot: &Snapshot,
         params: &proto::SimilarParams,
     ) -> Result<proto::SimilarResult> {
+        self.similar_with(snapshot, params, features::similar)
+    }
+
+    /// [`Self::similar`]'s list as the compare page.
+    pub fn compare(
+        &self,
+        snapshot: &Snapshot,
+        params: &proto::SimilarParams,
+    ) -> Result<proto::CompareResult> {
+        self.similar_with(snapshot, params, features::compare_page)
+    }
+
+    /// Runs `answer` (the list, or the page) on the unit `params` names, with its filters.
+    fn similar_with<T>(
+        &self,
+        snapshot: &Snapshot,
+        params: &proto::SimilarParams,
+        answer: impl FnOnce(
+            &Snapshot,
+            QueryContext,
+            u32,
+            proto::Level,
+            usize,
+            &Refine,
+            &FileCache,
+        ) -> Result<Option<T>>,
+    ) -> Result<T> {
         let at = params.range.map_or(params.position, |r| r.start);
         let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
         if params.level == proto::Level::Tune {
@@ -82,7 +110,7 @@ impl Host {
         let catalog = c.of(params.level);
         let rhythm = self.rhythm_predictions(&filters, catalog)?;
         let how = Refine::new(&filters, rhythm.as_ref(), grouping);
-        features::similar(
+        answer(
             snapshot,
             self.query_context(catalog, &c.tunes),
             snapshot.offset(at),
