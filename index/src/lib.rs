@@ -23,6 +23,7 @@ pub mod similar;
 pub mod store;
 pub mod symbolic;
 pub mod thesession;
+pub mod uri;
 pub mod vectors;
 
 pub use explain::{Explainer, Explanation, FileCache, ParsedFile};

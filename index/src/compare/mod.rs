@@ -281,19 +281,10 @@ fn file_name(path: &str) -> String {
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// `path` as a `file://` URL: absolute, each byte outside the unreserved set percent-encoded.
+/// `path` as a `file://` URL, made absolute first.
 pub fn file_uri(path: &str) -> String {
-    let absolute = std::path::absolute(path)
-        .map_or_else(|_| path.to_owned(), |p| p.to_string_lossy().into_owned());
-    let mut out = String::from("file://");
-    for &b in absolute.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    crate::uri::from_path(&absolute)
 }
 
 #[cfg(test)]
