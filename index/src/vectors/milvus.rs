@@ -111,6 +111,15 @@ impl Milvus {
         move |e| classify(&self.inner.config.uri, op, e)
     }
 
+    /// Runs request `f` (operation `op`, for the error) to its end.
+    fn call<T>(
+        &self,
+        op: &'static str,
+        f: impl std::future::Future<Output = std::result::Result<T, Error>>,
+    ) -> Result<T> {
+        self.block(f).map_err(self.err(op))
+    }
+
     /// The store of `model`'s vectors of `dim` components, created (with its index, loaded)
     /// when missing.
     pub fn collection(&self, model: &str, dim: usize) -> Result<MilvusVectors> {
@@ -141,15 +150,14 @@ impl Milvus {
     pub fn find(&self, model: &str) -> Result<Option<MilvusVectors>> {
         let head = self.collection_name(model, 0);
         let head = head.trim_end_matches('0');
-        let names = self
-            .block(
-                self.inner.client.list_collections(
-                    ListCollectionsRequest::builder()
-                        .build()
-                        .map_err(|e| VectorError::Config(format!("list collections: {e}")))?,
-                ),
-            )
-            .map_err(self.err("list collections"))?;
+        let names = self.call(
+            "list collections",
+            self.inner.client.list_collections(
+                ListCollectionsRequest::builder()
+                    .build()
+                    .map_err(|e| VectorError::Config(format!("list collections: {e}")))?,
+            ),
+        )?;
         let dim = names
             .collection_names()
             .iter()
@@ -164,27 +172,26 @@ impl Milvus {
             "tunelens vectors schema {VECTOR_SCHEMA}; model {model}; dim {dim}; cosine on normalised vectors (IP)"
         );
         let exists = self
-            .block(
+            .call(
+                "has collection",
                 client.has_collection(
                     HasCollectionRequest::builder()
                         .collection_name(name)
                         .build()
                         .map_err(bad)?,
                 ),
-            )
-            .map_err(self.err("has collection"))?
+            )?
             .exists();
         if exists {
-            let found = self
-                .block(
-                    client.describe_collection(
-                        DescribeCollectionRequest::builder()
-                            .collection_name(name)
-                            .build()
-                            .map_err(bad)?,
-                    ),
-                )
-                .map_err(self.err("describe collection"))?;
+            let found = self.call(
+                "describe collection",
+                client.describe_collection(
+                    DescribeCollectionRequest::builder()
+                        .collection_name(name)
+                        .build()
+                        .map_err(bad)?,
+                ),
+            )?;
             let text = found
                 .description()
                 .get_schema()
@@ -219,7 +226,8 @@ impl Milvus {
                 .add_field(FieldSchema::new().name(UNIT).data_type(DataType::Int64))
                 .add_field(varchar(LEVEL, 16))
                 .add_field(varchar(CONTENT, 64));
-            self.block(
+            self.call(
+                "create collection",
                 client.create_collection(
                     CreateCollectionRequest::builder()
                         .collection_name(name)
@@ -228,10 +236,10 @@ impl Milvus {
                         .build()
                         .map_err(bad)?,
                 ),
-            )
-            .map_err(self.err("create collection"))?;
+            )?;
             let (kind, params) = self.inner.config.index.build_params();
-            self.block(
+            self.call(
+                "create index",
                 client.create_index(
                     CreateIndexRequest::builder()
                         .collection_name(name)
@@ -244,10 +252,10 @@ impl Milvus {
                         .build()
                         .map_err(bad)?,
                 ),
-            )
-            .map_err(self.err("create index"))?;
+            )?;
         }
-        self.block(
+        self.call(
+            "load collection",
             client.load_collection(
                 LoadCollectionRequest::builder()
                     .collection_name(name)
@@ -255,8 +263,7 @@ impl Milvus {
                     .build()
                     .map_err(bad)?,
             ),
-        )
-        .map_err(self.err("load collection"))?;
+        )?;
         Ok(())
     }
 
@@ -265,26 +272,26 @@ impl Milvus {
         let name = self.collection_name(model, dim);
         let client = &self.inner.client;
         let exists = self
-            .block(
+            .call(
+                "has collection",
                 client.has_collection(
                     HasCollectionRequest::builder()
                         .collection_name(&name)
                         .build()
                         .map_err(|e| VectorError::Config(e.to_string()))?,
                 ),
-            )
-            .map_err(self.err("has collection"))?
+            )?
             .exists();
         if exists {
-            self.block(
+            self.call(
+                "drop collection",
                 client.drop_collection(
                     DropCollectionRequest::builder()
                         .collection_name(&name)
                         .build()
                         .map_err(|e| VectorError::Config(e.to_string()))?,
                 ),
-            )
-            .map_err(self.err("drop collection"))?;
+            )?;
         }
         self.inner
             .ready
@@ -392,17 +399,16 @@ impl MilvusVectors {
     }
 
     fn delete_where(&self, expr: String) -> Result<()> {
-        self.milvus
-            .block(
-                self.client().delete(
-                    DeleteRequest::builder()
-                        .collection_name(&self.name)
-                        .filter(expr)
-                        .build()
-                        .map_err(self.bad())?,
-                ),
-            )
-            .map_err(self.milvus.err("delete"))?;
+        self.milvus.call(
+            "delete",
+            self.client().delete(
+                DeleteRequest::builder()
+                    .collection_name(&self.name)
+                    .filter(expr)
+                    .build()
+                    .map_err(self.bad())?,
+            ),
+        )?;
         Ok(())
     }
 
@@ -419,31 +425,28 @@ impl MilvusVectors {
     /// Seals what was written and waits until the vector index covers every row (HNSW and
     /// IVF search sealed segments by their index; growing ones are scanned).
     pub fn flush_and_wait_index(&self, timeout: Duration) -> Result<()> {
-        self.milvus
-            .block(
-                self.client().flush(
-                    FlushRequest::builder()
-                        .collection_names([self.name.as_str()])
-                        .wait_flushed_ms(timeout.as_millis() as i64)
+        self.milvus.call(
+            "flush",
+            self.client().flush(
+                FlushRequest::builder()
+                    .collection_names([self.name.as_str()])
+                    .wait_flushed_ms(timeout.as_millis() as i64)
+                    .build()
+                    .map_err(self.bad())?,
+            ),
+        )?;
+        let started = std::time::Instant::now();
+        loop {
+            let desc = self.milvus.call(
+                "describe index",
+                self.client().describe_index(
+                    DescribeIndexRequest::builder()
+                        .collection_name(&self.name)
+                        .field_name(VECTOR)
                         .build()
                         .map_err(self.bad())?,
                 ),
-            )
-            .map_err(self.milvus.err("flush"))?;
-        let started = std::time::Instant::now();
-        loop {
-            let desc = self
-                .milvus
-                .block(
-                    self.client().describe_index(
-                        DescribeIndexRequest::builder()
-                            .collection_name(&self.name)
-                            .field_name(VECTOR)
-                            .build()
-                            .map_err(self.bad())?,
-                    ),
-                )
-                .map_err(self.milvus.err("describe index"))?;
+            )?;
             let done = desc
                 .indexes()
                 .iter()
@@ -510,16 +513,15 @@ impl VectorStore for MilvusVectors {
                 .columns(columns)
                 .build()
                 .map_err(self.bad())?;
-            self.milvus
-                .block(
-                    self.client().upsert(
-                        UpsertRequest::builder()
-                            .insert(insert)
-                            .build()
-                            .map_err(self.bad())?,
-                    ),
-                )
-                .map_err(self.milvus.err("upsert"))?;
+            self.milvus.call(
+                "upsert",
+                self.client().upsert(
+                    UpsertRequest::builder()
+                        .insert(insert)
+                        .build()
+                        .map_err(self.bad())?,
+                ),
+            )?;
         }
         Ok(())
     }
@@ -579,10 +581,7 @@ impl VectorStore for MilvusVectors {
                 .consistency_level(config.consistency.level())
                 .build()
                 .map_err(self.bad())?;
-            let response = self
-                .milvus
-                .block(self.client().search(request))
-                .map_err(self.milvus.err("search"))?;
+            let response = self.milvus.call("search", self.client().search(request))?;
             let Some(result) = response.results().iter().next() else {
                 return Ok(Vec::new());
             };
@@ -622,20 +621,18 @@ impl VectorStore for MilvusVectors {
         let mut out = HashMap::new();
         for chunk in ids.chunks(1024) {
             let list: Vec<String> = chunk.iter().map(|id| format!("\"{}\"", id.hex())).collect();
-            let response = self
-                .milvus
-                .block(
-                    self.client().query(
-                        QueryRequest::builder()
-                            .collection_name(&self.name)
-                            .filter(format!("{PK} in [{}]", list.join(", ")))
-                            .output_fields([PK, VECTOR])
-                            .consistency_level(self.milvus.inner.config.consistency.level())
-                            .build()
-                            .map_err(self.bad())?,
-                    ),
-                )
-                .map_err(self.milvus.err("query"))?;
+            let response = self.milvus.call(
+                "query",
+                self.client().query(
+                    QueryRequest::builder()
+                        .collection_name(&self.name)
+                        .filter(format!("{PK} in [{}]", list.join(", ")))
+                        .output_fields([PK, VECTOR])
+                        .consistency_level(self.milvus.inner.config.consistency.level())
+                        .build()
+                        .map_err(self.bad())?,
+                ),
+            )?;
             let results = response.results();
             let (Some(pks), Some(vectors)) = (
                 results.get_output_field(PK).and_then(|f| f.as_varchar()),
@@ -655,20 +652,18 @@ impl VectorStore for MilvusVectors {
     }
 
     fn count(&self, filter: &Filter) -> Result<usize> {
-        let response = self
-            .milvus
-            .block(
-                self.client().query(
-                    QueryRequest::builder()
-                        .collection_name(&self.name)
-                        .filter(expression(filter))
-                        .output_fields(["count(*)"])
-                        .consistency_level(ConsistencyLevel::Strong)
-                        .build()
-                        .map_err(self.bad())?,
-                ),
-            )
-            .map_err(self.milvus.err("count"))?;
+        let response = self.milvus.call(
+            "count",
+            self.client().query(
+                QueryRequest::builder()
+                    .collection_name(&self.name)
+                    .filter(expression(filter))
+                    .output_fields(["count(*)"])
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build()
+                    .map_err(self.bad())?,
+            ),
+        )?;
         let n = response
             .results()
             .get_output_field("count(*)")
