@@ -130,29 +130,36 @@ fn similar_to(
     )?)
 }
 
-/// The unit at `offset` and the units similar to it, filtered and grouped as `how` says;
+/// What a similar-passages request asks, its filters resolved.
+pub struct SimilarAsk<'a> {
+    pub ctx: QueryContext<'a>,
+    /// The place in the snapshot's text.
+    pub offset: u32,
+    pub level: proto::Level,
+    pub k: usize,
+    pub how: &'a Refine<'a>,
+    /// Matched files, read between requests.
+    pub files: &'a FileCache,
+}
+
+/// The unit at the asked place and the units similar to it, filtered and grouped as asked;
 /// `None` when there is no unit there or its vector is not stored yet.
 fn similar_hits<'s>(
     snapshot: &'s Snapshot,
-    ctx: QueryContext,
-    offset: u32,
-    level: proto::Level,
-    k: usize,
-    how: &Refine,
-    files: &FileCache,
+    ask: SimilarAsk,
 ) -> Result<Option<(&'s UnitRecord, Vec<Explained>)>> {
-    let u = match level {
-        proto::Level::Passage => snapshot.passage_at(offset).map(|(u, _)| u),
+    let u = match ask.level {
+        proto::Level::Passage => snapshot.passage_at(ask.offset).map(|(u, _)| u),
         proto::Level::Tune => snapshot
-            .tune_at(offset)
+            .tune_at(ask.offset)
             .and_then(|t| snapshot.tune_unit(t.index)),
     };
     let Some(u) = u else { return Ok(None) };
     let unit = &snapshot.record.units[u];
-    let Some(vector) = vector_of(ctx.store, ctx.model, unit)? else {
+    let Some(vector) = vector_of(ask.ctx.store, ask.ctx.model, unit)? else {
         return Ok(None);
     };
-    let hits = similar_to(snapshot, ctx, unit, &vector, k, how, files)?;
+    let hits = similar_to(snapshot, ask.ctx, unit, &vector, ask.k, ask.how, ask.files)?;
     Ok(Some((unit, hits)))
 }
 
@@ -164,18 +171,10 @@ fn query_unit(snapshot: &Snapshot, unit: &UnitRecord) -> proto::QueryUnit {
     }
 }
 
-/// The units similar to the one at `offset`, filtered and grouped as `how` says; `None` when
-/// there is no unit there or its vector is not stored yet.
-pub fn similar(
-    snapshot: &Snapshot,
-    ctx: QueryContext,
-    offset: u32,
-    level: proto::Level,
-    k: usize,
-    how: &Refine,
-    files: &FileCache,
-) -> Result<Option<proto::SimilarResult>> {
-    let Some((unit, hits)) = similar_hits(snapshot, ctx, offset, level, k, how, files)? else {
+/// The units similar to the one asked about; `None` when there is no unit there or its
+/// vector is not stored yet.
+pub fn similar(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::SimilarResult>> {
+    let Some((unit, hits)) = similar_hits(snapshot, ask)? else {
         return Ok(None);
     };
     Ok(Some(proto::SimilarResult {
@@ -185,17 +184,10 @@ pub fn similar(
 }
 
 /// [`similar`]'s list as the compare page: the unit and its matches engraved, read against
-/// the snapshot's text (an unsaved buffer) and `files`.
-pub fn compare_page(
-    snapshot: &Snapshot,
-    ctx: QueryContext,
-    offset: u32,
-    level: proto::Level,
-    k: usize,
-    how: &Refine,
-    files: &FileCache,
-) -> Result<Option<proto::CompareResult>> {
-    let Some((unit, hits)) = similar_hits(snapshot, ctx, offset, level, k, how, files)? else {
+/// the snapshot's text (an unsaved buffer) and the asked file cache.
+pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::CompareResult>> {
+    let files = ask.files;
+    let Some((unit, hits)) = similar_hits(snapshot, ask)? else {
         return Ok(None);
     };
     let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
@@ -286,15 +278,15 @@ pub fn hover_passage(
         unit.last_bar,
         snapshot.patches[u].len(),
     );
-    match similar(
-        snapshot,
+    let ask = SimilarAsk {
         ctx,
         offset,
-        proto::Level::Passage,
-        HOVER_K,
-        &Refine::default(),
+        level: proto::Level::Passage,
+        k: HOVER_K,
+        how: &Refine::default(),
         files,
-    )? {
+    };
+    match similar(snapshot, ask)? {
         Some(result) if !result.matches.is_empty() => {
             out.push_str("Similar passages:\n\n");
             match_lines(&mut out, &result.matches);

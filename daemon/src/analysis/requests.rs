@@ -10,7 +10,7 @@ use tunelens_models::abc::Level;
 use tunelens_protocol as proto;
 
 use super::document::Snapshot;
-use super::features::{self, Scorer};
+use super::features::{self, Scorer, SimilarAsk};
 use super::host::*;
 use crate::queue::Priority;
 use tunelens_index::labels::{head_for, LabelSet, DEFAULT_TEMPLATE};
@@ -18,8 +18,7 @@ use tunelens_index::locks::{lock, read};
 use tunelens_index::similar::{self, QueryContext};
 use tunelens_index::vectors::Health;
 use tunelens_index::{
-    text_key, Catalog, ContentKey, FileCache, Filters, Grouping, Position, Refine,
-    RhythmPredictions,
+    text_key, Catalog, ContentKey, Filters, Grouping, Position, Refine, RhythmPredictions,
 };
 use tunelens_models::heads::Head;
 
@@ -90,15 +89,7 @@ impl Host {
         &self,
         snapshot: &Snapshot,
         params: &proto::SimilarParams,
-        answer: impl FnOnce(
-            &Snapshot,
-            QueryContext,
-            u32,
-            proto::Level,
-            usize,
-            &Refine,
-            &FileCache,
-        ) -> Result<Option<T>>,
+        answer: impl FnOnce(&Snapshot, SimilarAsk) -> Result<Option<T>>,
     ) -> Result<T> {
         let at = params.range.map_or(params.position, |r| r.start);
         let k = params.k.unwrap_or(10).clamp(1, 1000) as usize;
@@ -110,16 +101,15 @@ impl Host {
         let catalog = c.of(params.level);
         let rhythm = self.rhythm_predictions(&filters, catalog)?;
         let how = Refine::new(&filters, rhythm.as_ref(), grouping);
-        answer(
-            snapshot,
-            self.query_context(catalog, &c.tunes),
-            snapshot.offset(at),
-            params.level,
+        let ask = SimilarAsk {
+            ctx: self.query_context(catalog, &c.tunes),
+            offset: snapshot.offset(at),
+            level: params.level,
             k,
-            &how,
-            &self.files,
-        )?
-        .ok_or_else(|| {
+            how: &how,
+            files: &self.files,
+        };
+        answer(snapshot, ask)?.ok_or_else(|| {
             AnalysisError::Indexing(
                 self.indexing_note()
                     .unwrap_or_else(|| "no passage or tune at this place".into()),
