@@ -2,10 +2,13 @@
 # The editor plugins, tested in the real editors against the real `tunelens lsp`:
 #   1. the VS Code extension's unit tests (node --test), the Neovim and Vim plugins' own logic;
 #   2. the packaged .vsix installed into code-server and driven by playwright-core in headless
-#      Chromium (hover, Find similar passages → references view, the genre code action);
-#   3. headless Neovim (built-in LSP client) and headless Vim (ALE) against the server.
+#      Chromium (hover, Find similar passages → references view, the genre code action, Compare
+#      with similar passages → the engraved page in a webview);
+#   3. headless Neovim (built-in LSP client) and headless Vim (ALE) against the server;
+#   4. the compare page's links (assets/compare as checked out) in headless Chromium.
 # Installs what it needs first (scripts/install-editors.sh, skipped when present).
-# Options: --screenshots  also write docs/screenshots/{vscode,nvim}-hover.png.
+# Options: --screenshots  also write docs/screenshots/{vscode,nvim}-hover.png and
+#                         docs/screenshots/vscode-compare.png.
 # Environment: TUNELENS_BIN=path  use that daemon binary instead of building one with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,11 +52,14 @@ run "vim unit" bash -c "cd editor-plugins/vim && vim -N -u test/vimrc -i NONE -e
 shot=()
 ((screenshots)) && shot=(--screenshot "$repo/docs/screenshots/vscode-hover.png")
 ((screenshots)) || shot=(--screenshot "$tmp/vscode-hover.png")
+((screenshots)) && shot+=(--compare-screenshot "$repo/docs/screenshots/vscode-compare.png")
+((screenshots)) || shot+=(--compare-screenshot "$tmp/vscode-compare.png")
 run "vscode e2e" node editor-plugins/e2e/vscode.e2e.js --vsix editor-plugins/vscode/tunelens.vsix "${shot[@]}"
 ws=$(workspace nvim)
 run "nvim e2e" env TUNELENS_WORKSPACE="$ws" bash -c "cd editor-plugins/nvim && nvim --headless -u NONE -c 'luafile test/e2e.lua' && echo"
 ws=$(workspace vim)
 run "vim e2e" env TUNELENS_WORKSPACE="$ws" bash -c "cd editor-plugins/vim && vim -N -u test/vimrc -i NONE -es -S test/e2e.vim </dev/null"
+run "compare page" node editor-plugins/e2e/compare-page.e2e.js
 if ((screenshots)); then
   ws=$(workspace nvim-shot)
   run "nvim screenshot" editor-plugins/e2e/nvim-screenshot.sh "$ws" "$repo/docs/screenshots/nvim-hover.png"

@@ -15,7 +15,8 @@
  *         "interval": "up a perfect 4th",         or null
  *         "location": "/home/u/tunes/reel.abc:12",shown as text
  *         "uri": "file:///home/u/tunes/reel.abc", link target for location
- *         "line": 12,
+ *         "line": 12,                            1-based; the link gets
+ *                                                 data-uri and data-line
  *         "link": "https://...",                  web page for the match, or null
  *         "score": 0.93,                          or null
  *         "abc": "X:1\nT:...\nK:G\n|GAG GAB|\n",   one complete tune
@@ -42,6 +43,10 @@
  *     "errors": ["#i: exception", ...] }
  * Each passage is rendered inside try/catch, so one bad passage does not stop
  * the others; window.onerror also feeds "errors".
+ *
+ * In a VS Code webview (acquireVsCodeApi defined) a click on a location link
+ * is not followed: the page posts {command: "open", uri, line} to the
+ * extension, which opens the file at that line. Elsewhere links work as usual.
  *
  * No playback: abcjs's synth fetches its soundfonts from the network, and this
  * page must work offline from file://.
@@ -222,6 +227,8 @@
       if (safeHref(p.uri)) {
         loc = el("a", "location", p.location);
         loc.href = p.uri;
+        loc.setAttribute("data-uri", p.uri);
+        if (Number.isInteger(p.line)) loc.setAttribute("data-line", String(p.line));
       } else {
         loc = el("span", "location", p.location);
       }
@@ -282,9 +289,36 @@
     report.unmatched.push(unmatched);
   }
 
+  // Inside a VS Code webview a file:// link leads nowhere: a click on a location
+  // link asks the extension to open the file instead, with
+  // postMessage({command: "open", uri, line}) (line 1-based, or null).
+  // acquireVsCodeApi may be called only once per page.
+  function hookVsCode(container) {
+    if (typeof acquireVsCodeApi !== "function") return;
+    var vscode;
+    try {
+      vscode = acquireVsCodeApi();
+    } catch (e) {
+      report.errors.push("page: acquireVsCodeApi: " + (e && e.message ? e.message : String(e)));
+      return;
+    }
+    container.addEventListener("click", function (ev) {
+      var a = ev.target && ev.target.closest ? ev.target.closest("a[data-uri]") : null;
+      if (!a) return;
+      ev.preventDefault();
+      var line = parseInt(a.getAttribute("data-line"), 10);
+      vscode.postMessage({
+        command: "open",
+        uri: a.getAttribute("data-uri"),
+        line: isFinite(line) ? line : null
+      });
+    });
+  }
+
   function main() {
     var data = window.TUNELENS_COMPARE;
     var container = document.getElementById("passages");
+    hookVsCode(container || document.body);
     if (!data || !Array.isArray(data.passages)) {
       report.errors.push("page: no comparison data (window.TUNELENS_COMPARE is missing)");
       showPageError("This page has no comparison data: it was not assembled by tunelens.");

@@ -4,10 +4,14 @@
 //
 //   TUNELENS_BIN=target/debug/tunelens TUNELENS_MODEL=../shared/fixtures/clamp-tiny-bert \
 //   node editor-plugins/e2e/vscode.e2e.js [--vsix editor-plugins/vscode/tunelens.vsix] [--screenshot docs/screenshots/vscode-hover.png]
+//     [--compare-screenshot docs/screenshots/vscode-compare.png]
 //
 // Asserts: the hover on The Kesh's first bars names "The Borrowed Jig" (which quotes them);
 // "tunelens: Find similar passages" from the palette lists session.abc in the references view;
-// the genre code action on the header writes one R: line, the label its title names, after T:.
+// the genre code action on the header writes one R: line, the label its title names, after T:;
+// "tunelens: Compare with similar passages" opens a webview whose page engraved every passage
+// with abcjs (its #tunelens-report: staves drawn, no errors), and a click on a match's location
+// link there opens that file at that line (when the server's page has data-uri links).
 "use strict";
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -23,6 +27,7 @@ const arg = (name, dflt) => {
 };
 const vsix = arg("--vsix", path.join(repo, "editor-plugins/vscode/tunelens.vsix"));
 const shot = arg("--screenshot", path.join(repo, "docs/screenshots/vscode-hover.png"));
+const compareShot = arg("--compare-screenshot", path.join(os.tmpdir(), "tunelens-vscode-compare.png"));
 const need = (name) => {
   const v = process.env[name];
   if (!v) throw new Error(`set ${name}`);
@@ -247,6 +252,59 @@ async function main() {
         JSON.stringify(rest) === JSON.stringify(original),
       `${title}\n  ${lines.slice(0, 7).join(" / ")}`,
     );
+
+    // Compare with similar passages → a webview panel with the server's page. The webview is an
+    // iframe holding another iframe (the page); find the frame that has the page's report.
+    const barLine = lines.findIndex((x) => x.startsWith("|:GAG GAB|")) + 1;
+    await goTo(barLine, 12);
+    await palette("tunelens: Compare with similar passages");
+    const pageFrame = async () => {
+      for (const f of page.frames()) {
+        const text = await f.evaluate(() => document.getElementById("tunelens-report")?.textContent || "").catch(() => "");
+        if (text) return { frame: f, report: JSON.parse(text) };
+      }
+      return false;
+    };
+    const { frame, report } = await until("the compare page's report in a webview", pageFrame, 60000);
+    const svgs = await frame.locator("#passages svg").count();
+    check(
+      "compare page engraved every passage with abcjs",
+      report.passages >= 2 &&
+        report.rendered.length === report.passages &&
+        report.rendered.every((n) => n >= 1) &&
+        report.staves >= report.passages &&
+        svgs >= report.passages &&
+        String(report.abcjs).startsWith("abcjs") &&
+        report.errors.length === 0,
+      `${JSON.stringify(report)}; ${svgs} svg`,
+    );
+    const tab = await page.locator(".editor-group-container.active .tab.active").first().getAttribute("aria-label");
+    check("compare panel title names kesh.abc", /Compare: kesh\.abc/.test(tab || ""), tab);
+    await page.waitForTimeout(300);
+    fs.mkdirSync(path.dirname(compareShot), { recursive: true });
+    await page.screenshot({ path: compareShot });
+
+    // A click on the first match's location link opens that file at that line (the page posts
+    // {command: "open", uri, line}). The server embeds assets/compare/compare.js as checked
+    // out, so a page without data-uri links is a failure, not a skip.
+    const link = frame.locator("#passage-1 a.location[data-uri]");
+    check("the compare page's location links carry data-uri", (await link.count()) > 0, "no a.location[data-uri] in #passage-1");
+    if (await link.count()) {
+      const uri = await link.getAttribute("data-uri");
+      const want = Number(await link.getAttribute("data-line"));
+      const name = decodeURIComponent(uri.split("/").pop());
+      await link.click();
+      const cursor = await until(
+        `${name} open at line ${want}`,
+        async () => {
+          const active = (await page.locator(".editor-group-container.active .tab.active").first().getAttribute("aria-label")) || "";
+          const sel = await page.locator("[id='status.editor.selection']").first().innerText().catch(() => "");
+          return active.includes(name) && sel.includes(`Ln ${want},`) ? `${active} ${sel}` : false;
+        },
+        15000,
+      ).catch((e) => e.message);
+      check("a location link in the compare page opens the file at its line", cursor.includes(name) && cursor.includes(`Ln ${want},`), cursor);
+    }
   } catch (e) {
     // What the screen showed when it went wrong, beside the log.
     if (page) await page.screenshot({ path: path.join(os.tmpdir(), "tunelens-vscode-e2e-failure.png") }).catch(() => undefined);

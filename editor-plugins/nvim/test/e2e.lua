@@ -3,7 +3,8 @@
 --   nvim --headless -u NONE -c "luafile test/e2e.lua"
 -- Opens kesh.abc, waits for the server, and asserts that hover on its first bars and
 -- :TunelensSimilar both name "The Borrowed Jig" of session.abc, which quotes those bars; that
--- the server's code action edits the header; and that :TunelensGenre writes R:.
+-- :TunelensCompare writes the engraved page (with abcjs) and opens it; that the server's code
+-- action edits the header; and that :TunelensGenre writes R:.
 local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h")
 vim.opt.runtimepath:append(here)
 vim.cmd("filetype on")
@@ -93,6 +94,26 @@ end
 check(":TunelensSimilar fills quickfix with session.abc", in_qf, vim.inspect(qf))
 
 vim.cmd("wincmd p")
+
+-- :TunelensCompare writes the server's page to a temp .html file and opens it; the opener here
+-- (vim.g.tunelens_open_cmd, run as a job) only records the path it was given.
+local opened = ws .. "/.tunelens/opened.txt"
+vim.g.tunelens_open_cmd = { "sh", "-c", 'printf %s "$1" > "$0"', opened }
+vim.api.nvim_win_set_cursor(0, { 6, 10 })
+vim.cmd("TunelensCompare")
+vim.wait(20000, function()
+  return vim.fn.filereadable(opened) == 1 and #table.concat(vim.fn.readfile(opened)) > 0
+end, 100)
+local page_path = vim.fn.filereadable(opened) == 1 and table.concat(vim.fn.readfile(opened)) or ""
+local page = vim.fn.filereadable(page_path) == 1 and table.concat(vim.fn.readfile(page_path), "\n") or ""
+check(":TunelensCompare opens a temp .html file", page_path:match("%.html$") ~= nil and page_path == require("tunelens").last_compare, page_path)
+check(
+  ":TunelensCompare's page holds the report, abcjs and the passages",
+  page:find('id="tunelens-report"', 1, true) ~= nil and page:find("abcjs", 1, true) ~= nil
+    and page:find("Borrowed Jig", 1, true) ~= nil,
+  #page .. " bytes"
+)
+vim.g.tunelens_open_cmd = nil
 
 -- The server's code action on The Kesh's header, applied by Neovim's own LSP code: one R: line,
 -- the label the title names, after T: (where the server puts a new field), nothing else changed.

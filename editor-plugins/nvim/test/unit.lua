@@ -38,11 +38,25 @@ check("quickfix item place", { items[1].filename, items[1].lnum, items[1].col },
 check("quickfix item text", items[1].text, "The Kesh  0.81  [workspace]  same notes")
 check("untitled, null collection", items[2].text, "(untitled)  0.50")
 
+check("opener: default", t.open_argv(nil, "/tmp/p.html"), nil)
+check("opener: empty", { t.open_argv("", "/p"), t.open_argv({}, "/p") }, {})
+check("opener: list", t.open_argv({ "firefox", "--new-tab" }, "/tmp/p.html"), { "firefox", "--new-tab", "/tmp/p.html" })
+check("opener: string", t.open_argv(" firefox  --new-tab ", "/tmp/p.html"), { "firefox", "--new-tab", "/tmp/p.html" })
+local opened
+local f = function(p)
+  opened = p
+end
+check("opener: function", t.open_argv(f, "/p"), f)
+t.config.open_cmd = f
+t.open("/tmp/page.html")
+check("open calls the configured function", opened, "/tmp/page.html")
+t.config.open_cmd = nil
+
 t.setup({ model_dir = "~/m", corpora = { "/c" }, window_bars = 8 })
 check("init options", t.init_options(t.config), {
   device = "auto", windowBars = 8, genreField = "R", modelDir = vim.fn.expand("~/m"), corpora = { "/c" },
 })
-check("commands defined", vim.fn.exists(":TunelensSimilar") * vim.fn.exists(":TunelensSearch") * vim.fn.exists(":TunelensGenre"), 2 * 2 * 2)
+check("commands defined", vim.fn.exists(":TunelensSimilar") * vim.fn.exists(":TunelensSearch") * vim.fn.exists(":TunelensGenre") * vim.fn.exists(":TunelensCompare"), 2 * 2 * 2 * 2)
 
 print(string.format("nvim-unit: %d passed, %d failed", passed, failed))
 vim.cmd(failed == 0 and "qall!" or "cquit 1")

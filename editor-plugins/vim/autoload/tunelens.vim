@@ -98,6 +98,54 @@ function! tunelens#Similar() abort
   call s:Send('tunelens/similar', l:params, {r -> s:ToQuickfix('similar passages', r)})
 endfunction
 
+" How to open a file with the system's viewer: the setting (g:tunelens_open_cmd) is a command
+" list or string that gets the path as its last argument; empty: xdg-open (open on macOS).
+" Returns the argv list.
+function! tunelens#OpenArgv(setting, path) abort
+  let l:argv = type(a:setting) == v:t_list ? copy(a:setting)
+  \ : type(a:setting) == v:t_string ? split(a:setting) : []
+  if empty(l:argv)
+    let l:argv = [has('mac') || has('macunix') ? 'open' : 'xdg-open']
+  endif
+  return add(l:argv, a:path)
+endfunction
+
+" Opens a file (the compare page) with g:tunelens_open_cmd or the system's opener.
+function! tunelens#Open(path) abort
+  let l:how = tunelens#OpenArgv(get(g:, 'tunelens_open_cmd', ''), a:path)
+  if !executable(l:how[0])
+    echohl WarningMsg | echom printf("tunelens: cannot open %s: '%s' is not executable (set g:tunelens_open_cmd)", a:path, l:how[0]) | echohl None
+    return
+  endif
+  let l:job = job_start(l:how, {'in_io': 'null', 'out_io': 'null', 'err_io': 'null', 'stoponexit': ''})
+  if job_status(l:job) ==# 'fail'
+    echohl WarningMsg | echom 'tunelens: cannot open ' . a:path . ' with ' . join(l:how) | echohl None
+  endif
+endfunction
+
+" tunelens/compare for the cursor's passage: the server's page (the passage and its matches
+" engraved, self-contained) written to a temp .html file and opened in the browser.
+function! tunelens#Compare() abort
+  let l:params = {'textDocument': {'uri': s:Uri(bufnr(''))}, 'position': s:Position()}
+  call s:Send('tunelens/compare', l:params, function('s:OnCompare'))
+endfunction
+
+function! s:OnCompare(result) abort
+  if type(a:result) != v:t_dict || type(get(a:result, 'html', v:null)) != v:t_string
+    echohl ErrorMsg | echom 'tunelens: tunelens/compare sent no page' | echohl None
+    return
+  endif
+  let l:path = tempname() . '.html'
+  " split() keeping empty items and writefile()'s 'b' give back the text byte for byte.
+  if writefile(split(a:result.html, "\n", 1), l:path, 'b') != 0
+    echohl ErrorMsg | echom 'tunelens: cannot write ' . l:path | echohl None
+    return
+  endif
+  let g:tunelens_last_compare = l:path
+  echom printf('tunelens: %d passages compared: %s', get(a:result, 'passages', 0), l:path)
+  call tunelens#Open(l:path)
+endfunction
+
 function! tunelens#Search(text) abort
   call s:Send('tunelens/search', {'text': a:text, 'level': 'tune', 'k': 20}, {r -> s:ToQuickfix('"' . a:text . '"', r)})
 endfunction

@@ -15,6 +15,8 @@ let g:loaded_tunelens = 1
 "   g:tunelens_genre_field  'R'
 "   g:tunelens_db_path      ''
 "   g:tunelens_keymaps      1: K is :ALEHover in abc buffers
+"   g:tunelens_open_cmd     what opens :TunelensCompare's page: a command list or string (the
+"                           file is added last); '' : xdg-open (open on macOS)
 let g:tunelens_cmd = get(g:, 'tunelens_cmd', ['tunelens', 'lsp'])
 let g:tunelens_keymaps = get(g:, 'tunelens_keymaps', 1)
 
@@ -34,6 +36,7 @@ call ale#linter#Define('abc', {
 \})
 
 command! TunelensSimilar call tunelens#Similar()
+command! TunelensCompare call tunelens#Compare()
 command! -nargs=+ TunelensSearch call tunelens#Search(<q-args>)
 command! TunelensGenre call tunelens#Genre()
 command! TunelensStatus call tunelens#Status()

@@ -2,7 +2,8 @@
 "   TUNELENS_BIN=... TUNELENS_MODEL=... TUNELENS_WORKSPACE=<copy of e2e/workspace> \
 "   vim -N -u test/vimrc -i NONE -es -S test/e2e.vim
 " Asserts that :ALEHover on The Kesh's first bars and :TunelensSimilar name "The Borrowed Jig", that
-" :ALECodeAction applies the server's edit to the header, and that :TunelensGenre writes R:.
+" :TunelensCompare writes the engraved page (with abcjs) and opens it, that :ALECodeAction
+" applies the server's edit to the header, and that :TunelensGenre writes R:.
 " Prints lines on Vim's own stdout (-es shows :print there). writefile() to /dev/stdout would
 " reopen a redirected log file and overwrite (or truncate) what the shell around wrote.
 function! s:Print(lines) abort
@@ -82,6 +83,22 @@ let s:qf = map(getqflist(), {_, it -> bufname(it.bufnr) . ' ' . it.text})
 call s:C(':TunelensSimilar fills quickfix with session.abc',
 \ !empty(filter(copy(s:qf), {_, t -> t =~# 'session\.abc' && t =~# 'Borrowed Jig'})), string(s:qf))
 cclose
+
+" :TunelensCompare writes the server's page to a temp .html file and opens it; the opener here
+" (g:tunelens_open_cmd, run as a job) only records the path it was given.
+let s:opened = s:ws . '/.tunelens/opened.txt'
+let g:tunelens_open_cmd = ['sh', '-c', 'printf %s "$1" > "$0"', s:opened]
+call cursor(6, 11)
+TunelensCompare
+call s:Wait(20000, {-> filereadable(s:opened) && !empty(join(readfile(s:opened)))})
+let s:page_path = filereadable(s:opened) ? join(readfile(s:opened), '') : ''
+let s:page = filereadable(s:page_path) ? join(readfile(s:page_path), "\n") : ''
+call s:C(':TunelensCompare opens a temp .html file',
+\ s:page_path =~# '\.html$' && s:page_path ==# get(g:, 'tunelens_last_compare', ''), s:page_path)
+call s:C(":TunelensCompare's page holds the report, abcjs and the passages",
+\ stridx(s:page, 'id="tunelens-report"') >= 0 && stridx(s:page, 'abcjs') >= 0 && stridx(s:page, 'Borrowed Jig') >= 0,
+\ len(s:page) . ' bytes')
+unlet g:tunelens_open_cmd
 
 " The server's code action on The Kesh's header through ALE's own :ALECodeAction. ALE asks which
 " action to apply with ale#util#Input (input() otherwise); here that answers 1 and keeps ALE's menu.

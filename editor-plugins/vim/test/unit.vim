@@ -43,11 +43,26 @@ call s:C('qf place', [s:items[0].filename, s:items[0].lnum, s:items[0].col], ['/
 call s:C('qf text', s:items[0].text, 'The Kesh  0.81  [workspace]  same notes')
 call s:C('qf untitled', s:items[1].text, '(untitled)  0.50')
 
+call s:C('opener: default', tunelens#OpenArgv('', '/tmp/p.html'), [has('mac') ? 'open' : 'xdg-open', '/tmp/p.html'])
+call s:C('opener: list', tunelens#OpenArgv(['firefox', '--new-tab'], '/tmp/p.html'), ['firefox', '--new-tab', '/tmp/p.html'])
+call s:C('opener: string', tunelens#OpenArgv(' firefox  --new-tab ', '/tmp/p.html'), ['firefox', '--new-tab', '/tmp/p.html'])
+let s:rec = tempname()
+let g:tunelens_open_cmd = ['sh', '-c', 'printf %s "$1" > "$0"', s:rec]
+call tunelens#Open('/tmp/page.html')
+for s:i in range(50)
+  if filereadable(s:rec) && !empty(readfile(s:rec))
+    break
+  endif
+  sleep 100m
+endfor
+call s:C('open runs the command with the path last', filereadable(s:rec) ? readfile(s:rec) : [], ['/tmp/page.html'])
+unlet g:tunelens_open_cmd
+
 let g:tunelens_model_dir = '/m/'
 let g:tunelens_window_bars = 8
 call s:C('options', tunelens#Options(), {'device': 'auto', 'windowBars': 8, 'genreField': 'R', 'modelDir': '/m'})
 call s:C('ALE linter defined', map(ale#linter#GetAll(['abc']), 'v:val.name'), ['tunelens'])
-call s:C('commands', [exists(':TunelensSimilar'), exists(':TunelensSearch'), exists(':TunelensGenre')], [2, 2, 2])
+call s:C('commands', [exists(':TunelensSimilar'), exists(':TunelensSearch'), exists(':TunelensGenre'), exists(':TunelensCompare')], [2, 2, 2, 2])
 
 call add(s:out, printf('vim-unit: %d passed, %d failed', s:n - s:failed, s:failed))
 call s:Print(s:out)

@@ -14,10 +14,12 @@ import {
   type WorkDoneProgressReport,
   type WorkDoneProgressEnd,
 } from "vscode-languageclient/node";
+import { compareTitle, openTarget } from "./core/compare";
 import { labelSetFor, setHeaderField } from "./core/header";
 import { labelItems, matchItem, type Progress, statusText, statusTooltip, tuneAt } from "./core/present";
 import {
   type ClassifyResult,
+  type CompareResult,
   type Match,
   Methods,
   type Position,
@@ -34,6 +36,8 @@ let lastStatus: StatusResult | undefined;
 let lastError: string | undefined;
 const progress = new Map<string | number, Progress>();
 let poll: NodeJS.Timeout | undefined;
+let comparePanel: vscode.WebviewPanel | undefined;
+let compareSource: vscode.ViewColumn | undefined;
 
 function settings(): Settings {
   const cfg = vscode.workspace.getConfiguration("tunelens");
@@ -69,6 +73,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   // Not tunelens.findSimilar / tunelens.suggestGenre: the server lists those as its own
   // commands (code lens), and the client library registers them to forward to it.
   command("tunelens.findSimilarPassages", findSimilar);
+  command("tunelens.compare", compare);
   command("tunelens.searchCorpus", searchCorpus);
   command("tunelens.chooseGenre", suggestGenre);
   command("tunelens.indexFolder", indexFolder);
@@ -243,6 +248,52 @@ async function findSimilar(uri?: string | vscode.Uri, position?: Position): Prom
     t.position,
     result.matches.map((m) => location(c, m)),
   );
+}
+
+/**
+ * tunelens/compare for the cursor's passage: the server's page (the passage and its matches
+ * engraved with abcjs, inlined, so nothing is fetched) in one webview panel beside the editor,
+ * reused by later calls. A click on a location link in the page posts {command: "open", ...}.
+ */
+async function compare(uri?: string | vscode.Uri, position?: Position): Promise<void> {
+  const c = running();
+  const t = target(uri, position);
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: "tunelens: comparing with similar passages" },
+    () =>
+      c.sendRequest<CompareResult>(Methods.compare, {
+        textDocument: { uri: c.code2ProtocolConverter.asUri(t.uri) },
+        position: c.code2ProtocolConverter.asPosition(t.position),
+      }),
+  );
+  compareSource = vscode.window.activeTextEditor?.viewColumn ?? vscode.ViewColumn.One;
+  if (!comparePanel) {
+    comparePanel = vscode.window.createWebviewPanel(
+      "tunelens.compare",
+      compareTitle(result),
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
+      { enableScripts: true, retainContextWhenHidden: true },
+    );
+    comparePanel.onDidDispose(() => (comparePanel = undefined));
+    comparePanel.webview.onDidReceiveMessage(async (msg: unknown) => {
+      const place = openTarget(msg);
+      if (!place) return;
+      try {
+        const pos = new vscode.Position(place.line, 0);
+        await vscode.window.showTextDocument(vscode.Uri.parse(place.uri), {
+          viewColumn: compareSource ?? vscode.ViewColumn.One,
+          selection: new vscode.Range(pos, pos),
+        });
+      } catch (e) {
+        vscode.window.showErrorMessage(`tunelens: cannot open ${place.uri}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    });
+  } else {
+    comparePanel.title = compareTitle(result);
+    comparePanel.reveal(undefined, false);
+  }
+  comparePanel.webview.html = result.html;
+  if (result.passages < 2) vscode.window.showInformationMessage("tunelens: no similar passages found");
 }
 
 async function searchCorpus(text?: string): Promise<void> {

@@ -34,3 +34,12 @@ test("no command id is one the server executes itself (the client library regist
   const server = ["tunelens.findSimilar", "tunelens.suggestGenre"];
   for (const c of manifest.contributes.commands) assert.ok(!server.includes(c.command), c.command);
 });
+
+test("the editor-only commands show in the palette and the context menu for abc files only", () => {
+  const { commandPalette, "editor/context": context } = manifest.contributes.menus;
+  for (const id of ["tunelens.findSimilarPassages", "tunelens.compare"]) {
+    assert.equal(commandPalette.find((m) => m.command === id)?.when, "editorLangId == abc", id);
+    assert.equal(context.find((m) => m.command === id)?.when, "editorLangId == abc", id);
+  }
+  assert.equal(manifest.contributes.commands.find((c) => c.command === "tunelens.compare").title, "Compare with similar passages");
+});

@@ -13,6 +13,10 @@ local defaults = {
   db_path = nil,
   root_markers = { ".git", ".tunelens" },
   keymaps = true, -- K: hover (Neovim 0.10+ maps it already; 0.7 does not)
+  -- What opens :TunelensCompare's page: nil (vim.g.tunelens_open_cmd, else vim.ui.open, else
+  -- xdg-open / open), a command list or string (the file is added as the last argument), or a
+  -- Lua function(path).
+  open_cmd = nil,
   on_attach = nil,
 }
 
@@ -138,6 +142,48 @@ function M.match_items(matches, offset_encoding)
   return items
 end
 
+--- How to open a file with the system's viewer, from the open_cmd setting (else
+--- vim.g.tunelens_open_cmd): a function(path), or a command list / string that gets the path as
+--- its last argument. Returns a function, an argv list, or nil for the default (vim.ui.open
+--- where Neovim has it, else xdg-open, or open on macOS; see M.open).
+function M.open_argv(setting, path)
+  if type(setting) == "function" then
+    return setting
+  end
+  if type(setting) == "string" and setting ~= "" then
+    setting = vim.split(setting, "%s+", { trimempty = true })
+  end
+  if type(setting) == "table" and #setting > 0 then
+    local argv = vim.deepcopy(setting)
+    table.insert(argv, path)
+    return argv
+  end
+  return nil
+end
+
+--- Opens a file (the compare page) with the configured or the system's opener.
+function M.open(path)
+  local setting = M.config.open_cmd
+  if setting == nil then
+    setting = vim.g.tunelens_open_cmd
+  end
+  local how = M.open_argv(setting, path)
+  if type(how) == "function" then
+    return how(path)
+  end
+  if not how and vim.ui.open then
+    return vim.ui.open(path)
+  end
+  how = how or { vim.fn.has("mac") == 1 and "open" or "xdg-open", path }
+  if vim.fn.executable(how[1]) ~= 1 then
+    notify(string.format("cannot open %s: '%s' is not executable (set open_cmd)", path, how[1]), vim.log.levels.WARN)
+    return
+  end
+  if vim.fn.jobstart(how, { detach = true }) <= 0 then
+    notify("cannot open " .. path .. " with " .. table.concat(how, " "), vim.log.levels.WARN)
+  end
+end
+
 -- Commands ---------------------------------------------------------------------------------
 
 local function to_quickfix(title, matches, c)
@@ -158,6 +204,35 @@ function M.similar()
   local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
   request(bufnr, "tunelens/similar", params, function(result, client)
     to_quickfix("similar passages", result.matches or {}, client)
+  end)
+end
+
+--- tunelens/compare for the cursor's passage: the server's page (the passage and its matches
+--- engraved, self-contained) written to a temp .html file and opened in the browser.
+function M.compare()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local c = M.client(bufnr)
+  if not c then
+    return
+  end
+  local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
+  request(bufnr, "tunelens/compare", params, function(result)
+    if type(result) ~= "table" or type(result.html) ~= "string" then
+      notify("tunelens/compare sent no page", vim.log.levels.ERROR)
+      return
+    end
+    local path = vim.fn.tempname() .. ".html"
+    local f, err = io.open(path, "wb")
+    if not f then
+      notify("cannot write " .. path .. ": " .. tostring(err), vim.log.levels.ERROR)
+      return
+    end
+    f:write(result.html)
+    f:close()
+    M.last_compare = path
+    local n = tonumber(result.passages) or 0
+    notify(string.format("%d passages compared: %s", n, path))
+    M.open(path)
   end)
 end
 
@@ -311,6 +386,7 @@ function M.setup(opts)
       autocmd FileType abc lua require("tunelens").attach(tonumber(vim.fn.expand("<abuf>")))
     augroup END
     command! TunelensSimilar lua require("tunelens").similar()
+    command! TunelensCompare lua require("tunelens").compare()
     command! -nargs=+ TunelensSearch lua require("tunelens").search(<q-args>)
     command! TunelensGenre lua require("tunelens").genre()
     command! TunelensStatus lua require("tunelens").status()

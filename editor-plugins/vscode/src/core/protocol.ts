@@ -38,6 +38,15 @@ export interface SimilarResult {
   matches: Match[];
 }
 
+/** tunelens/compare takes SimilarParams (and the same filters) and answers one HTML page. */
+export interface CompareResult {
+  query: { uri: string; range: Range; bars?: [number, number] };
+  /** A self-contained page (abcjs inlined) that engraves the query and each match. */
+  html: string;
+  /** How many passages the page shows, the query included. */
+  passages: number;
+}
+
 export interface SearchParams {
   text: string;
   level?: "tune" | "passage";
@@ -90,6 +99,7 @@ export interface StatusResult {
 
 export const Methods = {
   similar: "tunelens/similar",
+  compare: "tunelens/compare",
   search: "tunelens/search",
   classify: "tunelens/classify",
   status: "tunelens/status",

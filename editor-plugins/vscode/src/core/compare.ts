@@ -1,0 +1,35 @@
+// The compare page in a webview: its title, and the "open" message its location links post
+// (assets/compare/compare.js: {command: "open", uri, line} with a 1-based line).
+// Plain data: shared by the extension and its unit tests, which run without VS Code.
+import * as path from "node:path";
+import type { CompareResult } from "./protocol";
+
+/** Where a location link leads: a file:// URI and a 0-based line. */
+export interface OpenTarget {
+  uri: string;
+  line: number;
+}
+
+/**
+ * The place an `open` message from the page asks for, or undefined for anything else (other
+ * messages, other URI schemes, malformed fields). A missing or bad line opens the file's top.
+ */
+export function openTarget(msg: unknown): OpenTarget | undefined {
+  if (!msg || typeof msg !== "object") return undefined;
+  const m = msg as { command?: unknown; uri?: unknown; line?: unknown };
+  if (m.command !== "open" || typeof m.uri !== "string" || !/^file:\/\//i.test(m.uri)) return undefined;
+  const line = typeof m.line === "number" && Number.isInteger(m.line) && m.line >= 1 ? m.line - 1 : 0;
+  return { uri: m.uri, line };
+}
+
+/** The panel's title: the query's file and bars, e.g. "Compare: kesh.abc, bars 1–4". */
+export function compareTitle(result: Pick<CompareResult, "query">): string {
+  let file = result.query.uri;
+  try {
+    file = path.basename(decodeURIComponent(new URL(file).pathname));
+  } catch {
+    // Not a URL: keep it as it is.
+  }
+  const bars = result.query.bars;
+  return bars ? `Compare: ${file}, bars ${bars[0]}–${bars[1]}` : `Compare: ${file}`;
+}
