@@ -188,6 +188,7 @@ async function main() {
       return text.includes("Borrowed Jig") ? text : false;
     });
     check("hover names the similar passage", hoverText.includes("Borrowed Jig"), hoverText);
+    check("hover links to the compare page", hoverText.includes("See them engraved"), hoverText);
     // The hover fades in even with reduced motion: photograph it once it is opaque.
     await page.waitForFunction(() => {
       const h = document.querySelector(".monaco-hover:not(.hidden)");

@@ -14,7 +14,7 @@ import {
   type WorkDoneProgressReport,
   type WorkDoneProgressEnd,
 } from "vscode-languageclient/node";
-import { compareTitle, openTarget } from "./core/compare";
+import { compareHoverLink, compareTitle, openTarget } from "./core/compare";
 import { labelSetFor, setHeaderField } from "./core/header";
 import { labelItems, matchItem, type Progress, statusText, statusTooltip, tuneAt } from "./core/present";
 import {
@@ -128,6 +128,18 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     initializationOptions: options(),
     outputChannel: output,
     middleware: {
+      // A passage's hover ends with a link to the same list engraved (the compare page).
+      provideHover: async (document, position, token, next) => {
+        const hover = await next(document, position, token);
+        if (!hover) return hover;
+        const text = hover.contents.map((c) => (typeof c === "string" ? c : c.value)).join("\n");
+        const link = compareHoverLink(text, document.uri.toString(), { line: position.line, character: position.character });
+        if (!link) return hover;
+        const md = new vscode.MarkdownString(link, true);
+        // Trusted for this one command only: the rest of the hover stays untrusted.
+        md.isTrusted = { enabledCommands: ["tunelens.compare"] };
+        return new vscode.Hover([...hover.contents, md], hover.range);
+      },
       workspace: {
         // Answer workspace/configuration with the expanded paths the server can use as they are.
         configuration: (params, token, next) =>

@@ -1,7 +1,7 @@
 // node --test: the compare page's "open" message and the panel title.
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { openTarget, compareTitle } = require("../out/core/compare");
+const { openTarget, compareTitle, compareHoverLink } = require("../out/core/compare");
 
 test("an open message becomes a file URI and a 0-based line", () => {
   assert.deepEqual(openTarget({ command: "open", uri: "file:///tunes/session.abc", line: 12 }), {
@@ -41,4 +41,12 @@ test("the panel title names the query's file and bars", () => {
   assert.equal(compareTitle({ query: { uri: "file:///w/my%20tunes/kesh.abc", range, bars: [1, 4] } }), "Compare: kesh.abc, bars 1–4");
   assert.equal(compareTitle({ query: { uri: "file:///w/kesh.abc", range } }), "Compare: kesh.abc");
   assert.equal(compareTitle({ query: { uri: "not a uri", range } }), "Compare: not a uri");
+});
+
+test("a hover that lists similar passages links to the compare page for its place", () => {
+  const link = compareHoverLink("Similar passages:\n\n1. **The Borrowed Jig**", "file:///t/kesh.abc", { line: 6, character: 3 });
+  assert.match(link, /^\[\$\(preview\) See them engraved\]\(command:tunelens\.compare\?/);
+  const args = JSON.parse(decodeURIComponent(link.match(/\?([^ )]+)/)[1]));
+  assert.deepEqual(args, ["file:///t/kesh.abc", { line: 6, character: 3 }]);
+  assert.equal(compareHoverLink("**T:** The Kesh", "file:///t/kesh.abc", { line: 0, character: 0 }), undefined);
 });

@@ -33,3 +33,14 @@ export function compareTitle(result: Pick<CompareResult, "query">): string {
   const bars = result.query.bars;
   return bars ? `Compare: ${file}, bars ${bars[0]}–${bars[1]}` : `Compare: ${file}`;
 }
+
+/**
+ * The markdown line a passage's hover ends with: a command link that opens the compare page
+ * for the hovered place (`tunelens.compare` with the document's URI and the LSP position).
+ * Only a hover that lists similar passages gets it (the server's "Similar passages:" list).
+ */
+export function compareHoverLink(hoverText: string, uri: string, position: { line: number; character: number }): string | undefined {
+  if (!hoverText.includes("Similar passages:")) return undefined;
+  const args = encodeURIComponent(JSON.stringify([uri, { line: position.line, character: position.character }]));
+  return `[$(preview) See them engraved](command:tunelens.compare?${args} "Compare with similar passages")`;
+}
