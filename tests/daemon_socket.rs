@@ -649,3 +649,44 @@ fn the_socket_is_private_from_its_first_moment_and_other_users_are_refused() {
     );
     daemon.kill();
 }
+
+/// A script asks about a MusicXML score as it asks about ABC: positions are in the score's ABC
+/// conversion (what `tunelens patches` prints), matches in other scores come with measures and
+/// an explanation, and the compare page engraves them.
+#[test]
+fn musicxml_scores_are_asked_about_over_the_socket_and_their_matches_explained() {
+    let tmp = TempDir::new("sock-musicxml");
+    let ws = tmp.path().join("chorales");
+    std::fs::create_dir(&ws).expect("mkdir");
+    let bach = common::repo_root().join(".data/music21/music21/corpus/bach/bwv1.6.mxl");
+    assert!(bach.is_file(), "{} is missing: run scripts/setup.sh --data", bach.display());
+    std::fs::copy(&bach, ws.join("bwv1.6.mxl")).expect("copy");
+    // A second copy: its measures match the first note for note.
+    std::fs::copy(&bach, ws.join("copy.mxl")).expect("copy");
+    let ws = std::fs::canonicalize(&ws).expect("canonical");
+    let daemon = Daemon::start(tmp.path(), &tmp.path().join("db"), &ws, "x");
+    daemon.wait_indexed();
+    let mut c = daemon.connect();
+    // Line 12 of the conversion holds voice 1's bars 5-8 (measures 4-7 of part 1).
+    let params = json!({
+        "textDocument": {"uri": file_uri(&ws.join("bwv1.6.mxl"))},
+        "position": {"line": 11, "character": 2}, "k": 3
+    });
+    let similar = c.request("tunelens/similar", params.clone());
+    let top = &similar["matches"][0];
+    assert_eq!(top["uri"], json!(file_uri(&ws.join("copy.mxl"))), "{similar}");
+    let explanation = top["explanation"].as_str().unwrap_or_default();
+    assert!(
+        explanation.contains("0 of ") && explanation.contains("notes differ"),
+        "{similar}"
+    );
+    let page = c.request("tunelens/compare", params);
+    let matches = similar["matches"].as_array().map_or(0, Vec::len);
+    assert_eq!(page["passages"].as_u64(), Some(1 + matches as u64), "{page:.300}");
+    let html = tmp.path().join("chorale.html");
+    std::fs::write(&html, page["html"].as_str().expect("html")).expect("write");
+    let report = compare_page_report(&html);
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert_eq!(report["coloured"][1], json!(0), "an identical copy differs nowhere: {report}");
+    daemon.kill();
+}

@@ -105,9 +105,17 @@ impl FileCache {
         }
     }
 
-    /// `path` parsed, from the cache when the file is unchanged since.
+    /// `path` parsed, from the cache when the file is unchanged since; `None` for a MusicXML
+    /// score (see [`Self::get_with`]).
     pub fn get(&self, path: &str) -> Option<Arc<ParsedFile>> {
-        if musicxml::is_musicxml_path(Path::new(path)) {
+        self.get_with(path, false)
+    }
+
+    /// [`Self::get`], converting a MusicXML score when `musicxml` says so. A large score takes
+    /// over 100 ms to convert, once per file while it stays cached: worth it for a request a
+    /// person made (similar, compare), not for every window of an originality check.
+    pub fn get_with(&self, path: &str, musicxml: bool) -> Option<Arc<ParsedFile>> {
+        if !musicxml && musicxml::is_musicxml_path(Path::new(path)) {
             return None;
         }
         let meta = std::fs::metadata(path).ok()?;
@@ -161,6 +169,8 @@ enum Source<'a> {
 pub struct Explainer<'a> {
     files: HashMap<String, Option<Source<'a>>>,
     cache: Option<&'a FileCache>,
+    /// Whether a cached explainer converts MusicXML matches ([`FileCache::get_with`]).
+    musicxml: bool,
 }
 
 impl<'a> Explainer<'a> {
@@ -169,7 +179,14 @@ impl<'a> Explainer<'a> {
         Self {
             files: HashMap::new(),
             cache: Some(cache),
+            musicxml: false,
         }
+    }
+
+    /// Explains MusicXML matches too, converting each score once into the cache.
+    pub fn with_musicxml(mut self, musicxml: bool) -> Self {
+        self.musicxml = musicxml;
+        self
     }
 
     /// Uses this text for `path` instead of reading the file (an editor's unsaved buffer).
@@ -181,10 +198,10 @@ impl<'a> Explainer<'a> {
     /// The text and parse of `path`: the caller's buffer when one was inserted, else the file
     /// as read now (once per explainer); `None` when it can no longer be read.
     pub fn file(&mut self, path: &str) -> Option<(&SourceText, &AbcFile)> {
-        let cache = self.cache;
+        let (cache, musicxml) = (self.cache, self.musicxml);
         let parsed = self.files.entry(path.to_owned()).or_insert_with(|| {
             let parsed = match cache {
-                Some(c) => c.get(path),
+                Some(c) => c.get_with(path, musicxml),
                 None => ParsedFile::read(path).map(Arc::new),
             };
             parsed.map(Source::Read)

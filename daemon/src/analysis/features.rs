@@ -94,16 +94,13 @@ fn unit_notes(snapshot: &Snapshot, unit: &UnitRecord) -> (Vec<Note>, Vec<u32>) {
 }
 
 /// The catalog's best matches for `unit` of `snapshot` through the one query pipeline, never
-/// the unit's own place: ranked hybrid (vector alone for a tune), refined as `how` says,
-/// explained against the snapshot's text (an unsaved buffer) and `files`.
+/// the unit's own place: ranked hybrid (vector alone for a tune), refined as asked,
+/// explained against the snapshot's text (an unsaved buffer) and the asked file cache.
 fn similar_to(
     snapshot: &Snapshot,
-    ctx: QueryContext,
     unit: &UnitRecord,
     vector: &[f32],
-    k: usize,
-    how: &Refine,
-    files: &FileCache,
+    ask: SimilarAsk,
 ) -> Result<Vec<Explained>> {
     let (notes, ngrams) = unit_notes(snapshot, unit);
     let query = Query {
@@ -118,14 +115,14 @@ fn similar_to(
             range: unit.range.range(),
         }),
     };
-    let mut explainer = Explainer::with_cache(files);
+    let mut explainer = Explainer::with_cache(ask.files).with_musicxml(ask.musicxml);
     explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     Ok(similar::similar(
-        ctx,
+        ask.ctx,
         &query,
         Ranker::Hybrid,
-        k,
-        how,
+        ask.k,
+        ask.how,
         &mut explainer,
     )?)
 }
@@ -140,6 +137,9 @@ pub struct SimilarAsk<'a> {
     pub how: &'a Refine<'a>,
     /// Matched files, read between requests.
     pub files: &'a FileCache,
+    /// Explain MusicXML matches too (a request someone made; a hover lists them unexplained
+    /// rather than convert a score on the way).
+    pub musicxml: bool,
 }
 
 /// The unit at the asked place and the units similar to it, filtered and grouped as asked;
@@ -159,7 +159,7 @@ fn similar_hits<'s>(
     let Some(vector) = vector_of(ask.ctx.store, ask.ctx.model, unit)? else {
         return Ok(None);
     };
-    let hits = similar_to(snapshot, ask.ctx, unit, &vector, ask.k, ask.how, ask.files)?;
+    let hits = similar_to(snapshot, unit, &vector, ask)?;
     Ok(Some((unit, hits)))
 }
 
@@ -186,7 +186,7 @@ pub fn similar(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::Sim
 /// [`similar`]'s list as the compare page: the unit and its matches engraved, read against
 /// the snapshot's text (an unsaved buffer) and the asked file cache.
 pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::CompareResult>> {
-    let files = ask.files;
+    let (files, musicxml) = (ask.files, ask.musicxml);
     let Some((unit, hits)) = similar_hits(snapshot, ask)? else {
         return Ok(None);
     };
@@ -203,7 +203,7 @@ pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto
         bars: [unit.first_bar, unit.last_bar],
         path: Some(&snapshot.path),
     };
-    let mut explainer = Explainer::with_cache(files);
+    let mut explainer = Explainer::with_cache(files).with_musicxml(musicxml);
     explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     let Some(page) = compare::compare(&query, &hits, &mut explainer) else {
         return Ok(None);
@@ -285,6 +285,7 @@ pub fn hover_passage(
         k: HOVER_K,
         how: &Refine::default(),
         files,
+        musicxml: false,
     };
     match similar(snapshot, ask)? {
         Some(result) if !result.matches.is_empty() => {
@@ -335,15 +336,18 @@ pub fn hover_tune(
         Some(u) => {
             let unit = &snapshot.record.units[u];
             match vector_of(ctx.store, ctx.model, unit)? {
-                Some(v) => Some(similar_to(
-                    snapshot,
-                    ctx,
-                    unit,
-                    &v,
-                    HOVER_K,
-                    &Refine::default(),
-                    files,
-                )?),
+                Some(v) => {
+                    let ask = SimilarAsk {
+                        ctx,
+                        offset: unit.range.range().start,
+                        level: proto::Level::Tune,
+                        k: HOVER_K,
+                        how: &Refine::default(),
+                        files,
+                        musicxml: false,
+                    };
+                    Some(similar_to(snapshot, unit, &v, ask)?)
+                }
                 None => None,
             }
         }

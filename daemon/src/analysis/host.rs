@@ -469,8 +469,20 @@ impl Host {
             reason,
         };
         let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        let source = abc::SourceText::from_bytes(&bytes, abc::DEFAULT_SIZE_LIMIT)
+        // A MusicXML score is its ABC conversion, as the index read it: positions are in that
+        // text (`tunelens patches FILE` prints it), and results name measures.
+        let source = if tunelens_models::musicxml::is_musicxml_path(std::path::Path::new(path)) {
+            let converted = tunelens_models::musicxml::convert_with(
+                &bytes,
+                path,
+                tunelens_models::musicxml::Limits::default(),
+            )
             .map_err(|e| bad(e.to_string()))?;
+            abc::SourceText::from_text(converted.abc)
+        } else {
+            abc::SourceText::from_bytes(&bytes, abc::DEFAULT_SIZE_LIMIT)
+                .map_err(|e| bad(e.to_string()))?
+        };
         let hash = super::document::text_hash(source.text());
         if let Some((h, s)) = lock(&self.disk).get(path) {
             if *h == hash {

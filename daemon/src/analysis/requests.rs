@@ -108,6 +108,7 @@ impl Host {
             k,
             how: &how,
             files: &self.files,
+            musicxml: true,
         };
         answer(snapshot, ask)?.ok_or_else(|| {
             AnalysisError::Indexing(
