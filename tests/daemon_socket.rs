@@ -659,7 +659,11 @@ fn musicxml_scores_are_asked_about_over_the_socket_and_their_matches_explained()
     let ws = tmp.path().join("chorales");
     std::fs::create_dir(&ws).expect("mkdir");
     let bach = common::repo_root().join(".data/music21/music21/corpus/bach/bwv1.6.mxl");
-    assert!(bach.is_file(), "{} is missing: run scripts/setup.sh --data", bach.display());
+    assert!(
+        bach.is_file(),
+        "{} is missing: run scripts/setup.sh --data",
+        bach.display()
+    );
     std::fs::copy(&bach, ws.join("bwv1.6.mxl")).expect("copy");
     // A second copy: its measures match the first note for note.
     std::fs::copy(&bach, ws.join("copy.mxl")).expect("copy");
@@ -674,7 +678,11 @@ fn musicxml_scores_are_asked_about_over_the_socket_and_their_matches_explained()
     });
     let similar = c.request("tunelens/similar", params.clone());
     let top = &similar["matches"][0];
-    assert_eq!(top["uri"], json!(file_uri(&ws.join("copy.mxl"))), "{similar}");
+    assert_eq!(
+        top["uri"],
+        json!(file_uri(&ws.join("copy.mxl"))),
+        "{similar}"
+    );
     let explanation = top["explanation"].as_str().unwrap_or_default();
     assert!(
         explanation.contains("0 of ") && explanation.contains("notes differ"),
@@ -682,11 +690,19 @@ fn musicxml_scores_are_asked_about_over_the_socket_and_their_matches_explained()
     );
     let page = c.request("tunelens/compare", params);
     let matches = similar["matches"].as_array().map_or(0, Vec::len);
-    assert_eq!(page["passages"].as_u64(), Some(1 + matches as u64), "{page:.300}");
+    assert_eq!(
+        page["passages"].as_u64(),
+        Some(1 + matches as u64),
+        "{page:.300}"
+    );
     let html = tmp.path().join("chorale.html");
     std::fs::write(&html, page["html"].as_str().expect("html")).expect("write");
     let report = compare_page_report(&html);
     assert_eq!(report["errors"], json!([]), "{report}");
-    assert_eq!(report["coloured"][1], json!(0), "an identical copy differs nowhere: {report}");
+    assert_eq!(
+        report["coloured"][1],
+        json!(0),
+        "an identical copy differs nowhere: {report}"
+    );
     daemon.kill();
 }

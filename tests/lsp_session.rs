@@ -388,6 +388,20 @@ fn unknown_methods_and_bad_params_get_json_rpc_errors() {
         json!({"clientName": "t", "protocolVersion": 1}),
     );
     assert_eq!(r["protocolVersion"], 1);
+    // Methods whose params are all optional answer a request with no params member, with
+    // `null` and with `{}` alike.
+    for method in ["tunelens/status", "tunelens/reindex"] {
+        for r in [
+            client.request_without_params(method),
+            client.request_raw(method, Value::Null),
+            client.request_raw(method, json!({})),
+        ] {
+            assert!(
+                r.get("error").is_none() && r.get("result").is_some(),
+                "{method}: {r}"
+            );
+        }
+    }
     client.stop();
 }
 

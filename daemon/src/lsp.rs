@@ -38,6 +38,26 @@ struct Backend {
     watcher: std::sync::Mutex<Option<crate::watch::Watcher>>,
 }
 
+/// A request for a method whose params are all optional (`tunelens/status`, `reindex`) with
+/// no `params` member gets `null` ones: tower-lsp's router refuses a missing member for a
+/// handler that takes params, and clients send all of nothing, `null` and `{}` (the socket
+/// takes all three too).
+fn params_optional(
+    request: tower_lsp_server::jsonrpc::Request,
+) -> tower_lsp_server::jsonrpc::Request {
+    if ![methods::STATUS, methods::REINDEX].contains(&request.method())
+        || request.params().is_some()
+    {
+        return request;
+    }
+    let (method, id, _) = request.into_parts();
+    let builder = tower_lsp_server::jsonrpc::Request::build(method).params(Value::Null);
+    match id {
+        Some(id) => builder.id(id).finish(),
+        None => builder.finish(),
+    }
+}
+
 /// Serves LSP on stdin/stdout until the client exits.
 pub fn serve_stdio(launcher: Launcher) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,6 +80,7 @@ pub fn serve_stdio(launcher: Launcher) -> std::io::Result<()> {
         .custom_method(methods::STATUS, Backend::status)
         .custom_method(methods::REINDEX, Backend::reindex)
         .finish();
+        let service = tower::ServiceExt::map_request(service, params_optional);
         Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
             .serve(service)
             .await;

@@ -130,9 +130,22 @@ impl LspClient {
 
     /// Sends a request and waits for its response (result or error object).
     pub fn request_raw(&mut self, method: &str, params: Value) -> Value {
+        self.request_message(method, Some(params))
+    }
+
+    /// A request with no `params` member at all, as JSON-RPC allows.
+    pub fn request_without_params(&mut self, method: &str) -> Value {
+        self.request_message(method, None)
+    }
+
+    fn request_message(&mut self, method: &str, params: Option<Value>) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.send(&message);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let m = self.next(deadline);
