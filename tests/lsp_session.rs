@@ -174,17 +174,17 @@ fn hover_similar_lens_action_edit_and_hover_again() {
     let edit = &edits[0];
     assert_eq!(
         edit["range"]["start"],
-        json!({"line": 2, "character": 0}),
-        "after T:"
+        json!({"line": 4, "character": 0}),
+        "just before K:, where the editor plugins put it too"
     );
     let new_text = edit["newText"].as_str().expect("text");
     assert!(
         new_text.starts_with(&format!("R:{best}")) && new_text.ends_with('\n'),
         "{new_text}"
     );
-    text.insert_str(text.find("M:6/8").expect("M:"), new_text);
+    text.insert_str(text.find("K:G").expect("K:"), new_text);
     assert!(
-        text.starts_with(&format!("X:1\nT:Original\nR:{best}")),
+        text.starts_with(&format!("X:1\nT:Original\nM:6/8\nL:1/8\nR:{best}\nK:G")),
         "{text}"
     );
     client.notify(
@@ -207,7 +207,7 @@ fn hover_similar_lens_action_edit_and_hover_again() {
     let end = 2 + best.len() as u64;
     assert_eq!(
         edit2["range"],
-        json!({"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": end}})
+        json!({"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": end}})
     );
 
     // Change bars 5-6 (now on line 7) to the Borrower's opening: the window of bar 5 now

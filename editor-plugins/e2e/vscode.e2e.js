@@ -8,7 +8,7 @@
 //
 // Asserts: the hover on The Kesh's first bars names "The Borrowed Jig" (which quotes them);
 // "tunelens: Find similar passages" from the palette lists session.abc in the references view;
-// the genre code action on the header writes one R: line, the label its title names, after T:;
+// the genre code action on the header writes one R: line, the label its title names, before K:;
 // "tunelens: Compare with similar passages" opens a webview whose page engraved every passage
 // with abcjs (its #tunelens-report: staves drawn, no errors), and a click on a match's location
 // link there opens that file at that line (when the server's page has data-uri links).
@@ -238,18 +238,18 @@ async function main() {
       },
       10000,
     );
-    // One R: line, after T: (where the server puts a new field), holding the label the action's
+    // One R: line, just before K: (where the server and the plugins put a new field), holding the label the action's
     // title names (labels may have spaces: "slip jig"), and nothing else changed.
     const original = fs.readFileSync(path.join(here, "workspace", "kesh.abc"), "utf8").split("\n");
     const rs = lines.flatMap((x, i) => (x.startsWith("R:") ? [i] : []));
     const r = rs[0];
     const rest = lines.filter((_, i) => i !== r);
     check(
-      "code action wrote one R: line, the title's label, after T:",
+      "code action wrote one R: line, the title's label, before K:",
       rs.length === 1 &&
         lines[r].length > 2 &&
         title.includes(`Set R: ${lines[r].slice(2)}`) &&
-        lines[r - 1].startsWith("T:") &&
+        lines[r + 1].startsWith("K:") &&
         JSON.stringify(rest) === JSON.stringify(original),
       `${title}\n  ${lines.slice(0, 7).join(" / ")}`,
     );

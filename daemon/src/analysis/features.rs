@@ -451,7 +451,9 @@ pub fn lens_title(
 }
 
 /// The edit setting header field `field` of `tune` to `value`: its value replaced when the
-/// field is there, else a new line after the `T:` line (or the `X:` line).
+/// field is there, else a new line just before `K:` (which ABC 2.1 wants last in the header;
+/// the editor plugins put it there too), or after the `T:` line (or the `X:` line) in a
+/// header without `K:`.
 pub fn field_edit(
     snapshot: &Snapshot,
     tune: &abc::Tune,
@@ -475,17 +477,24 @@ pub fn field_edit(
             format!("{field}:{value}"),
         );
     }
-    let after = tune
+    let key_line = tune
         .header
         .iter()
-        .filter(|f| f.key == 'T')
-        .chain(tune.header.iter().filter(|f| f.key == 'X'))
-        .next()
-        .map_or(tune.range.start, |f| f.range.end);
-    // The start of the next line.
-    let at = text[after as usize..]
-        .find('\n')
-        .map_or(text.len(), |i| after as usize + i + 1) as u32;
+        .find(|f| f.key == 'K')
+        .map(|k| k.range.start);
+    let at = key_line.unwrap_or_else(|| {
+        let after = tune
+            .header
+            .iter()
+            .filter(|f| f.key == 'T')
+            .chain(tune.header.iter().filter(|f| f.key == 'X'))
+            .next()
+            .map_or(tune.range.start, |f| f.range.end);
+        // The start of the next line.
+        text[after as usize..]
+            .find('\n')
+            .map_or(text.len(), |i| after as usize + i + 1) as u32
+    });
     let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let p = snapshot.lines.position(text, at);
     (

@@ -116,7 +116,8 @@ check(
 vim.g.tunelens_open_cmd = nil
 
 -- The server's code action on The Kesh's header, applied by Neovim's own LSP code: one R: line,
--- the label the title names, after T: (where the server puts a new field), nothing else changed.
+-- the label the title names, just before K: (where the server and the plugin put a new field),
+-- nothing else changed.
 local original = vim.api.nvim_buf_get_lines(0, 0, -1, false)
 local action
 local action_deadline = vim.loop.now() + 20000
@@ -142,20 +143,20 @@ check("code action 'Set R:' offered on the header", action ~= nil)
 if action then
   vim.lsp.util.apply_workspace_edit(action.edit, client.offset_encoding)
   local after = vim.api.nvim_buf_get_lines(0, 0, -1, false)
-  local r_at, t_at
+  local r_at, k_at
   for i, l in ipairs(after) do
     if l:find("^R:") then
       r_at = r_at and -1 or i
     end
-    t_at = t_at or (l:find("^T:") and i)
+    k_at = k_at or (l:find("^K:") and i)
   end
   local rest = vim.deepcopy(after)
   if r_at and r_at > 0 then
     table.remove(rest, r_at)
   end
   check(
-    "code action wrote one R: line, the title's label, after T:",
-    r_at ~= nil and r_at == t_at + 1 and #after[r_at] > 2 and action.title:find(after[r_at]:sub(3), 1, true) ~= nil
+    "code action wrote one R: line, the title's label, before K:",
+    r_at ~= nil and k_at ~= nil and r_at == k_at - 1 and #after[r_at] > 2 and action.title:find(after[r_at]:sub(3), 1, true) ~= nil
       and vim.deep_equal(rest, original),
     action.title .. "\n  " .. vim.inspect(after)
   )

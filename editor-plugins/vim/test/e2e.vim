@@ -121,10 +121,10 @@ let s:rest = copy(s:after)
 if len(s:r) == 1
   call remove(s:rest, s:r[0])
 endif
-" One R: line after T: (where the server puts a new field), the label of the action ALE listed,
+" One R: line just before K: (where the server and the plugin put a new field), the label of the action ALE listed,
 " and nothing else changed.
-call s:C(':ALECodeAction wrote one R: line, the listed label, after T:',
-\ len(s:r) == 1 && s:after[s:r[0] - 1] =~# '^T:' && stridx(s:menu, '1) Set R: ' . s:after[s:r[0]][2:]) >= 0
+call s:C(':ALECodeAction wrote one R: line, the listed label, before K:',
+\ len(s:r) == 1 && get(s:after, s:r[0] + 1, '') =~# '^K:' && stridx(s:menu, '1) Set R: ' . s:after[s:r[0]][2:]) >= 0
 \ && s:rest ==# s:original, s:menu . ' ' . string(s:after))
 silent %delete _
 call setline(1, s:original)
