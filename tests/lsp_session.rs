@@ -559,3 +559,55 @@ fn originality_diagnostics_can_be_turned_off() {
     assert!(d.is_empty(), "{d:?}");
     client.stop();
 }
+
+/// A script on the socket and an editor on LSP make the same mistakes and read the same
+/// errors: code, message and data alike.
+#[test]
+fn the_socket_and_the_lsp_answer_the_same_mistakes_with_the_same_errors() {
+    let tmp = TempDir::new("lsp-socket-errors");
+    let (mut lsp, ws) = start(&tmp);
+    lsp.wait_indexed();
+    let daemon = common::socket::Daemon::start(tmp.path(), &tmp.path().join("db-socket"), &ws, "e");
+    daemon.wait_indexed();
+    let mut socket = daemon.connect();
+    let original = file_uri(&ws.join("original.abc"));
+    let gone = file_uri(&ws.join("gone.abc"));
+    let at =
+        |uri: &str| json!({"textDocument": {"uri": uri}, "position": {"line": 6, "character": 2}});
+    let mistakes: Vec<(&str, Option<Value>)> = vec![
+        ("tunelens/nope", Some(json!({}))),
+        ("tunelens/similar", Some(json!({"textDocument": 3}))),
+        ("tunelens/similar", None),
+        ("tunelens/compare", None),
+        ("tunelens/similar", Some(at("http://example.org/a.abc"))),
+        ("tunelens/similar", Some(at(&gone))),
+        (
+            "tunelens/classify",
+            Some(json!({"textDocument": {"uri": original}, "labels": ["jig"]})),
+        ),
+        ("tunelens/search", Some(json!({"text": " "}))),
+        (
+            "tunelens/handshake",
+            Some(json!({"clientName": "t", "protocolVersion": 99})),
+        ),
+    ];
+    for (method, params) in mistakes {
+        let (a, b) = match &params {
+            Some(p) => (
+                lsp.request_raw(method, p.clone()),
+                socket.request_raw(method, p.clone()),
+            ),
+            None => (
+                lsp.request_without_params(method),
+                socket.request_without_params(method),
+            ),
+        };
+        assert!(
+            a.get("error").is_some(),
+            "{method} {params:?}: LSP answered {a}"
+        );
+        assert_eq!(a["error"], b["error"], "{method} {params:?}");
+    }
+    daemon.kill();
+    lsp.stop();
+}

@@ -296,9 +296,12 @@ impl Valid for Request {
     }
 }
 
+/// A method's params, with the LSP's messages (tower-lsp's router): a missing member is
+/// "Missing params field", a wrong shape serde's message, so a script and an editor read the
+/// same error for the same mistake.
 fn params<T: DeserializeOwned>(p: Option<Value>) -> Result<T, Error> {
-    serde_json::from_value(p.unwrap_or(Value::Null))
-        .map_err(|e| Error::new(codes::INVALID_PARAMS, format!("bad params: {e}")))
+    let p = p.ok_or_else(|| Error::new(codes::INVALID_PARAMS, "Missing params field"))?;
+    serde_json::from_value(p).map_err(|e| Error::new(codes::INVALID_PARAMS, e.to_string()))
 }
 
 /// An analysis error as a JSON-RPC error, with the code the LSP answers too.
@@ -372,9 +375,7 @@ fn dispatch(host: &Arc<Host>, method: &str, p: Option<Value>) -> Result<Value, E
                     .map(|s| host.diagnostics(&s)),
             )
         }
-        other => Err(Error::new(
-            codes::METHOD_NOT_FOUND,
-            format!("unknown method {other}"),
-        )),
+        other => Err(Error::new(codes::METHOD_NOT_FOUND, "Method not found")
+            .with_data(Value::String(other.to_owned()))),
     }
 }

@@ -73,6 +73,12 @@ impl Error {
             data: None,
         }
     }
+
+    /// The same error carrying `data` (the unknown method's name, as the LSP sends it).
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
 }
 
 impl Response {

@@ -142,12 +142,22 @@ impl SocketClient {
 
     /// A request and its whole response (result or error), checking the id.
     pub fn request_raw(&mut self, method: &str, params: Value) -> Value {
+        self.request_message(method, Some(params))
+    }
+
+    /// A request with no `params` member at all.
+    pub fn request_without_params(&mut self, method: &str) -> Value {
+        self.request_message(method, None)
+    }
+
+    fn request_message(&mut self, method: &str, params: Option<Value>) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        let mut msg = serde_json::to_vec(&json!({
-            "jsonrpc": "2.0", "id": id, "method": method, "params": params
-        }))
-        .expect("json");
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        let mut msg = serde_json::to_vec(&message).expect("json");
         msg.push(b'\n');
         self.write_raw(&msg);
         let r = self.read().expect("a response before EOF");
