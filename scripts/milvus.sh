@@ -7,6 +7,8 @@
 #   scripts/milvus.sh start     fresh data dir, loopback only, wait for /healthz, print the URI
 #   scripts/milvus.sh restart   start again on the same data dir (after `kill`: a crash)
 #   scripts/milvus.sh kill      SIGKILL the server's process group (a crash, for fault tests)
+#   scripts/milvus.sh pause     SIGSTOP it: a server that hangs, accepting and never answering
+#   scripts/milvus.sh resume    SIGCONT it
 #   scripts/milvus.sh stop      SIGINT by PID, then SIGKILL if it lingers
 #   scripts/milvus.sh status    running or not, with the URI
 #   scripts/milvus.sh uri       the gRPC URI
@@ -135,6 +137,13 @@ crash() {
     rm -f "$PIDFILE"
 }
 
+# SIGSTOP / SIGCONT to the whole process group: the sockets stay open, nothing answers.
+signal() {
+    local p
+    p=$(pid) || { echo "milvus.sh: not running" >&2; return 1; }
+    kill "-$1" -- "-$p"
+}
+
 case "${1:-}" in
     install) install ;;
     start)
@@ -145,13 +154,15 @@ case "${1:-}" in
         ;;
     restart) launch ;;
     kill) crash ;;
+    pause) signal STOP ;;
+    resume) signal CONT ;;
     stop) stop ;;
     status)
         if running; then echo "running (pid $(pid)) at $(uri)"; else echo "stopped"; exit 1; fi
         ;;
     uri) uri ;;
     *)
-        sed -n '2,17p' "$0" >&2
+        sed -n '2,19p' "$0" >&2
         exit 2
         ;;
 esac

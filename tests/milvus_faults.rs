@@ -71,6 +71,23 @@ impl Drop for ServerDown {
     }
 }
 
+/// A server that hangs (SIGSTOP: its sockets open, nothing answers); resumed when dropped, so
+/// a failed assertion does not leave it hung for the tests that follow.
+struct ServerHung;
+
+impl ServerHung {
+    fn pause() -> Self {
+        milvus_sh("pause");
+        Self
+    }
+}
+
+impl Drop for ServerHung {
+    fn drop(&mut self) {
+        milvus_sh("resume");
+    }
+}
+
 fn connect(uri: &str, prefix: &str) -> Milvus {
     Milvus::connect(MilvusConfig {
         uri: uri.to_owned(),
@@ -404,6 +421,37 @@ fn a_daemon_on_milvus_answers_while_the_server_is_down_and_finds_it_again() {
     let found = reference_matches(&again, &reference);
     assert!(!found.is_empty(), "{again}");
     assert!(found[0]["vectorScore"].as_f64() > Some(0.0), "{again}");
+
+    // Hung: the first query after the server stops answering waits one search deadline (1 s,
+    // under the 2 s timeout given), not the client's retries and RPC timeout, and says so.
+    let hung = ServerHung::pause();
+    let started = Instant::now();
+    let answer = c.request_raw(
+        "tunelens/similar",
+        json!({"textDocument": {"uri": file_uri(&quoting)},
+               "position": {"line": 6, "character": 3}, "k": 10}),
+    );
+    let took = started.elapsed();
+    assert!(answer.get("error").is_none(), "{answer}");
+    assert!(
+        took < Duration::from_millis(1900),
+        "the first query waited {took:?}"
+    );
+    let status = c.request("tunelens/status", json!({}));
+    assert_eq!(status["store"]["healthy"], json!(false), "{status}");
+    drop(hung);
+    let started = Instant::now();
+    loop {
+        let status = c.request("tunelens/status", json!({}));
+        if status["store"]["healthy"] == json!(true) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "still degraded 90 s after the server answered again: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     daemon.kill();
     let milvus = connect(&uri, &prefix);
     if let Some(c) = collection(&milvus, status_model(&db).as_str()) {

@@ -120,6 +120,28 @@ impl Milvus {
         self.block(f).map_err(self.err(op))
     }
 
+    /// [`Self::call`], given up after `deadline` when there is one: a server that hangs
+    /// (accepts, never answers) is then "unavailable" at once, not after the client's retries
+    /// and its 30 s RPC timeout.
+    fn call_within<T>(
+        &self,
+        op: &'static str,
+        deadline: Option<Duration>,
+        f: impl std::future::Future<Output = std::result::Result<T, Error>>,
+    ) -> Result<T> {
+        let Some(d) = deadline else {
+            return self.call(op, f);
+        };
+        match self.block(tokio::time::timeout(d, f)) {
+            Ok(r) => r.map_err(self.err(op)),
+            Err(_) => Err(VectorError::Unavailable {
+                uri: self.inner.config.uri.clone(),
+                op,
+                message: format!("no answer within {} ms", d.as_millis()),
+            }),
+        }
+    }
+
     /// The store of `model`'s vectors of `dim` components, created (with its index, loaded)
     /// when missing.
     pub fn collection(&self, model: &str, dim: usize) -> Result<MilvusVectors> {
@@ -142,6 +164,7 @@ impl Milvus {
             milvus: self.clone(),
             name,
             dim,
+            deadline: None,
         })
     }
 
@@ -378,9 +401,18 @@ pub struct MilvusVectors {
     milvus: Milvus,
     name: String,
     dim: usize,
+    /// How long a search may take before the server counts as down (a daemon's, which must
+    /// answer an editor); `None`: the client's own timeouts (a one-shot command).
+    deadline: Option<Duration>,
 }
 
 impl MilvusVectors {
+    /// The same collection, its searches given up after `deadline`.
+    pub fn within(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -581,7 +613,9 @@ impl VectorStore for MilvusVectors {
                 .consistency_level(config.consistency.level())
                 .build()
                 .map_err(self.bad())?;
-            let response = self.milvus.call("search", self.client().search(request))?;
+            let response =
+                self.milvus
+                    .call_within("search", self.deadline, self.client().search(request))?;
             let Some(result) = response.results().iter().next() else {
                 return Ok(Vec::new());
             };

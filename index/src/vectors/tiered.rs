@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::{
     Filter, FlatVectors, Milvus, MilvusConfig, MilvusVectors, Result, Row, RowId, VectorError,
@@ -28,6 +28,11 @@ pub enum Health {
         error: String,
     },
 }
+
+/// The longest a daemon's search waits on the server before answering from memory and
+/// counting the server down (the configured timeout, when shorter): an editor's request must
+/// not wait out a hung server's RPC timeout.
+pub const SEARCH_DEADLINE: Duration = Duration::from_secs(1);
 
 /// One model's collection on a Milvus server, connected on demand.
 pub struct Remote {
@@ -68,11 +73,15 @@ impl Remote {
         self.lock().health == Health::Up
     }
 
-    /// The collection while the server is up; `None` (at once) while it is down.
+    /// The collection while the server is up, its searches bounded by [`SEARCH_DEADLINE`];
+    /// `None` (at once) while it is down.
     pub fn collection(&self) -> Option<MilvusVectors> {
         let state = self.lock();
         match state.health {
-            Health::Up => state.collection.clone(),
+            Health::Up => state
+                .collection
+                .clone()
+                .map(|c| c.within(self.config.timeout.min(SEARCH_DEADLINE))),
             _ => None,
         }
     }
