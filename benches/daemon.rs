@@ -2,10 +2,16 @@
 //! music21 corpus indexed, a 300-bar tune open in the workspace.
 //!
 //! - `hover_warm`: a hover on a bar whose window is cached;
-//! - `edit_then_hover`: one bar changed to notes never seen before (`didChange`), then a hover on
-//!   it that must show similar passages for the new window: parse, embed the new windows and the
-//!   tune, update the catalogs, search;
-//! - restart with the cache warm → the first hover with similar passages; the daemon's RSS.
+//! - `edit_then_hover`: one bar changed to notes never seen before (`didChange`) and the code
+//!   lenses asked for, as an editor does, then a hover on the bar that must show similar
+//!   passages for the new window: parse, embed the new windows and the tune, update the
+//!   catalogs, search; the originality diagnostics run as they do in an editor (on by default);
+//! - edit → diagnostics: an edit, then the `publishDiagnostics` of that version (the
+//!   originality check of every window);
+//! - restart with the cache warm → the first hover with similar passages; the daemon's RSS now
+//!   and its peak (`VmHWM`: the most it held at any moment of the run);
+//! - a soak (`TUNELENS_SOAK_SECS`, 180 by default, 0 skips it): edits, lenses, hovers and a
+//!   re-index of the file every 25 edits in a loop, the RSS sampled every 10 s.
 //!
 //! The model is the committed default (`models/default`: music tower H256, 4 layers, 128
 //! patches, 256-wide joint space; the all-MiniLM-L6-v2 text tower that setup installs), as a
@@ -186,6 +192,53 @@ fn summary(name: &str, samples: &mut [Duration]) -> Value {
     s
 }
 
+/// Replaces one random bar of `text` by as many random notes (never embedded before); returns
+/// the change as LSP sends it.
+fn random_edit(
+    rng: &mut Rng,
+    text: &mut String,
+    places: &[(u32, u32, usize)],
+) -> (u32, u32, usize, String) {
+    let (line, col, len) = places[rng.below(places.len())];
+    let bar: String = (0..len)
+        .map(|_| b"ABCDEFGabcdefg"[rng.below(14)] as char)
+        .collect();
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line as usize)
+        .map(str::len)
+        .sum();
+    let at = line_start + col as usize;
+    text.replace_range(at..at + len, &bar);
+    (line, col, len, bar)
+}
+
+fn did_change(
+    client: &mut LspClient,
+    uri: &str,
+    version: i64,
+    (line, col, len, bar): &(u32, u32, usize, String),
+) {
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{
+                "range": {"start": {"line": line, "character": col},
+                          "end": {"line": line, "character": *col + *len as u32}},
+                "text": bar
+            }]
+        }),
+    );
+}
+
+fn code_lenses(client: &mut LspClient, uri: &str) {
+    client.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+}
+
 fn main() {
     let data = repo().join("target/bench-data");
     let corpus = repo().join(".data/music21/music21/corpus");
@@ -291,31 +344,13 @@ fn main() {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let (line, col, len) = places[rng.below(places.len())];
                 // The same length, new notes: the bar's windows were never embedded.
-                let bar: String = (0..len)
-                    .map(|_| b"ABCDEFGabcdefg"[rng.below(14)] as char)
-                    .collect();
-                let line_start: usize = text_now
-                    .split_inclusive('\n')
-                    .take(line as usize)
-                    .map(str::len)
-                    .sum();
-                let at = line_start + col as usize;
-                text_now.replace_range(at..at + len, &bar);
+                let change = random_edit(&mut rng, &mut text_now, &places);
+                let (line, col) = (change.0, change.1);
                 version += 1;
                 let t = Instant::now();
-                client.notify(
-                    "textDocument/didChange",
-                    json!({
-                        "textDocument": {"uri": uri, "version": version},
-                        "contentChanges": [{
-                            "range": {"start": {"line": line, "character": col},
-                                      "end": {"line": line, "character": col + len as u32}},
-                            "text": bar
-                        }]
-                    }),
-                );
+                did_change(&mut client, &uri, version, &change);
+                code_lenses(&mut client, &uri);
                 let h = hover(&mut client, &uri, line, col + 1);
                 let d = t.elapsed();
                 assert!(h.contains("Similar passages"), "{h}");
@@ -326,6 +361,23 @@ fn main() {
         })
     });
     group.finish();
+    client.drop_notifications();
+
+    // Edit → the diagnostics of that version, one edit at a time.
+    let mut diagnostics = Vec::new();
+    for _ in 0..30 {
+        let change = random_edit(&mut rng, &mut text_now, &places);
+        version += 1;
+        let t = Instant::now();
+        did_change(&mut client, &uri, version, &change);
+        code_lenses(&mut client, &uri);
+        let v = version;
+        client.wait_notification(|m| {
+            m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == json!(v)
+        });
+        diagnostics.push(t.elapsed());
+        client.drop_notifications();
+    }
     let (rss, peak) = rss_kib(pid);
     println!(
         "daemon RSS {:.0} MiB (peak {:.0} MiB)",
@@ -340,13 +392,71 @@ fn main() {
         "restart_first_hover_ms": first_hover.as_secs_f64() * 1e3,
         "hover_warm": summary("hover_warm", &mut warm),
         "edit_then_hover": summary("edit_then_hover", &mut edits),
+        "edit_then_diagnostics": summary("edit_then_diagnostics", &mut diagnostics),
         "rss_mib": rss as f64 / 1024.0,
         "peak_rss_mib": peak as f64 / 1024.0,
     });
+    let mut result = result;
+    result["soak"] = soak(&mut client, pid, &uri, &mut text_now, &places, &mut version);
     std::fs::write(
         data.join("daemon-summary.json"),
         serde_json::to_vec_pretty(&result).expect("json"),
     )
     .expect("summary");
     client.stop();
+}
+
+/// An hour of editing, shortened: edits, lenses and hovers in a loop, the file re-indexed every
+/// 25 edits, the RSS sampled every 10 s. A daemon that keeps what it no longer needs grows here.
+fn soak(
+    client: &mut LspClient,
+    pid: u32,
+    uri: &str,
+    text: &mut String,
+    places: &[(u32, u32, usize)],
+    version: &mut i64,
+) -> Value {
+    let secs: u64 = std::env::var("TUNELENS_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    if secs == 0 {
+        return Value::Null;
+    }
+    let mut rng = Rng(11);
+    let started = Instant::now();
+    let mut next_sample = Duration::ZERO;
+    let mut samples = Vec::new();
+    let mut edits = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        if started.elapsed() >= next_sample {
+            let (rss, _) = rss_kib(pid);
+            let at = started.elapsed().as_secs();
+            println!(
+                "soak {at:>4} s: RSS {:.0} MiB after {edits} edits",
+                rss as f64 / 1024.0
+            );
+            samples.push(json!({"s": at, "rss_mib": rss as f64 / 1024.0, "edits": edits}));
+            next_sample += Duration::from_secs(10);
+        }
+        let change = random_edit(&mut rng, text, places);
+        *version += 1;
+        did_change(client, uri, *version, &change);
+        code_lenses(client, uri);
+        let h = hover(client, uri, change.0, change.1 + 1);
+        assert!(h.contains("Similar passages"), "{h}");
+        edits += 1;
+        if edits.is_multiple_of(25) {
+            client.request("tunelens/reindex", json!({"uri": uri}));
+        }
+        client.drop_notifications();
+    }
+    let (rss, peak) = rss_kib(pid);
+    println!(
+        "soak: {edits} edits in {secs} s; RSS {:.0} MiB at the end, peak {:.0} MiB",
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    json!({"seconds": secs, "edits": edits, "samples": samples,
+           "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0})
 }

@@ -182,6 +182,11 @@ impl LspClient {
         }
     }
 
+    /// Forgets the notifications kept so far (a long bench would hold every one).
+    pub fn drop_notifications(&mut self) {
+        self.notifications.clear();
+    }
+
     /// Polls `tunelens/status` until indexing is over.
     pub fn wait_indexed(&mut self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);
