@@ -144,7 +144,9 @@ fn start(model: &Path, db: &Path, corpus: &Path, ws: &Path, log: PathBuf) -> Lsp
     );
     client.request(
         "initialize",
-        json!({"processId": null, "capabilities": {},
+        // As VS Code's client: it can be asked to refresh its code lenses.
+        json!({"processId": null,
+               "capabilities": {"workspace": {"codeLens": {"refreshSupport": true}}},
                "workspaceFolders": [{"uri": file_uri(ws), "name": "bench"}]}),
     );
     client.notify("initialized", json!({}));

@@ -611,3 +611,94 @@ fn the_socket_and_the_lsp_answer_the_same_mistakes_with_the_same_errors() {
     daemon.kill();
     lsp.stop();
 }
+
+/// A client that can be asked to refresh its code lenses (VS Code can) gets, while typing,
+/// the lens's last scores at once instead of waiting for the whole tune to be embedded; once
+/// typing pauses the tune is embedded and the client is asked for the lenses again.
+#[test]
+fn while_typing_the_lens_keeps_its_scores_and_the_client_is_asked_to_refresh() {
+    let tmp = TempDir::new("lsp-lens-refresh");
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).expect("mkdir");
+    std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
+    let ws = std::fs::canonicalize(&ws).expect("canonical");
+    let model = shared_fixture("clamp-tiny-bert");
+    let db = tmp.path().join("db");
+    let mut client = LspClient::start(
+        &[
+            "lsp",
+            "--model",
+            model.to_str().expect("path"),
+            "--db",
+            db.to_str().expect("path"),
+            "--device",
+            "cpu",
+        ],
+        tmp.path().join("stderr.log"),
+    );
+    client.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "capabilities": {"workspace": {"codeLens": {"refreshSupport": true}}},
+            "workspaceFolders": [{"uri": file_uri(&ws), "name": "ws"}]
+        }),
+    );
+    client.notify("initialized", json!({}));
+    client.wait_indexed();
+    let uri = file_uri(&ws.join("original.abc"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "abc", "version": 1, "text": ORIGINAL}}),
+    );
+    let lens = |client: &mut LspClient| -> String {
+        let lenses = client.request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": uri}}),
+        );
+        lenses[0]["command"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The opened text was indexed from disk: its tune vector is there.
+    let before = lens(&mut client);
+    assert!(
+        before.starts_with("rhythm: ") && before.contains(" · "),
+        "{before}"
+    );
+
+    // An edit that changes the tune: the lens answers at once with the last scores.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": 5, "character": 3},
+                                          "end": {"line": 5, "character": 6}},
+                                "text": "ded"}]
+        }),
+    );
+    assert_eq!(
+        lens(&mut client),
+        before,
+        "the last scores, not 'indexing…'"
+    );
+
+    // Typing pauses: the tune is embedded and the client asked to refresh.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !client
+        .server_requests
+        .iter()
+        .any(|m| m == "workspace/codeLens/refresh")
+    {
+        assert!(std::time::Instant::now() < deadline, "no codeLens/refresh");
+        client.request("tunelens/status", json!({}));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = lens(&mut client);
+    assert!(
+        after.starts_with("rhythm: ") && after.contains(" · "),
+        "{after}"
+    );
+    client.stop();
+}

@@ -336,6 +336,25 @@ impl LanguageServer for Backend {
             data: None,
         })?;
         self.forward_progress(&host);
+        let refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        if refresh {
+            // Lenses of a document being typed keep their last scores until its tune is
+            // embedded; then the client is asked for them again.
+            let client = self.client.clone();
+            let runtime = tokio::runtime::Handle::current();
+            host.set_tunes_sink(Box::new(move |_path| {
+                let client = client.clone();
+                runtime.spawn(async move {
+                    let _ = client.code_lens_refresh().await;
+                });
+            }));
+        }
         let _ = self.host.set(host);
         Ok(InitializeResult {
             server_info: Some(ServerInfo {

@@ -16,6 +16,8 @@ pub struct LspClient {
     next_id: i64,
     /// Notifications received so far, in order.
     pub notifications: Vec<Value>,
+    /// The methods of the requests the server sent (each answered on the way), in order.
+    pub server_requests: Vec<String>,
     pub stderr_path: std::path::PathBuf,
 }
 
@@ -80,6 +82,7 @@ impl LspClient {
             incoming,
             next_id: 1,
             notifications: Vec::new(),
+            server_requests: Vec::new(),
             stderr_path,
         }
     }
@@ -122,6 +125,8 @@ impl LspClient {
                 };
                 let id = m["id"].clone();
                 self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                self.server_requests
+                    .push(m["method"].as_str().unwrap_or_default().to_owned());
                 continue;
             }
             return m;

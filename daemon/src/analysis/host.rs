@@ -232,10 +232,21 @@ pub struct Host {
     /// Called with each new root before its files are listed (the watcher), so a change made
     /// while the root is being indexed is never missed.
     pub(super) on_root: Mutex<Option<RootSink>>,
+    /// Told when an open document's tune vectors land, so that its client asks for the code
+    /// lenses again; set only for a client that can be asked (`workspace/codeLens/refresh`).
+    /// While it is set, lenses of a document being typed answer from `lens_memory` instead of
+    /// embedding the whole tune on every keystroke's way.
+    pub(super) on_tunes: Mutex<Option<TunesSink>>,
+    /// The last label scores of each open document's tunes, by (path, tune index).
+    pub(super) lens_memory: Mutex<HashMap<(String, usize), Vec<proto::LabelScore>>>,
 }
 
 /// Where new roots go (see [`Host::set_root_sink`]).
 pub type RootSink = Box<dyn Fn(&Path) + Send + Sync>;
+
+/// Told the path of an open document whose tune vectors were just embedded (see
+/// [`Host::set_tunes_sink`]).
+pub type TunesSink = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Host {
     pub fn new(options: HostOptions) -> Arc<Self> {
@@ -247,6 +258,8 @@ impl Host {
             remote,
             me: me.clone(),
             on_root: Mutex::new(None),
+            on_tunes: Mutex::new(None),
+            lens_memory: Mutex::new(HashMap::new()),
             store: options.store,
             queue: options.queue,
             model_id: options.model_id,
@@ -280,6 +293,12 @@ impl Host {
     /// Where indexing progress goes (the LSP's `$/progress`).
     pub fn set_progress_sink(&self, sink: ProgressSink) {
         *lock(&self.progress) = Some(sink);
+    }
+
+    /// Where the news goes that an open document's tune vectors were embedded (the LSP asks
+    /// its client to refresh the code lenses).
+    pub fn set_tunes_sink(&self, sink: TunesSink) {
+        *lock(&self.on_tunes) = Some(sink);
     }
 
     /// Where each new root goes before it is listed (the watcher registers it there).
@@ -374,6 +393,7 @@ impl Host {
         lock(&self.docs).remove(&path);
         lock(&self.newest).remove(&path);
         lock(&self.findings).remove(&path);
+        lock(&self.lens_memory).retain(|(p, _), _| *p != path);
         let record = self.store.file(WORKSPACE, &path)?;
         self.put_in_catalogs(WORKSPACE, &path, record)?;
         Ok(())
@@ -554,16 +574,17 @@ impl Host {
     /// for later, and the tune catalog brought up to date. Requests that read tune vectors
     /// (header hover, code lens, classify, the genre action, tune-level similar) call it
     /// first; it must not be called holding the catalogs' lock.
-    pub fn ensure_tunes(&self, snapshot: &Snapshot) -> Result<()> {
+    /// Embeds the snapshot's tunes that have no vector yet; whether any had to be.
+    pub fn ensure_tunes(&self, snapshot: &Snapshot) -> Result<bool> {
         if !self.embed_missing(snapshot, Some(Level::Tune))? {
-            return Ok(());
+            return Ok(false);
         }
         let docs = lock(&self.docs);
         let current = docs.get(&snapshot.path).map(|d| d.version);
         if snapshot.version.is_some() && current == snapshot.version {
             self.put_in_catalogs(WORKSPACE, &snapshot.path, Some(snapshot.record.clone()))?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// `ensure_tunes` for the snapshot of `path` at `version`, on its own thread, once typing
@@ -586,8 +607,14 @@ impl Host {
                     }
                 };
                 if let Some(snapshot) = snapshot {
-                    if let Err(e) = host.ensure_tunes(&snapshot) {
-                        tracing::debug!(error = %e, path = %path, "embedding the tune");
+                    match host.ensure_tunes(&snapshot) {
+                        Ok(true) => {
+                            if let Some(sink) = lock(&host.on_tunes).as_ref() {
+                                sink(&path);
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::debug!(error = %e, path = %path, "embedding the tune"),
                     }
                 }
             });

@@ -322,11 +322,26 @@ impl Host {
 
     /// One lens per tune header: "rhythm: jig 0.81 · reel 0.11" (or "genre: ...").
     pub fn code_lenses(&self, snapshot: &Snapshot) -> Result<Vec<proto::Lens>> {
-        self.ensure_tunes(snapshot)?;
+        // A document being typed, for a client that can be asked to refresh: the lens keeps
+        // its last scores until the tune is embedded (once typing pauses, `tunes_later`),
+        // instead of embedding a long tune on every keystroke's way; the client is then asked
+        // for the lenses again. Otherwise the tune is embedded now.
+        let typing = snapshot.version.is_some() && lock(&self.on_tunes).is_some();
+        if !typing {
+            self.ensure_tunes(snapshot)?;
+        }
         let (_, set) = self.genre_field();
         let mut out = Vec::new();
         for tune in &snapshot.file.tunes {
-            let scores = self.label_scores(snapshot, tune.index, set)?;
+            let key = (snapshot.path.clone(), tune.index);
+            let scores = match self.label_scores(snapshot, tune.index, set)? {
+                Some(fresh) => {
+                    lock(&self.lens_memory).insert(key, fresh.clone());
+                    Some(fresh)
+                }
+                None if typing => lock(&self.lens_memory).get(&key).cloned(),
+                None => None,
+            };
             let line = snapshot.lines.position(snapshot.text(), tune.range.start);
             out.push(proto::Lens {
                 range: proto::Range {
