@@ -29,6 +29,21 @@ fn start_model(
     model: &std::path::Path,
     extra: &[&str],
 ) -> (LspClient, std::path::PathBuf) {
+    start_client(
+        tmp,
+        model,
+        extra,
+        json!({"window": {"workDoneProgress": true}}),
+    )
+}
+
+/// As [`start_model`], for a client with these `capabilities`.
+fn start_client(
+    tmp: &TempDir,
+    model: &std::path::Path,
+    extra: &[&str],
+    capabilities: Value,
+) -> (LspClient, std::path::PathBuf) {
     let ws = tmp.path().join("my tunes");
     std::fs::create_dir(&ws).expect("mkdir");
     std::fs::write(ws.join("quoting.abc"), QUOTING).expect("write");
@@ -50,7 +65,7 @@ fn start_model(
         "initialize",
         json!({
             "processId": null,
-            "capabilities": {"window": {"workDoneProgress": true}},
+            "capabilities": capabilities,
             "workspaceFolders": [{"uri": file_uri(&ws), "name": "ws"}],
             "initializationOptions": {"windowBars": 4}
         }),
@@ -618,33 +633,12 @@ fn the_socket_and_the_lsp_answer_the_same_mistakes_with_the_same_errors() {
 #[test]
 fn while_typing_the_lens_keeps_its_scores_and_the_client_is_asked_to_refresh() {
     let tmp = TempDir::new("lsp-lens-refresh");
-    let ws = tmp.path().join("ws");
-    std::fs::create_dir(&ws).expect("mkdir");
-    std::fs::write(ws.join("original.abc"), ORIGINAL).expect("write");
-    let ws = std::fs::canonicalize(&ws).expect("canonical");
-    let model = shared_fixture("clamp-tiny-bert");
-    let db = tmp.path().join("db");
-    let mut client = LspClient::start(
-        &[
-            "lsp",
-            "--model",
-            model.to_str().expect("path"),
-            "--db",
-            db.to_str().expect("path"),
-            "--device",
-            "cpu",
-        ],
-        tmp.path().join("stderr.log"),
+    let (mut client, ws) = start_client(
+        &tmp,
+        &shared_fixture("clamp-tiny-bert"),
+        &[],
+        json!({"workspace": {"codeLens": {"refreshSupport": true}}}),
     );
-    client.request(
-        "initialize",
-        json!({
-            "processId": null,
-            "capabilities": {"workspace": {"codeLens": {"refreshSupport": true}}},
-            "workspaceFolders": [{"uri": file_uri(&ws), "name": "ws"}]
-        }),
-    );
-    client.notify("initialized", json!({}));
     client.wait_indexed();
     let uri = file_uri(&ws.join("original.abc"));
     client.notify(

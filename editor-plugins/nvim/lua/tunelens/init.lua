@@ -195,14 +195,19 @@ local function to_quickfix(title, matches, c)
   vim.cmd("copen")
 end
 
-function M.similar()
+--- Sends `method` for the cursor's position in the current buffer; `handle(result, client)`.
+local function at_cursor(method, handle)
   local bufnr = vim.api.nvim_get_current_buf()
   local c = M.client(bufnr)
   if not c then
     return
   end
   local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
-  request(bufnr, "tunelens/similar", params, function(result, client)
+  request(bufnr, method, params, handle)
+end
+
+function M.similar()
+  at_cursor("tunelens/similar", function(result, client)
     to_quickfix("similar passages", result.matches or {}, client)
   end)
 end
@@ -210,13 +215,7 @@ end
 --- tunelens/compare for the cursor's passage: the server's page (the passage and its matches
 --- engraved, self-contained) written to a temp .html file and opened in the browser.
 function M.compare()
-  local bufnr = vim.api.nvim_get_current_buf()
-  local c = M.client(bufnr)
-  if not c then
-    return
-  end
-  local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
-  request(bufnr, "tunelens/compare", params, function(result)
+  at_cursor("tunelens/compare", function(result)
     if type(result) ~= "table" or type(result.html) ~= "string" then
       notify("tunelens/compare sent no page", vim.log.levels.ERROR)
       return
