@@ -137,35 +137,24 @@ impl Net {
         data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// The variables as a checkpoint the inference modules load from, keeping the graph.
-    fn weights(&self) -> Arc<Weights> {
-        Arc::new(Weights::trainable(
+    /// The serving modules built on the variables, for one step: the music tower with
+    /// `music_proj`, and `text_proj`. Built once a step (Q/K/V are joined again from their
+    /// variables), so every forward pass of the step shares them.
+    pub fn towers(&self) -> crate::encoders::Result<Towers> {
+        let weights = Arc::new(Weights::trainable(
             PathBuf::from("<training>"),
             self.tensors(),
-        ))
-    }
-
-    /// The music tower's vectors (projected, unnormalised) for patch sequences, `[b, p]`: the
-    /// serving [`MusicEncoder`] and `music_proj`, built on the variables for this step.
-    pub fn music(&self, tunes: &[Vec<PatchIds>]) -> crate::encoders::Result<Tensor> {
-        if tunes.is_empty() || tunes.iter().any(Vec::is_empty) {
-            return Err(crate::encoders::ModelError::Input(
-                "a batch needs tunes with at least one patch each".into(),
-            ));
-        }
-        let weights = self.weights();
-        let (h, p) = (self.shape.music.hidden_size, self.shape.embedding);
-        let encoder = MusicEncoder::load(&weights.vb("music_enc"), &self.shape.music)?;
-        let proj = Linear::load(&weights.vb("music_proj"), h, p)?;
-        let refs: Vec<&[PatchIds]> = tunes.iter().map(Vec::as_slice).collect();
-        proj.forward(&encoder.pooled(&refs)?)
-    }
-
-    /// `text_proj` over pooled text-tower outputs `[b, text_hidden]`.
-    pub fn text(&self, pooled: &Tensor) -> crate::encoders::Result<Tensor> {
-        let weights = self.weights();
-        let (t, p) = (self.shape.text_hidden, self.shape.embedding);
-        Linear::load(&weights.vb("text_proj"), t, p)?.forward(pooled)
+        ));
+        let (h, p, t) = (
+            self.shape.music.hidden_size,
+            self.shape.embedding,
+            self.shape.text_hidden,
+        );
+        Ok(Towers {
+            encoder: MusicEncoder::load(&weights.vb("music_enc"), &self.shape.music)?,
+            music_proj: Linear::load(&weights.vb("music_proj"), h, p)?,
+            text_proj: Linear::load(&weights.vb("text_proj"), t, p)?,
+        })
     }
 
     /// Every tensor, for writing a checkpoint or a model directory.
@@ -178,6 +167,31 @@ impl Net {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+}
+
+/// The serving modules on a [`Net`]'s variables, for one training step ([`Net::towers`]).
+pub struct Towers {
+    encoder: MusicEncoder,
+    music_proj: Linear,
+    text_proj: Linear,
+}
+
+impl Towers {
+    /// The music tower's vectors (projected, unnormalised) for patch sequences, `[b, p]`.
+    pub fn music(&self, tunes: &[Vec<PatchIds>]) -> crate::encoders::Result<Tensor> {
+        if tunes.is_empty() || tunes.iter().any(Vec::is_empty) {
+            return Err(crate::encoders::ModelError::Input(
+                "a batch needs tunes with at least one patch each".into(),
+            ));
+        }
+        let refs: Vec<&[PatchIds]> = tunes.iter().map(Vec::as_slice).collect();
+        self.music_proj.forward(&self.encoder.pooled(&refs)?)
+    }
+
+    /// `text_proj` over pooled text-tower outputs `[b, text_hidden]`.
+    pub fn text(&self, pooled: &Tensor) -> crate::encoders::Result<Tensor> {
+        self.text_proj.forward(pooled)
     }
 }
 
@@ -211,6 +225,8 @@ mod tests {
     fn the_trained_graph_and_the_serving_kernels_give_the_same_vectors() {
         let net = Net::new(shape(), 3, &Device::Cpu).expect("net");
         let trained = net
+            .towers()
+            .expect("towers")
             .music(&tunes())
             .expect("graph")
             .to_vec2::<f32>()
@@ -237,6 +253,8 @@ mod tests {
     fn every_music_weight_gets_a_gradient() {
         let net = Net::new(shape(), 5, &Device::Cpu).expect("net");
         let loss = net
+            .towers()
+            .expect("towers")
             .music(&tunes())
             .expect("graph")
             .sqr()

@@ -69,8 +69,9 @@ pub(super) fn step_loss(
     }
     views.extend(augmented);
     let b = batch.len();
-    let tune_vec = net.music(&tunes)?;
-    let both = net.music(&views)?;
+    let towers = net.towers()?;
+    let tune_vec = towers.music(&tunes)?;
+    let both = towers.music(&views)?;
     let (window_vec, aug_vec) = (both.narrow(0, 0, b)?, both.narrow(0, b, b)?);
     let vars = net.vars();
     let scale = match options.temperature {
@@ -97,7 +98,7 @@ pub(super) fn step_loss(
             &dev,
         )?;
         let pooled = Tensor::from_vec(text_vecs, (text_rows.len(), cache.dim), &dev)?;
-        let t = net.text(&pooled)?;
+        let t = towers.text(&pooled)?;
         Some(loss::symmetric_contrastive(
             &tune_vec.index_select(&rows, 0)?,
             &t,
