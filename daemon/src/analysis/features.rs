@@ -93,14 +93,23 @@ fn unit_notes(snapshot: &Snapshot, unit: &UnitRecord) -> (Vec<Note>, Vec<u32>) {
     )
 }
 
+/// An explainer for answers about `snapshot`: its own file is the snapshot's text (an
+/// unsaved buffer), the others are read through `files`.
+fn explainer<'a>(snapshot: &'a Snapshot, files: &'a FileCache, musicxml: bool) -> Explainer<'a> {
+    let mut explainer = Explainer::with_cache(files).with_musicxml(musicxml);
+    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
+    explainer
+}
+
 /// The catalog's best matches for `unit` of `snapshot` through the one query pipeline, never
-/// the unit's own place: ranked hybrid (vector alone for a tune), refined as asked,
-/// explained against the snapshot's text (an unsaved buffer) and the asked file cache.
+/// the unit's own place: ranked hybrid (vector alone for a tune), refined as asked, each
+/// explained through `explainer`.
 fn similar_to(
     snapshot: &Snapshot,
     unit: &UnitRecord,
     vector: &[f32],
     ask: SimilarAsk,
+    explainer: &mut Explainer,
 ) -> Result<Vec<Explained>> {
     let (notes, ngrams) = unit_notes(snapshot, unit);
     let query = Query {
@@ -115,15 +124,13 @@ fn similar_to(
             range: unit.range.range(),
         }),
     };
-    let mut explainer = Explainer::with_cache(ask.files).with_musicxml(ask.musicxml);
-    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     Ok(similar::similar(
         ask.ctx,
         &query,
         Ranker::Hybrid,
         ask.k,
         ask.how,
-        &mut explainer,
+        explainer,
     )?)
 }
 
@@ -147,6 +154,7 @@ pub struct SimilarAsk<'a> {
 fn similar_hits<'s>(
     snapshot: &'s Snapshot,
     ask: SimilarAsk,
+    explainer: &mut Explainer,
 ) -> Result<Option<(&'s UnitRecord, Vec<Explained>)>> {
     let u = match ask.level {
         proto::Level::Passage => snapshot.passage_at(ask.offset).map(|(u, _)| u),
@@ -159,7 +167,7 @@ fn similar_hits<'s>(
     let Some(vector) = vector_of(ask.ctx.store, ask.ctx.model, unit)? else {
         return Ok(None);
     };
-    let hits = similar_to(snapshot, unit, &vector, ask)?;
+    let hits = similar_to(snapshot, unit, &vector, ask, explainer)?;
     Ok(Some((unit, hits)))
 }
 
@@ -174,7 +182,8 @@ fn query_unit(snapshot: &Snapshot, unit: &UnitRecord) -> proto::QueryUnit {
 /// The units similar to the one asked about; `None` when there is no unit there or its
 /// vector is not stored yet.
 pub fn similar(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::SimilarResult>> {
-    let Some((unit, hits)) = similar_hits(snapshot, ask)? else {
+    let mut explainer = explainer(snapshot, ask.files, ask.musicxml);
+    let Some((unit, hits)) = similar_hits(snapshot, ask, &mut explainer)? else {
         return Ok(None);
     };
     Ok(Some(proto::SimilarResult {
@@ -183,11 +192,11 @@ pub fn similar(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::Sim
     }))
 }
 
-/// [`similar`]'s list as the compare page: the unit and its matches engraved, read against
-/// the snapshot's text (an unsaved buffer) and the asked file cache.
+/// [`similar`]'s list as the compare page: the unit and its matches engraved, each matched
+/// file read once for both the explanations and the engraving.
 pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto::CompareResult>> {
-    let (files, musicxml) = (ask.files, ask.musicxml);
-    let Some((unit, hits)) = similar_hits(snapshot, ask)? else {
+    let mut explainer = explainer(snapshot, ask.files, ask.musicxml);
+    let Some((unit, hits)) = similar_hits(snapshot, ask, &mut explainer)? else {
         return Ok(None);
     };
     let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
@@ -203,8 +212,6 @@ pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto
         bars: [unit.first_bar, unit.last_bar],
         path: Some(&snapshot.path),
     };
-    let mut explainer = Explainer::with_cache(files).with_musicxml(musicxml);
-    explainer.insert(snapshot.path.clone(), &snapshot.source, &snapshot.file);
     let Some(page) = compare::compare(&query, &hits, &mut explainer) else {
         return Ok(None);
     };
@@ -346,7 +353,8 @@ pub fn hover_tune(
                         files,
                         musicxml: false,
                     };
-                    Some(similar_to(snapshot, unit, &v, ask)?)
+                    let mut explainer = explainer(snapshot, ask.files, ask.musicxml);
+                    Some(similar_to(snapshot, unit, &v, ask, &mut explainer)?)
                 }
                 None => None,
             }
