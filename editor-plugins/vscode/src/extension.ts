@@ -239,16 +239,33 @@ function location(c: LanguageClient, m: Match): vscode.Location {
   return new vscode.Location(c.protocol2CodeConverter.asUri(m.uri), c.protocol2CodeConverter.asRange(m.range));
 }
 
-async function findSimilar(uri?: string | vscode.Uri, position?: Position): Promise<void> {
+/**
+ * Sends `method` for a place (the given one, or the cursor's), with `title` in the status bar
+ * while it runs: what "find similar" and "compare" both ask.
+ */
+async function requestAt<R>(
+  method: string,
+  title: string,
+  uri?: string | vscode.Uri,
+  position?: Position,
+): Promise<{ c: LanguageClient; t: { uri: vscode.Uri; position: vscode.Position }; result: R }> {
   const c = running();
   const t = target(uri, position);
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: "tunelens: finding similar passages" },
-    () =>
-      c.sendRequest<SimilarResult>(Methods.similar, {
-        textDocument: { uri: c.code2ProtocolConverter.asUri(t.uri) },
-        position: c.code2ProtocolConverter.asPosition(t.position),
-      }),
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () =>
+    c.sendRequest<R>(method, {
+      textDocument: { uri: c.code2ProtocolConverter.asUri(t.uri) },
+      position: c.code2ProtocolConverter.asPosition(t.position),
+    }),
+  );
+  return { c, t, result };
+}
+
+async function findSimilar(uri?: string | vscode.Uri, position?: Position): Promise<void> {
+  const { c, t, result } = await requestAt<SimilarResult>(
+    Methods.similar,
+    "tunelens: finding similar passages",
+    uri,
+    position,
   );
   if (!result.matches.length) {
     vscode.window.showInformationMessage("tunelens: no similar passages found");
@@ -268,15 +285,11 @@ async function findSimilar(uri?: string | vscode.Uri, position?: Position): Prom
  * reused by later calls. A click on a location link in the page posts {command: "open", ...}.
  */
 async function compare(uri?: string | vscode.Uri, position?: Position): Promise<void> {
-  const c = running();
-  const t = target(uri, position);
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: "tunelens: comparing with similar passages" },
-    () =>
-      c.sendRequest<CompareResult>(Methods.compare, {
-        textDocument: { uri: c.code2ProtocolConverter.asUri(t.uri) },
-        position: c.code2ProtocolConverter.asPosition(t.position),
-      }),
+  const { result } = await requestAt<CompareResult>(
+    Methods.compare,
+    "tunelens: comparing with similar passages",
+    uri,
+    position,
   );
   compareSource = vscode.window.activeTextEditor?.viewColumn ?? vscode.ViewColumn.One;
   if (!comparePanel) {
