@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tunelens_models::abc::notes::{align, describe_transposition, voice_notes, Alignment, Note};
-use tunelens_models::abc::{self, AbcFile, Level, SourceText};
+use tunelens_models::abc::notes::{
+    align, describe_transposition, voice_notes, AlignOp, Alignment, Note,
+};
+use tunelens_models::abc::{self, AbcFile, Level, SourceText, TextRange};
 use tunelens_models::musicxml;
 
 use super::query::Match;
@@ -34,6 +36,10 @@ pub struct Explanation {
     pub symbolic_score: f32,
     /// E.g. "bars 5–8 = bars 3–6 of The Kesh, up a perfect 4th, 2 of 24 notes differ".
     pub summary: String,
+    /// The match's notes without an equal partner in the query (changed in place, or only
+    /// the match's), as byte ranges in the matched file: what the compare page colours.
+    #[serde(skip)]
+    pub differing: Vec<TextRange>,
 }
 
 /// A matched file as the index read it: its text (MusicXML converted to ABC, as indexing
@@ -239,6 +245,15 @@ impl<'a> Explainer<'a> {
             m.title.as_deref().unwrap_or("(untitled)"),
             notes_differ(query.len(), &alignment),
         );
+        let differing = alignment
+            .ops
+            .iter()
+            .filter_map(|op| match *op {
+                AlignOp::Changed { b, .. } | AlignOp::Inserted { b } => Some(b as usize),
+                _ => None,
+            })
+            .filter_map(|b| theirs.get(b).map(|n| n.range))
+            .collect();
         Some(Explanation {
             transposition: folded,
             interval,
@@ -253,6 +268,7 @@ impl<'a> Explainer<'a> {
             vector_score: m.vector_score,
             symbolic_score: m.symbolic_score,
             summary,
+            differing,
         })
     }
 }

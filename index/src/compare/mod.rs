@@ -10,7 +10,6 @@
 pub mod page;
 
 use serde::Serialize;
-use tunelens_models::abc::notes::{align, voice_notes, AlignOp, Note};
 use tunelens_models::abc::{Level, SourceText, TextRange, Tune};
 
 use crate::explain::Explainer;
@@ -75,9 +74,7 @@ pub fn compare(
     matches: &[Explained],
     explainer: &mut Explainer,
 ) -> Option<ComparePage> {
-    let notes = voice_notes(query.source, query.tune, query.voice);
     let [first, last] = query.bars;
-    let query_notes = notes.bars(first.saturating_sub(1) as usize..last as usize);
     let (abc, _) = snippet(query.source, query.tune, query.voice, query.bars, &[])?;
     let name = query.path.map_or("your passage".to_owned(), file_name);
     let line = bar_line(query.source, query.tune, query.voice, first);
@@ -96,18 +93,14 @@ pub fn compare(
         abc,
         differ: Vec::new(),
     }];
-    passages.extend(
-        matches
-            .iter()
-            .filter_map(|m| matched(query_notes, m, explainer)),
-    );
+    passages.extend(matches.iter().filter_map(|m| matched(m, explainer)));
     Some(ComparePage {
         title: format!("Passages like bars {first}–{last} of {name}"),
         passages,
     })
 }
 
-fn matched(query: &[Note], e: &Explained, explainer: &mut Explainer) -> Option<ComparePassage> {
+fn matched(e: &Explained, explainer: &mut Explainer) -> Option<ComparePassage> {
     let m = &e.m;
     let (source, file) = explainer.file(&m.path)?;
     let tune = file.tunes.iter().find(|t| t.index == m.tune)?;
@@ -119,23 +112,12 @@ fn matched(query: &[Note], e: &Explained, explainer: &mut Explainer) -> Option<C
             TUNE_BARS.min(tune.voices[voice].bars.len() as u32).max(1),
         ],
     };
-    let notes = voice_notes(source, tune, voice);
-    let theirs = notes.bars(bars[0].saturating_sub(1) as usize..bars[1] as usize);
-    // Their notes with no equal partner in the passage: changed in place, or only theirs.
-    let differ: Vec<TextRange> = if m.level == Level::Passage && !query.is_empty() {
-        align(query, theirs)
-            .ops
-            .iter()
-            .filter_map(|op| match *op {
-                AlignOp::Changed { b, .. } | AlignOp::Inserted { b } => Some(b as usize),
-                _ => None,
-            })
-            .filter_map(|b| theirs.get(b).map(|n| n.range))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let (abc, differ) = snippet(source, tune, voice, bars, &differ)?;
+    // Their notes with no equal partner in the passage, as the explanation aligned them.
+    let differ = e
+        .explain
+        .as_ref()
+        .map_or(&[][..], |x| x.differing.as_slice());
+    let (abc, differ) = snippet(source, tune, voice, bars, differ)?;
     let title = m.title.as_deref().unwrap_or("(untitled)");
     let location = match &m.measures {
         Some([a, b]) => format!("{}: {a}, measures {}–{}", m.path, a.measure, b.measure),
