@@ -405,18 +405,7 @@ fn a_daemon_on_milvus_answers_while_the_server_is_down_and_finds_it_again() {
 
     // Back: the daemon finds the server by itself.
     down.restart();
-    let started = Instant::now();
-    loop {
-        let status = c.request("tunelens/status", json!({}));
-        if status["store"]["healthy"] == json!(true) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "still degraded a minute after the server came back: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_healthy(&mut c, Duration::from_secs(60));
     let again = similar(&mut c);
     let found = reference_matches(&again, &reference);
     assert!(!found.is_empty(), "{again}");
@@ -440,22 +429,27 @@ fn a_daemon_on_milvus_answers_while_the_server_is_down_and_finds_it_again() {
     let status = c.request("tunelens/status", json!({}));
     assert_eq!(status["store"]["healthy"], json!(false), "{status}");
     drop(hung);
-    let started = Instant::now();
-    loop {
-        let status = c.request("tunelens/status", json!({}));
-        if status["store"]["healthy"] == json!(true) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "still degraded 90 s after the server answered again: {status}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_healthy(&mut c, Duration::from_secs(90));
     daemon.kill();
     let milvus = connect(&uri, &prefix);
     if let Some(c) = collection(&milvus, status_model(&db).as_str()) {
         let _ = milvus.drop_collection(status_model(&db).as_str(), c.dim());
+    }
+}
+
+/// Polls `tunelens/status` until the daemon finds the server again, for at most `within`.
+fn wait_healthy(c: &mut common::socket::SocketClient, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let status = c.request("tunelens/status", json!({}));
+        if status["store"]["healthy"] == json!(true) {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "still degraded {within:?} after the server answered again: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
