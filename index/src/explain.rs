@@ -111,6 +111,15 @@ impl FileCache {
         }
     }
 
+    /// Files held parsed.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `path` parsed, from the cache when the file is unchanged since; `None` for a MusicXML
     /// score (see [`Self::get_with`]).
     pub fn get(&self, path: &str) -> Option<Arc<ParsedFile>> {

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tunelens_models::abc::notes::{describe_transposition, tune_notes, Note};
+use tunelens_models::abc::notes::{describe_transposition, tune_notes, Note, Ratio};
 use tunelens_models::abc::{self, AbcFile, Level, LineCol, SourceText, TextRange, Tune, Unit};
 
 use super::explain::{Explainer, Explanation};
@@ -214,68 +214,228 @@ pub fn check(
     explainer: &mut Explainer,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Finding>, QueryError> {
-    let Reference { catalog, exclude } = reference;
-    let w = options.vector_weight.clamp(0.0, 1.0);
-    // Findings below the threshold are kept while they count towards `coverage`.
-    let mut raw: Vec<Finding> = Vec::new();
-    for (i, win) in windows.iter().enumerate() {
-        if cancelled() {
-            return Err(QueryError::Cancelled);
+    Check {
+        reference,
+        options,
+        explainer,
+        memo: None,
+        cancelled,
+    }
+    .run(source, windows, vectors)
+}
+
+/// A check with everything it runs against, for a caller that keeps a [`CheckMemo`].
+pub struct Check<'a, 'e> {
+    pub reference: Reference<'a>,
+    pub options: &'a CheckOptions,
+    pub explainer: &'a mut Explainer<'e>,
+    /// What earlier checks of the same document found, used and updated.
+    pub memo: Option<&'a mut CheckMemo>,
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl Check<'_, '_> {
+    /// Checks `windows` (from [`windows`] over `source`); `vectors`, when given, are the
+    /// windows' music vectors in the same order.
+    pub fn run(
+        self,
+        source: &SourceText,
+        windows: &[Window],
+        vectors: Option<&[Vec<f32>]>,
+    ) -> Result<Vec<Finding>, QueryError> {
+        let Check {
+            reference,
+            options,
+            explainer,
+            mut memo,
+            cancelled,
+        } = self;
+        let Reference { catalog, exclude } = reference;
+        if let Some(memo) = memo.as_deref_mut() {
+            memo.against(
+                catalog.revision_outside(&memo.own_corpus),
+                options.candidates,
+            );
         }
-        if win.notes.len() < options.min_notes || win.ngrams.is_empty() {
-            continue;
-        }
-        let vector = vectors
-            .and_then(|v| v.get(i))
-            .filter(|v| v.len() == catalog.dim())
-            .map_or(&[][..], Vec::as_slice);
-        let candidates = catalog.ranked(
-            vector,
-            &win.ngrams,
-            Ranker::Symbolic,
-            options.candidates,
-            exclude,
-        )?;
-        let bars = [win.unit.first_bar, win.unit.last_bar];
-        for m in candidates {
-            let Some(mut explain) = explainer.explain(&win.notes, bars, &m) else {
-                continue;
-            };
-            // A quote is described from the reference to the user's music: "up a 4th" means
-            // the user moved the reference's passage up.
-            let from_reference = -explain.transposition;
-            let interval = describe_transposition(from_reference);
-            explain.summary = explain.summary.replace(explain.interval, interval);
-            explain.transposition = (from_reference + 5).rem_euclid(12) - 5;
-            explain.interval = interval;
-            let agreement = agreement(&explain);
-            let score = (1.0 - w) * agreement + w * m.vector_score.max(0.0);
-            if score < options.threshold && agreement < RELATED_AGREEMENT {
+        let w = options.vector_weight.clamp(0.0, 1.0);
+        let window_vector = |i: usize| {
+            vectors
+                .and_then(|v| v.get(i))
+                .filter(|v| v.len() == catalog.dim())
+                .map_or(&[][..], Vec::as_slice)
+        };
+        // Findings below the threshold are kept while they count towards `coverage`.
+        let mut raw: Vec<Finding> = Vec::new();
+        let keys: Vec<WindowKey> = windows
+            .iter()
+            .enumerate()
+            .map(|(i, win)| WindowKey::new(win, window_vector(i)))
+            .collect();
+        for (i, win) in windows.iter().enumerate() {
+            if cancelled() {
+                return Err(QueryError::Cancelled);
+            }
+            if win.notes.len() < options.min_notes || win.ngrams.is_empty() {
                 continue;
             }
-            raw.push(Finding {
-                score,
-                agreement,
-                query: Place {
-                    tune: win.tune,
-                    title: win.title.clone(),
-                    voice: win.voice_id.clone(),
-                    bars,
-                    start: source.line_col(win.unit.range.start),
-                    end: source.line_col(win.unit.range.end),
-                    range: win.unit.range,
-                },
-                reference: m,
-                explain,
-                also: Vec::new(),
-                coverage: 0.0,
-                bars_matched: 0,
-            });
+            let vector = window_vector(i);
+            let bars = [win.unit.first_bar, win.unit.last_bar];
+            let key = &keys[i];
+            let remembered = memo.as_deref().and_then(|m| m.windows.get(key));
+            let candidates = match remembered {
+                Some(c) => c.clone(),
+                None => {
+                    let found = catalog.ranked(
+                        vector,
+                        &win.ngrams,
+                        Ranker::Symbolic,
+                        options.candidates,
+                        exclude,
+                    )?;
+                    let explained: Vec<Candidate> = found
+                        .into_iter()
+                        .filter_map(|m| {
+                            let explain = explainer.explain(&win.notes, bars, &m)?;
+                            Some(Candidate::new(m, explain))
+                        })
+                        .collect();
+                    let explained = std::sync::Arc::new(explained);
+                    if let Some(memo) = memo.as_deref_mut() {
+                        // Checks cancelled one after another (typing) add windows and never
+                        // reach the end, where the memo keeps only this version's.
+                        if memo.windows.len() > 2 * windows.len() + 64 {
+                            memo.keep_only(&keys);
+                        }
+                        memo.windows.insert(key.clone(), explained.clone());
+                    }
+                    explained
+                }
+            };
+            for c in candidates.iter() {
+                let score = (1.0 - w) * c.agreement + w * c.reference.vector_score.max(0.0);
+                if score < options.threshold && c.agreement < RELATED_AGREEMENT {
+                    continue;
+                }
+                raw.push(Finding {
+                    score,
+                    agreement: c.agreement,
+                    query: Place {
+                        tune: win.tune,
+                        title: win.title.clone(),
+                        voice: win.voice_id.clone(),
+                        bars,
+                        start: source.line_col(win.unit.range.start),
+                        end: source.line_col(win.unit.range.end),
+                        range: win.unit.range,
+                    },
+                    reference: c.reference.clone(),
+                    explain: c.explain.clone(),
+                    also: Vec::new(),
+                    coverage: 0.0,
+                    bars_matched: 0,
+                });
+            }
+        }
+        if let Some(memo) = memo {
+            memo.keep_only(&keys);
+        }
+        set_coverage(windows, &mut raw);
+        raw.retain(|f| f.score >= options.threshold);
+        Ok(select(raw))
+    }
+}
+
+/// One candidate of a window, aligned, described from the reference to the user's music.
+#[derive(Debug)]
+struct Candidate {
+    reference: Match,
+    explain: Explanation,
+    agreement: f32,
+}
+
+impl Candidate {
+    fn new(reference: Match, mut explain: Explanation) -> Self {
+        // A quote is described from the reference to the user's music: "up a 4th" means the
+        // user moved the reference's passage up.
+        let from_reference = -explain.transposition;
+        let interval = describe_transposition(from_reference);
+        explain.summary = explain.summary.replace(explain.interval, interval);
+        explain.transposition = (from_reference + 5).rem_euclid(12) - 5;
+        explain.interval = interval;
+        Self {
+            agreement: agreement(&explain),
+            reference,
+            explain,
         }
     }
-    set_coverage(windows, &mut raw);
-    raw.retain(|f| f.score >= options.threshold);
-    Ok(select(raw))
+}
+
+/// What a window's candidates depend on besides the reference: its notes (pitch and length;
+/// the n-grams and the alignment read nothing else), its bars (named in the explanation) and
+/// its vector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct WindowKey {
+    notes: Vec<(i16, Ratio)>,
+    bars: [u32; 2],
+    vector: Vec<u32>,
+}
+
+impl WindowKey {
+    fn new(win: &Window, vector: &[f32]) -> Self {
+        Self {
+            notes: win.notes.iter().map(|n| (n.pitch, n.duration)).collect(),
+            bars: [win.unit.first_bar, win.unit.last_bar],
+            vector: vector.iter().map(|v| v.to_bits()).collect(),
+        }
+    }
+}
+
+/// What checks of one document found per window, kept between its versions: an edit changes a
+/// few windows, and the others need not be searched and aligned again (a 300-bar tune's 297
+/// windows took ~0.85 s of a core per version). Valid while the reference outside the
+/// document's own corpus is unchanged ([`Catalog::revision_outside`]); the caller uses one
+/// memo per document and one `exclude` rule with it. Holds the windows of the last check.
+#[derive(Debug)]
+pub struct CheckMemo {
+    /// The corpus the check excludes (the user's files), whose changes keep the memo.
+    own_corpus: String,
+    basis: Option<((u64, u64), usize)>,
+    windows: HashMap<WindowKey, std::sync::Arc<Vec<Candidate>>>,
+}
+
+impl CheckMemo {
+    /// A memo for checks that exclude `own_corpus`.
+    pub fn new(own_corpus: &str) -> Self {
+        Self {
+            own_corpus: own_corpus.to_owned(),
+            basis: None,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Forgets everything when the reference or the number of candidates changed.
+    fn against(&mut self, revision: (u64, u64), candidates: usize) {
+        let basis = Some((revision, candidates));
+        if self.basis != basis {
+            self.windows.clear();
+            self.basis = basis;
+        }
+    }
+
+    /// Keeps the windows of the version being checked, and nothing else.
+    fn keep_only(&mut self, keys: &[WindowKey]) {
+        let keep: std::collections::HashSet<&WindowKey> = keys.iter().collect();
+        self.windows.retain(|k, _| keep.contains(k));
+    }
+
+    /// Windows remembered.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
 }
 
 /// Fills [`Finding::coverage`]: for each voice of each user tune and each reference tune, the
@@ -367,4 +527,133 @@ fn select(mut raw: Vec<Finding>) -> Vec<Finding> {
         (a.query.tune, a.query.range.start).cmp(&(b.query.tune, b.query.range.start))
     });
     kept
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::job::record_source;
+    use crate::query::shared_record;
+    use crate::records::UnitSettings;
+    use tunelens_models::abc::{parse, MusicView};
+
+    const REEL: &str = "X:1\nT:Reference Reel\nM:4/4\nL:1/8\nK:D\n\
+        |:d2fd adfd|e2ge bege|d2fd adfd|edcB A2Bc|\n\
+        d2fd adfd|e2ge bege|afge fdec|d2d2 d4:|\n";
+    const JIG: &str = "X:2\nT:Reference Jig\nM:6/8\nL:1/8\nK:G\n\
+        |:GAB c2d|e2f g3|gfe dcB|AGF G3|\n\
+        BAG AGE|DED D2B|cBA BAG|A3 G3:|\n";
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn put(catalog: &mut Catalog, corpus: &str, path: &std::path::Path, text: &str) {
+        std::fs::write(path, text).expect("write");
+        let source = SourceText::from_text(text.to_owned());
+        let file = parse(&source);
+        let (record, _) = record_source(
+            &source,
+            &file,
+            None,
+            path.display().to_string(),
+            "m",
+            MusicView::Reference,
+            UnitSettings::default(),
+        );
+        catalog
+            .upsert_file(corpus, shared_record(record), &mut |_| {
+                Ok(Some(vec![1.0; 64]))
+            })
+            .expect("upsert");
+    }
+
+    fn run(
+        catalog: &Catalog,
+        user: &str,
+        memo: Option<&mut CheckMemo>,
+        explained: &mut usize,
+    ) -> Vec<(f32, [u32; 2], String)> {
+        let source = SourceText::from_text(user.to_owned());
+        let file = parse(&source);
+        let wins = windows(&source, &file, 4);
+        let exclude = |m: &Match| m.corpus == "workspace";
+        let cache = crate::FileCache::new(4);
+        let mut explainer = Explainer::with_cache(&cache);
+        let options = CheckOptions {
+            threshold: 0.5,
+            ..CheckOptions::default()
+        };
+        let found = Check {
+            reference: Reference {
+                catalog,
+                exclude: &exclude,
+            },
+            options: &options,
+            explainer: &mut explainer,
+            memo,
+            cancelled: &|| false,
+        }
+        .run(&source, &wins, None)
+        .expect("check");
+        // Files the explainer read: none when every window came from the memo.
+        *explained = cache.len();
+        found
+            .into_iter()
+            .map(|f| (f.score, f.query.bars, f.explain.summary))
+            .collect()
+    }
+
+    #[test]
+    fn a_memo_answers_as_a_fresh_check_and_forgets_when_the_reference_changes() {
+        let dir = Dir(std::env::temp_dir().join(format!("tunelens-memo-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).expect("dir");
+        let mut catalog = Catalog::new(Level::Passage);
+        put(&mut catalog, "folk", &dir.0.join("reel.abc"), REEL);
+        put(&mut catalog, "folk", &dir.0.join("jig.abc"), JIG);
+        // The user's tune quotes the reel's first four bars, then goes its own way; it is in
+        // the workspace corpus too, as an editor's file is.
+        let user = "X:1\nT:Mine\nM:4/4\nL:1/8\nK:D\n\
+            d2fd adfd|e2ge bege|d2fd adfd|edcB A2Bc|\n\
+            F2AF GBAG|F2D2 E4|F2AF GBAG|A2A2 A4|\n";
+        put(&mut catalog, "workspace", &dir.0.join("mine.abc"), user);
+
+        let mut n = 0;
+        let fresh = run(&catalog, user, None, &mut n);
+        assert!(!fresh.is_empty(), "the quote is found");
+        let mut memo = CheckMemo::new("workspace");
+        assert_eq!(run(&catalog, user, Some(&mut memo), &mut n), fresh);
+        let remembered = memo.len();
+        assert!(remembered > 0);
+        // Remembered: the same answer, and no reference file is read to explain it.
+        assert_eq!(run(&catalog, user, Some(&mut memo), &mut n), fresh);
+        assert_eq!(n, 0, "every window came from the memo");
+
+        // The user edits a bar: only the windows over it are checked again, and the answer
+        // is a fresh check's.
+        let edited = user.replace("F2D2 E4", "F2D2 E2FG");
+        put(&mut catalog, "workspace", &dir.0.join("mine.abc"), &edited);
+        assert_eq!(
+            run(&catalog, &edited, Some(&mut memo), &mut n),
+            run(&catalog, &edited, None, &mut 0)
+        );
+        assert_eq!(
+            memo.len(),
+            remembered,
+            "the edited windows replaced the old ones"
+        );
+
+        // A reference file changes: the memo starts again, and finds the new quote.
+        let reel = REEL.replace("d2fd adfd|e2ge bege|d2fd", "F2AF GBAG|F2D2 E2FG|F2AF");
+        put(&mut catalog, "folk", &dir.0.join("reel.abc"), &reel);
+        let after = run(&catalog, &edited, Some(&mut memo), &mut n);
+        assert!(n > 0, "the reference was read again");
+        assert_eq!(after, run(&catalog, &edited, None, &mut 0));
+        assert_ne!(after, fresh);
+    }
 }

@@ -4,12 +4,15 @@
 //! every analysed version, so a quotation typed in shows up as it is typed.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use tunelens_protocol as proto;
 
 use super::document::Snapshot;
 use super::host::{DocumentCheck, WORKSPACE};
-use tunelens_index::originality::{self, CheckOptions, Finding, Reference, DEFAULT_THRESHOLD};
+use tunelens_index::originality::{
+    self, Check, CheckMemo, CheckOptions, Finding, Reference, DEFAULT_THRESHOLD,
+};
 use tunelens_index::{Catalog, Explainer, FileCache, Match, QueryError};
 
 /// The diagnostics' `source`.
@@ -23,7 +26,28 @@ pub const CODE: &str = "close-to-reference";
 pub struct OriginalityCheck {
     /// The reference files findings are explained against, kept parsed between versions.
     files: FileCache,
+    /// What the last checks of the most recently checked documents found per window, by path.
+    memos: Mutex<Vec<(String, Arc<Mutex<CheckMemo>>)>>,
 }
+
+impl OriginalityCheck {
+    /// The memo of the document at `path`, made the most recently used.
+    fn memo(&self, path: &str) -> Arc<Mutex<CheckMemo>> {
+        let mut memos = self.memos.lock().unwrap_or_else(|e| e.into_inner());
+        let memo = match memos.iter().position(|(p, _)| p == path) {
+            Some(i) => memos.remove(i).1,
+            None => Arc::new(Mutex::new(CheckMemo::new(WORKSPACE))),
+        };
+        if memos.len() >= MEMOS {
+            memos.remove(0);
+        }
+        memos.push((path.to_owned(), memo.clone()));
+        memo
+    }
+}
+
+/// Documents whose windows' findings are kept between versions.
+const MEMOS: usize = 8;
 
 impl DocumentCheck for OriginalityCheck {
     fn check(
@@ -52,18 +76,22 @@ impl DocumentCheck for OriginalityCheck {
         // The user's own files (this one included) are no reference to copy from.
         let exclude = |m: &Match| m.corpus == WORKSPACE;
         let mut explainer = Explainer::with_cache(&self.files);
-        match originality::check(
-            &doc.source,
-            &windows,
-            None,
-            Reference {
+        // Held for the whole check: a check of the next version waits here for this one to
+        // notice it was cancelled (a window's time), then starts from what it remembered.
+        let memo = self.memo(&doc.path);
+        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        let found = Check {
+            reference: Reference {
                 catalog: passages,
                 exclude: &exclude,
             },
-            &options,
-            &mut explainer,
+            options: &options,
+            explainer: &mut explainer,
+            memo: Some(&mut memo),
             cancelled,
-        ) {
+        }
+        .run(&doc.source, &windows, None);
+        match found {
             Ok(findings) => Some(findings.iter().map(|f| diagnostic(doc, f)).collect()),
             Err(QueryError::Cancelled) => None,
             Err(e) => {

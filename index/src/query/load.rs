@@ -27,6 +27,11 @@ impl Catalog {
                 level: Some(level),
             },
             symbolic: SymbolicIndex::default(),
+            instance: {
+                static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+            changes: HashMap::new(),
         }
     }
 

@@ -60,6 +60,10 @@ pub struct Catalog {
     filter: Filter,
     /// The same rows' interval n-grams (passages only).
     symbolic: SymbolicIndex,
+    /// Which catalog of the process this is, and how many times each corpus's files were
+    /// added, replaced or removed in it: what [`Catalog::revision_outside`] reports.
+    instance: u64,
+    changes: HashMap<String, u64>,
 }
 
 pub(super) struct Entry {

@@ -4,6 +4,29 @@
 use super::*;
 
 impl Catalog {
+    /// What the catalog holds outside `corpus`, as a number that differs whenever a file of
+    /// another corpus was added, replaced or removed, or the catalog is another one. A caller
+    /// that keeps answers which exclude `corpus` (the originality check leaves out the user's
+    /// own files) can keep them while it stays the same, however often `corpus` changes.
+    pub fn revision_outside(&self, corpus: &str) -> (u64, u64) {
+        let outside = self
+            .changes
+            .iter()
+            .filter(|(c, _)| c.as_str() != corpus)
+            .map(|(_, n)| n)
+            .sum();
+        (self.instance, outside)
+    }
+
+    fn changed(&mut self, corpus: &str) {
+        match self.changes.get_mut(corpus) {
+            Some(n) => *n += 1,
+            None => {
+                self.changes.insert(corpus.to_owned(), 1);
+            }
+        }
+    }
+
     /// Adds a file's units whose vectors the catalog's server already holds (the indexing
     /// job pushed them), replacing what the file had.
     pub fn upsert_record(
@@ -37,6 +60,7 @@ impl Catalog {
         grams: Option<&[Vec<u32>]>,
         mut vector: Option<&mut VectorOf<'_>>,
     ) -> Result<(), QueryError> {
+        self.changed(corpus);
         // Units whose row already holds their vector (same place, same content) keep it: an
         // edit re-reads and re-writes only the vectors of the units it changed.
         let unchanged: std::collections::HashSet<usize> = self
@@ -171,6 +195,7 @@ impl Catalog {
         let Some(slot) = self.by_path.remove(&(corpus.to_owned(), path.to_owned())) else {
             return Ok(false);
         };
+        self.changed(corpus);
         if let Some(entry) = self.slots[slot].take() {
             for &(id, row) in &entry.rows {
                 if self.rows.remove(&row).is_some() {
