@@ -94,6 +94,12 @@ fn hover_similar_lens_action_edit_and_hover_again() {
     let corpora = status["corpora"].as_array().expect("corpora");
     assert_eq!(corpora[0]["name"], "workspace", "{status}");
     assert_eq!(corpora[0]["files"], 2, "{status}");
+    // The daemon's own account of its memory (Linux, glibc: where this runs).
+    let memory = &status["memory"];
+    let bytes = |k: &str| memory[k].as_u64().unwrap_or(0);
+    assert!(bytes("resident") > 1 << 20, "{status}");
+    assert!(bytes("residentPeak") >= bytes("resident"), "{status}");
+    assert!(bytes("heapLive") > 0, "{status}");
 
     let path = ws.join("original.abc");
     let uri = file_uri(&path);

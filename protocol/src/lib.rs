@@ -330,6 +330,24 @@ pub struct StatusResult {
     /// Where the reference corpora's vectors are searched.
     #[serde(default)]
     pub store: StoreInfo,
+    /// What the daemon process holds, where the platform says (Linux with glibc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryInfo>,
+}
+
+/// The daemon's memory, in bytes: what the system counts (resident set) and how the heap
+/// splits into live blocks and free space the allocator keeps. A resident set far above the
+/// live heap is memory the allocator holds, not data the daemon keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryInfo {
+    pub resident: u64,
+    /// The most it was resident at any moment.
+    pub resident_peak: u64,
+    /// Bytes in live heap blocks (mapped blocks included).
+    pub heap_live: u64,
+    /// Free bytes inside the heap's arenas, kept by the allocator.
+    pub heap_free: u64,
 }
 
 /// The vector store behind the reference corpora. On Milvus, while the server is down the

@@ -80,6 +80,7 @@ impl DocumentCheck for OriginalityCheck {
         // notice it was cancelled (a window's time), then starts from what it remembered.
         let memo = self.memo(&doc.path);
         let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        let (started, remembered) = (std::time::Instant::now(), memo.len());
         let found = Check {
             reference: Reference {
                 catalog: passages,
@@ -91,6 +92,14 @@ impl DocumentCheck for OriginalityCheck {
             cancelled,
         }
         .run(&doc.source, &windows, None);
+        tracing::debug!(
+            path = %doc.path,
+            windows = windows.len(),
+            remembered,
+            ms = started.elapsed().as_millis() as u64,
+            done = found.is_ok(),
+            "originality check"
+        );
         match found {
             Ok(findings) => Some(findings.iter().map(|f| diagnostic(doc, f)).collect()),
             Err(QueryError::Cancelled) => None,

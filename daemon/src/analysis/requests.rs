@@ -418,6 +418,7 @@ impl Host {
             files_done: self.files_done.load(Ordering::Relaxed),
             files_total: self.files_total.load(Ordering::Relaxed),
             store: self.store_info(),
+            memory: crate::memory::usage(),
         })
     }
 

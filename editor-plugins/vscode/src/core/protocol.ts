@@ -95,6 +95,8 @@ export interface StatusResult {
   indexing: boolean;
   filesDone?: number;
   filesTotal?: number;
+  /** Bytes; Linux with glibc only. */
+  memory?: { resident: number; residentPeak: number; heapLive: number; heapFree: number };
 }
 
 export const Methods = {
