@@ -11,6 +11,7 @@ pub mod eval;
 pub mod explain;
 pub mod filter;
 pub mod group;
+mod id_table;
 pub mod job;
 pub mod labels;
 pub mod locks;

@@ -18,7 +18,7 @@ impl Catalog {
             slots: Vec::new(),
             free: Vec::new(),
             rows: RowTable::default(),
-            row_of: HashMap::new(),
+            row_of: IdTable::default(),
             next_row: 0,
             vectors: None,
             precision,
@@ -171,7 +171,7 @@ impl Catalog {
         self.by_path.shrink_to_fit();
         self.slots.shrink_to_fit();
         self.rows.shrink_to_fit();
-        self.row_of.shrink_to_fit();
+        self.row_of.shrink_to_fit(id_in(&self.rows));
         if let Some(v) = &self.vectors {
             v.shrink_to_fit();
         }

@@ -17,6 +17,7 @@ use super::symbolic::SymbolicIndex;
 use super::vectors::{
     Backend, Filter, FlatVectors, Milvus, Remote, Row, RowId, Tiered, VectorError, VectorStore,
 };
+use crate::id_table::IdTable;
 use crate::search::kernels::dot_f32;
 use crate::search::{Precision, SearchError};
 
@@ -50,7 +51,8 @@ pub struct Catalog {
     /// Catalog row (what the symbolic index and [`Match::row`] name) → where it comes from.
     /// Numbers are never reused.
     rows: RowTable,
-    row_of: HashMap<RowId, u32>,
+    /// Id → row, reading each row's id from `rows`.
+    row_of: IdTable,
     next_row: u32,
     /// Where the vectors are searched: in memory or on a server (see `index::vectors`). The
     /// embedded store is created with the first vector (its width is the model's).
@@ -101,6 +103,11 @@ pub(super) struct RowTable {
     dense: Vec<Option<RowRef>>,
     sparse: HashMap<u32, RowRef>,
     live: usize,
+}
+
+/// Each row's id, as the id map reads it.
+pub(super) fn id_in<'a>(rows: &'a RowTable) -> impl Fn(u32) -> Option<&'a RowId> + 'a {
+    move |row| rows.get(&row).map(|r| &r.id)
 }
 
 impl RowTable {

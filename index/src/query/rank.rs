@@ -33,7 +33,7 @@ impl Catalog {
         };
         // Rows the store holds but these records do not name (another machine's corpus) are
         // not answers here: they cannot be shown as places in files.
-        let keep_id = |id: RowId| self.row_of.get(&id).is_some_and(|&r| keep(r));
+        let keep_id = |id: RowId| self.row_of.get(&id, id_in(&self.rows)).is_some_and(keep);
         let pool = match ranker {
             Ranker::Vector => k,
             _ => (k * HYBRID_POOL_PER_RESULT).max(HYBRID_POOL_MIN),
@@ -49,7 +49,7 @@ impl Catalog {
                 hits = vectors.top_k(query, pool, &self.filter, &keep_id)?;
             }
             for hit in hits.into_iter().take(pool) {
-                if let Some(&row) = self.row_of.get(&hit.id) {
+                if let Some(row) = self.row_of.get(&hit.id, id_in(&self.rows)) {
                     candidates.insert(row, (hit.score, 0.0));
                 }
             }

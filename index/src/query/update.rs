@@ -149,6 +149,8 @@ impl Catalog {
             }
             if let Some(old) = old {
                 self.symbolic.remove(old);
+                // The id map reads ids from `rows`: forget it while the row still names it.
+                self.row_of.remove(&id, id_in(&self.rows));
                 self.rows.remove(&old);
             }
             // A new row number otherwise: the symbolic index drops a removed row's postings
@@ -163,7 +165,7 @@ impl Catalog {
                     id,
                 },
             );
-            self.row_of.insert(id, row);
+            self.row_of.insert(&id, row, id_in(&self.rows));
             let unit_grams = grams
                 .and_then(|g| g.get(u))
                 .unwrap_or(&record.units[u].ngrams);
@@ -174,8 +176,8 @@ impl Catalog {
         let stale: Vec<RowId> = gone.keys().copied().collect();
         for (id, row) in gone {
             self.symbolic.remove(row);
+            self.row_of.remove(&id, id_in(&self.rows));
             self.rows.remove(&row);
-            self.row_of.remove(&id);
         }
         if let (Some(store), true) = (&self.vectors, vector.is_some() && !stale.is_empty()) {
             store.delete(&stale)?;
@@ -198,10 +200,10 @@ impl Catalog {
         self.changed(corpus);
         if let Some(entry) = self.slots[slot].take() {
             for &(id, row) in &entry.rows {
+                self.row_of.remove(&id, id_in(&self.rows));
                 if self.rows.remove(&row).is_some() {
                     self.symbolic.remove(row);
                 }
-                self.row_of.remove(&id);
             }
             if let Some(store) = &self.vectors {
                 store.delete_file(corpus, path)?;

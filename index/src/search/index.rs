@@ -2,8 +2,8 @@
 //! [`Precision::Int8`]), ids beside them, and an id → row map so that removal is a swap with
 //! the last row. Queries scan all rows (see `scan.rs`).
 
+use super::id_rows::IdRows;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::quant::{quantise, Quantised};
 use super::vector::normalised;
@@ -54,7 +54,7 @@ pub struct FlatIndex {
     /// `len × dim` components, row `r` at `r * dim..(r + 1) * dim`; empty at
     /// [`Precision::Int8`].
     pub(crate) rows: Vec<f32>,
-    row_of: HashMap<u64, usize>,
+    row_of: IdRows,
     /// Present exactly when `mode` is `Int8Rerank` or the precision is `Int8`.
     pub(crate) int8: Option<Int8Rows>,
 }
@@ -151,7 +151,7 @@ impl FlatIndex {
             shortlist_extra: DEFAULT_SHORTLIST_EXTRA,
             ids: Vec::new(),
             rows: Vec::new(),
-            row_of: HashMap::new(),
+            row_of: IdRows::default(),
             int8: (mode == ScanMode::Int8Rerank || precision == Precision::Int8)
                 .then(Int8Rows::new),
         })
@@ -236,12 +236,12 @@ impl FlatIndex {
     }
 
     pub fn contains(&self, id: u64) -> bool {
-        self.row_of.contains_key(&id)
+        self.row_of.contains(id)
     }
 
     /// The stored (normalised) vector of `id` (decoded at [`Precision::Int8`]).
     pub fn get(&self, id: u64) -> Option<Cow<'_, [f32]>> {
-        Some(self.row(*self.row_of.get(&id)?))
+        Some(self.row(self.row_of.get(id)?))
     }
 
     /// Row `r` as f32.
@@ -271,8 +271,8 @@ impl FlatIndex {
         let mut v = normalised(v, self.dim)?;
         let dim = self.dim;
         let f32_rows = self.precision == Precision::F32;
-        let (row, replaced) = match self.row_of.get(&id) {
-            Some(&r) => {
+        let (row, replaced) = match self.row_of.get(id) {
+            Some(r) => {
                 if f32_rows {
                     self.rows[r * dim..(r + 1) * dim].copy_from_slice(&v);
                 }
@@ -300,7 +300,7 @@ impl FlatIndex {
 
     /// Removes `id`, moving the last row into its place; returns whether it was there.
     pub fn remove(&mut self, id: u64) -> bool {
-        let Some(row) = self.row_of.remove(&id) else {
+        let Some(row) = self.row_of.remove(id) else {
             return false;
         };
         let dim = self.dim;

@@ -16,6 +16,7 @@
 //! Latencies are in `docs/benchmarks.md`.
 
 mod error;
+mod id_rows;
 mod index;
 pub mod kernels;
 mod quant;

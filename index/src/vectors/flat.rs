@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use tunelens_models::abc::Level;
 
 use super::{Filter, Result, Row, RowId, VectorHit, VectorStore};
+use crate::id_table::IdTable;
 use crate::locks::{read, write};
 use crate::search::{FlatIndex, Hit, Precision, ScanMode};
 
@@ -22,7 +23,8 @@ struct Meta {
 struct Rows {
     /// Slot (the flat index's id) → metadata; `None` once deleted (slots are not reused).
     meta: Vec<Option<Meta>>,
-    slot: HashMap<RowId, u64>,
+    /// Id → slot, reading each slot's id from `meta`.
+    slot: IdTable,
     corpora: Vec<String>,
     files: HashMap<(u32, String), u32>,
 }
@@ -95,11 +97,13 @@ impl FlatVectors {
         let mut rows = write(&self.rows);
         let mut index = write(&self.index);
         let Rows { meta, slot, .. } = &mut *rows;
-        for (s, m) in meta.iter_mut().enumerate() {
-            if m.as_ref().is_some_and(&gone) {
-                if let Some(m) = m.take() {
-                    slot.remove(&m.id);
+        for s in 0..meta.len() {
+            if meta[s].as_ref().is_some_and(&gone) {
+                if let Some(id) = meta[s].as_ref().map(|m| m.id) {
+                    // Forgotten while `meta` still names it: the table finds it there.
+                    slot.remove(&id, id_in(meta));
                 }
+                meta[s] = None;
                 index.remove(s as u64);
             }
         }
@@ -108,8 +112,13 @@ impl FlatVectors {
 
 /// The stored vector of row `id`, decoded.
 fn stored(rows: &Rows, index: &FlatIndex, id: &RowId) -> Option<Vec<f32>> {
-    let slot = *rows.slot.get(id)?;
-    Some(index.get(slot)?.into_owned())
+    let slot = rows.slot.get(id, id_in(&rows.meta))?;
+    Some(index.get(u64::from(slot))?.into_owned())
+}
+
+/// Each slot's id, as the slot table reads it.
+fn id_in<'a>(meta: &'a [Option<Meta>]) -> impl Fn(u32) -> Option<&'a RowId> + 'a {
+    move |s| meta.get(s as usize)?.as_ref().map(|m| &m.id)
 }
 
 impl VectorStore for FlatVectors {
@@ -125,7 +134,8 @@ impl VectorStore for FlatVectors {
         write(&self.index).shrink_to_fit();
         let mut rows = write(&self.rows);
         rows.meta.shrink_to_fit();
-        rows.slot.shrink_to_fit();
+        let Rows { meta, slot, .. } = &mut *rows;
+        slot.shrink_to_fit(id_in(meta));
         rows.files.shrink_to_fit();
     }
 
@@ -134,8 +144,8 @@ impl VectorStore for FlatVectors {
         let mut index = write(&self.index);
         for row in batch {
             let id = row.id();
-            let slot = match rows.slot.get(&id) {
-                Some(&s) => s,
+            let slot = match rows.slot.get(&id, id_in(&rows.meta)) {
+                Some(s) => u64::from(s),
                 None => rows.meta.len() as u64,
             };
             // The index checks the vector first, so a refused one changes nothing.
@@ -150,7 +160,11 @@ impl VectorStore for FlatVectors {
             };
             if slot as usize == rows.meta.len() {
                 rows.meta.push(Some(meta));
-                rows.slot.insert(id, slot);
+                let Rows {
+                    meta, slot: slots, ..
+                } = &mut *rows;
+                // Slots are below u32::MAX: four billion rows do not fit in memory.
+                slots.insert(&id, slot as u32, id_in(meta));
             } else {
                 rows.meta[slot as usize] = Some(meta);
             }
@@ -185,9 +199,10 @@ impl VectorStore for FlatVectors {
         let mut rows = write(&self.rows);
         let mut index = write(&self.index);
         for id in ids {
-            if let Some(slot) = rows.slot.remove(id) {
-                rows.meta[slot as usize] = None;
-                index.remove(slot);
+            let Rows { meta, slot, .. } = &mut *rows;
+            if let Some(s) = slot.remove(id, id_in(meta)) {
+                meta[s as usize] = None;
+                index.remove(u64::from(s));
             }
         }
         Ok(())
