@@ -79,7 +79,7 @@ impl Store {
             // sled creates the folder itself, but not a missing parent chain on every platform.
             let _ = std::fs::create_dir_all(parent);
         }
-        let db = open_waiting(path)?;
+        let db = open_waiting(path, CACHE_BYTES)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         let found = meta.get("schema").map_err(open_err)?.map(|v| {
             <[u8; 4]>::try_from(v.as_ref())
@@ -159,7 +159,10 @@ impl Store {
             path: self.path.clone(),
             source,
         };
-        *slot = Some(Arc::new(Trees::open(open_waiting(&self.path)?, open_err)?));
+        *slot = Some(Arc::new(Trees::open(
+            open_waiting(&self.path, SERVING_CACHE_BYTES)?,
+            open_err,
+        )?));
         tracing::debug!("reopened the index database");
         Ok(())
     }
@@ -383,16 +386,18 @@ impl Store {
 /// hover latencies did not move.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The cache of a store reopened once its catalogs are in memory ([`Store::release_cache`]):
+/// from then on it reads a vector or record per edited unit and writes a few, and every page
+/// those touch stayed (edits read and wrote pages all over the vectors tree: ~35 MB after the
+/// daemon bench's edits at 16 MiB).
+const SERVING_CACHE_BYTES: u64 = 2 * 1024 * 1024;
+
 /// `sled::open`, waiting out a lock that is about to be released; a lock still held after
 /// [`LOCK_WAIT`] belongs to another process.
-fn open_waiting(path: &Path) -> Result<sled::Db> {
+fn open_waiting(path: &Path, cache: u64) -> Result<sled::Db> {
     let started = std::time::Instant::now();
     loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-        {
+        match sled::Config::new().path(path).cache_capacity(cache).open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if started.elapsed() > LOCK_WAIT {
