@@ -63,9 +63,16 @@ fn read_frames(stdout: impl Read, tx: std::sync::mpsc::Sender<Result<Value, Stri
 
 impl LspClient {
     pub fn start(args: &[&str], stderr_path: std::path::PathBuf) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tunelens"));
+        command.args(args);
+        Self::spawn(command, stderr_path)
+    }
+
+    /// Starts `command` (the binary, or a wrapper such as a profiler running it) as the
+    /// server.
+    pub fn spawn(mut command: Command, stderr_path: std::path::PathBuf) -> Self {
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tunelens"))
-            .args(args)
+        let mut child = command
             .env("TUNELENS_LOG", "tunelens_daemon=debug,info")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
