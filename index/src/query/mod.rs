@@ -73,8 +73,8 @@ pub(super) struct Entry {
     /// Shared with the other level's catalog: a file record (units, bars, n-grams) is the
     /// largest thing a catalog holds, and both levels read the same one.
     record: Arc<FileRecord>,
-    /// The store ids and catalog rows of this file's units of the catalog's level.
-    rows: Vec<(RowId, u32)>,
+    /// The catalog rows of this file's units of the catalog's level (`rows` holds their ids).
+    rows: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -266,7 +266,7 @@ impl Catalog {
             .filter(|((_, p), _)| p == path)
             .filter_map(|(_, &slot)| self.slots.get(slot)?.as_ref())
             .flat_map(|entry| {
-                entry.rows.iter().filter_map(|(_, row)| {
+                entry.rows.iter().filter_map(|row| {
                     let r = self.rows.get(row)?;
                     Some(entry.record.units.get(r.unit())?.key)
                 })

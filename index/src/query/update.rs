@@ -70,7 +70,7 @@ impl Catalog {
             .map(|old| {
                 old.rows
                     .iter()
-                    .filter_map(|(_, row)| self.rows.get(row))
+                    .filter_map(|row| self.rows.get(row))
                     .filter(|r| {
                         old.record.units.get(r.unit()).map(|u| u.key)
                             == record.units.get(r.unit()).map(|u| u.key)
@@ -134,7 +134,11 @@ impl Catalog {
         };
         let mut gone: HashMap<RowId, u32> = HashMap::new();
         if let Some(old) = self.slots[slot].take() {
-            gone.extend(old.rows.iter().copied());
+            gone.extend(
+                old.rows
+                    .iter()
+                    .filter_map(|&row| Some((self.rows.get(&row)?.id, row))),
+            );
         }
         let mut rows = Vec::with_capacity(units.len());
         for &u in &units {
@@ -144,7 +148,7 @@ impl Catalog {
             // windows it touched (re-inserting all of a long file's rows grew the postings by
             // its whole size per keystroke until a sweep).
             if let (Some(row), true) = (old, unchanged.contains(&u)) {
-                rows.push((id, row));
+                rows.push(row);
                 continue;
             }
             if let Some(old) = old {
@@ -170,7 +174,7 @@ impl Catalog {
                 .and_then(|g| g.get(u))
                 .unwrap_or(&record.units[u].ngrams);
             self.symbolic.insert(row, unit_grams);
-            rows.push((id, row));
+            rows.push(row);
         }
         // Units the file no longer has (it got shorter, or lost a vector).
         let stale: Vec<RowId> = gone.keys().copied().collect();
@@ -199,8 +203,10 @@ impl Catalog {
         };
         self.changed(corpus);
         if let Some(entry) = self.slots[slot].take() {
-            for &(id, row) in &entry.rows {
-                self.row_of.remove(&id, id_in(&self.rows));
+            for &row in &entry.rows {
+                if let Some(id) = self.rows.get(&row).map(|r| r.id) {
+                    self.row_of.remove(&id, id_in(&self.rows));
+                }
                 if self.rows.remove(&row).is_some() {
                     self.symbolic.remove(row);
                 }
