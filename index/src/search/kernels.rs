@@ -1,10 +1,11 @@
 //! Dot-product kernels: a portable scalar version of each, and AVX2+FMA versions chosen at run
-//! time. The search loops call the block functions ([`scores_f32`], [`scores_i8`]) so that the
+//! time (the int8 block kernel on AVX-512 VNNI where the CPU has it). The search loops call the block functions ([`scores_f32`], [`scores_i8`]) so that the
 //! feature check happens once per block of rows, not once per row, and the per-row loop is
 //! compiled with the wider instructions enabled.
 //!
-//! The unsafe code is confined to the `avx2` module below; the tests at the bottom check it
-//! against the scalar versions on every length from 0 to a little over 1024, including odd ones.
+//! The unsafe code is confined to the `avx2` and `avx512` modules below; the tests at the
+//! bottom check them against the scalar versions on every length from 0 to a little over 1024,
+//! including odd ones.
 
 /// `a · b` in f32, in the portable order (one accumulator per lane of 8, then summed), so the
 /// scalar and SIMD versions round similarly; tests allow a small tolerance all the same.
@@ -61,6 +62,12 @@ pub fn scores_i8(rows: &[i8], query: &[i8], out: &mut [i32]) {
     let dim = query.len();
     debug_assert_eq!(rows.len(), dim * out.len());
     #[cfg(target_arch = "x86_64")]
+    if avx512_vnni() {
+        // SAFETY: the CPU supports AVX-512F, BW and VNNI (checked just above).
+        unsafe { avx512::scores_i8(rows, query, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: the CPU supports AVX2 (checked just above).
         unsafe { avx2::scores_i8(rows, query, out) };
@@ -78,8 +85,21 @@ fn avx2_fma() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
+/// Whether the AVX-512 VNNI int8 block kernel runs on this CPU (Intel since Cascade Lake, AMD
+/// since Zen 4).
+#[cfg(target_arch = "x86_64")]
+fn avx512_vnni() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
 /// The name of the kernel set in use, for benchmark reports.
 pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_vnni() {
+        return "avx2+fma, avx512-vnni int8 blocks";
+    }
     #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         return "avx2+fma";
@@ -272,6 +292,43 @@ mod avx2 {
     }
 }
 
+/// The int8 scan's block kernel on AVX-512 VNNI: `vpdpbusd` multiplies 64 unsigned by 64
+/// signed bytes and adds each four products into a 32-bit lane, a quarter of the
+/// instructions of AVX2's sign/`maddubs`/`madd` chain. It wants an unsigned side, so the row's
+/// codes are moved up by 128 (a sign-bit flip) and `128 · Σ query` taken back off: exact in
+/// i32, as every product is at most 255 · 128 and a row at most 1,024 components. A hover's
+/// vector scan spent 43% of its time in the AVX2 version of this loop.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn scores_i8(rows: &[i8], query: &[i8], out: &mut [i32]) {
+        let dim = query.len();
+        let full = dim / 64 * 64;
+        let bias: i32 = 128 * query[..full].iter().map(|&q| q as i32).sum::<i32>();
+        let flip = _mm512_set1_epi8(i8::MIN);
+        let pq = query.as_ptr();
+        for (row, o) in rows.chunks_exact(dim).zip(out.iter_mut()) {
+            let pr = row.as_ptr();
+            let mut acc = _mm512_setzero_si512();
+            let mut i = 0;
+            while i < full {
+                // SAFETY: `i + 64 <= full <= dim`, the length of both `row` and `query`.
+                let x = _mm512_loadu_si512(pr.add(i) as *const _);
+                let q = _mm512_loadu_si512(pq.add(i) as *const _);
+                acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, flip), q);
+                i += 64;
+            }
+            let mut sum = _mm512_reduce_add_epi32(acc) - bias;
+            for j in full..dim {
+                sum += row[j] as i32 * query[j] as i32;
+            }
+            *o = sum;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +384,33 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
             let wide: Vec<f64> = a.iter().map(|&x| x as f64).collect();
             assert_close_to_f64(&wide, &b, [dot_i8_f32(&a, &b), scalar::dot_i8_f32(&a, &b)]);
+        }
+    }
+
+    #[test]
+    fn int8_blocks_are_exact_on_every_width_and_at_the_extremes() {
+        let mut rng = XorShift::new(23);
+        for dim in (1..=1024).step_by(13).chain([64, 128, 256, 384, 768, 1024]) {
+            let rows = codes(&mut rng, dim * 5);
+            let q = codes(&mut rng, dim);
+            let mut out = vec![0; 5];
+            scores_i8(&rows, &q, &mut out);
+            for (r, o) in rows.chunks_exact(dim).zip(&out) {
+                assert_eq!(*o, scalar::dot_i8(r, &q), "dim={dim}");
+            }
+        }
+        // Every product at ±127², all one sign, and -128 (which the flip maps to 0).
+        for (x, y) in [
+            (127i8, 127i8),
+            (-127, -127),
+            (127, -127),
+            (-128, 127),
+            (-128, -128),
+        ] {
+            let (rows, q) = (vec![x; 1024 * 2], vec![y; 1024]);
+            let mut out = vec![0; 2];
+            scores_i8(&rows, &q, &mut out);
+            assert_eq!(out, vec![scalar::dot_i8(&rows[..1024], &q); 2], "{x} {y}");
         }
     }
 
