@@ -92,7 +92,14 @@ impl SymbolicIndex {
             self.sizes.resize(row as usize + 1, 0);
         }
         for &g in grams {
-            self.postings.entry(g).or_default().push(row);
+            let rows = self.postings.entry(g).or_default();
+            // Lists are shrunk to fit after a bulk load; doubling one for each row an edit
+            // adds would grow every common n-gram's list by half its size at the first edit
+            // (heaptrack: 9 MB over the daemon bench). An eighth more keeps pushes amortised.
+            if rows.len() == rows.capacity() {
+                rows.reserve_exact((rows.len() / 8).max(4));
+            }
+            rows.push(row);
         }
         self.sizes[row as usize] = grams.len() as u32;
         self.total += grams.len();

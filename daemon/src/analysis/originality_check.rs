@@ -22,7 +22,7 @@ pub const CODE: &str = "close-to-reference";
 
 /// The check, registered with the host by the servers; settings come from
 /// `Config.originality` on each run, so a configuration change applies to the next version.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OriginalityCheck {
     /// The reference files findings are explained against, kept parsed between versions.
     files: FileCache,
@@ -48,6 +48,19 @@ impl OriginalityCheck {
 
 /// Documents whose windows' findings are kept between versions.
 const MEMOS: usize = 8;
+
+/// Reference files kept parsed. With the memo a version explains only the candidates of the
+/// windows an edit changed, so a few files are enough; each parsed file is hundreds of KB.
+const FILES: usize = 4;
+
+impl Default for OriginalityCheck {
+    fn default() -> Self {
+        Self {
+            files: FileCache::new(FILES),
+            memos: Mutex::default(),
+        }
+    }
+}
 
 impl DocumentCheck for OriginalityCheck {
     fn check(
