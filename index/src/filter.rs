@@ -322,7 +322,7 @@ mod tests {
             last_bar: first_bar + 3,
             range: span(),
             key: ContentKey([0; 32]),
-            ngrams: Vec::new(),
+            ngrams: Box::default(),
         }
     }
 

@@ -398,14 +398,16 @@ fn record_tune(
             voice: tune
                 .voices
                 .get(unit.voice)
-                .map_or_else(String::new, |v| v.id.clone()),
+                .map_or_else(Box::default, |v| v.id.as_str().into()),
             first_bar: unit.first_bar,
             last_bar: unit.last_bar,
             range: span(unit.range),
             key,
             ngrams: match (unit.level, notes.get(unit.voice)) {
-                (Level::Passage, Some(n)) => passage_ngrams(n, unit.first_bar, unit.last_bar),
-                _ => Vec::new(),
+                (Level::Passage, Some(n)) => {
+                    passage_ngrams(n, unit.first_bar, unit.last_bar).into()
+                }
+                _ => Box::default(),
             },
         };
         units.push((record, patches));

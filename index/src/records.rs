@@ -145,19 +145,21 @@ pub struct TuneRecord {
     pub range: Span,
 }
 
-/// A tune or passage with a vector.
+/// A tune or passage with a vector. A daemon holds one per unit of every corpus (330k for
+/// music21), so the lists are boxed slices, not `Vec`s: no spare capacity to carry, and 8
+/// bytes less each (the JSON is the same).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitRecord {
     pub level: Level,
     pub tune: usize,
-    pub voice: String,
+    pub voice: Box<str>,
     pub first_bar: u32,
     pub last_bar: u32,
     pub range: Span,
     pub key: ContentKey,
     /// A passage's interval n-grams (see `index::symbolic`); empty for whole tunes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ngrams: Vec<u32>,
+    #[serde(default, skip_serializing_if = "<[u32]>::is_empty")]
+    pub ngrams: Box<[u32]>,
 }
 
 /// A place in a file, in bytes and as editors count.

@@ -113,7 +113,7 @@ impl Snapshot {
             .filter(|(_, u)| {
                 u.level == Level::Passage
                     && u.tune == tune
-                    && u.voice == bar.voice
+                    && *u.voice == *bar.voice
                     && u.first_bar <= bar.number
                     && bar.number <= u.last_bar
             })

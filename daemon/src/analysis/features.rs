@@ -82,7 +82,7 @@ fn unit_notes(snapshot: &Snapshot, unit: &UnitRecord) -> (Vec<Note>, Vec<u32>) {
     let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
         return (Vec::new(), Vec::new());
     };
-    let Some(voice) = tune.voices.iter().position(|v| v.id == unit.voice) else {
+    let Some(voice) = tune.voices.iter().position(|v| *v.id == *unit.voice) else {
         return (Vec::new(), Vec::new());
     };
     similar::passage_notes(
@@ -202,7 +202,7 @@ pub fn compare_page(snapshot: &Snapshot, ask: SimilarAsk) -> Result<Option<proto
     let Some(tune) = snapshot.file.tunes.iter().find(|t| t.index == unit.tune) else {
         return Ok(None);
     };
-    let Some(voice) = tune.voices.iter().position(|v| v.id == unit.voice) else {
+    let Some(voice) = tune.voices.iter().position(|v| *v.id == *unit.voice) else {
         return Ok(None);
     };
     let query = compare::QueryPassage {

@@ -147,7 +147,7 @@ impl Catalog {
                 // The n-grams live on in the postings only (a fifth of a record's memory):
                 // these records are replaced by fresh ones from the store or the editor when
                 // their file changes, never inserted again from memory.
-                let grams: Vec<Vec<u32>> = record
+                let grams: Vec<Box<[u32]>> = record
                     .units
                     .iter_mut()
                     .map(|u| std::mem::take(&mut u.ngrams))

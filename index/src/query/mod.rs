@@ -320,9 +320,6 @@ pub fn shared_record(mut record: FileRecord) -> Arc<FileRecord> {
         t.fields.shrink_to_fit();
     }
     record.units.shrink_to_fit();
-    for u in &mut record.units {
-        u.ngrams.shrink_to_fit();
-    }
     Arc::new(record)
 }
 
@@ -334,7 +331,7 @@ fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
     let in_voice = || {
         file.bars
             .iter()
-            .filter(|b| b.tune == unit.tune && b.voice == unit.voice)
+            .filter(|b| b.tune == unit.tune && *b.voice == *unit.voice)
     };
     let (first, last) = if unit.level == Level::Tune {
         (in_voice().next()?, in_voice().next_back()?)

@@ -140,7 +140,7 @@ impl Catalog {
             level: unit.level,
             vector_score,
             symbolic_score,
-            voice: unit.voice.clone(),
+            voice: unit.voice.to_string(),
             bars: (unit.level != Level::Tune).then_some([unit.first_bar, unit.last_bar]),
             start: unit.range.start_lc,
             end: unit.range.end_lc,

@@ -57,7 +57,7 @@ impl Catalog {
         &mut self,
         corpus: &str,
         record: Arc<FileRecord>,
-        grams: Option<&[Vec<u32>]>,
+        grams: Option<&[Box<[u32]>]>,
         mut vector: Option<&mut VectorOf<'_>>,
     ) -> Result<(), QueryError> {
         self.changed(corpus);
