@@ -255,6 +255,13 @@ fn did_change(
     );
 }
 
+/// Waits for the `publishDiagnostics` of `version` (the originality check of every window).
+fn wait_diagnostics(client: &mut LspClient, version: i64) {
+    client.wait_notification(|m| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == json!(version)
+    });
+}
+
 fn code_lenses(client: &mut LspClient, uri: &str) {
     client.request(
         "textDocument/codeLens",
@@ -395,10 +402,7 @@ fn main() {
         version += 1;
         let t = Instant::now();
         did_change(&mut client, &uri, version, &change);
-        let v = version;
-        client.wait_notification(|m| {
-            m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == json!(v)
-        });
+        wait_diagnostics(&mut client, version);
         client.drop_notifications();
         t.elapsed()
     };
@@ -415,10 +419,7 @@ fn main() {
         let t = Instant::now();
         did_change(&mut client, &uri, version, &change);
         code_lenses(&mut client, &uri);
-        let v = version;
-        client.wait_notification(|m| {
-            m["method"] == "textDocument/publishDiagnostics" && m["params"]["version"] == json!(v)
-        });
+        wait_diagnostics(&mut client, version);
         diagnostics.push(t.elapsed());
         client.drop_notifications();
     }

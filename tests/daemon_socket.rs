@@ -57,6 +57,19 @@ fn wait_for(c: &mut SocketClient, what: &str, mut check: impl FnMut(&mut SocketC
     }
 }
 
+/// The page `tunelens/compare` answered, checked to hold the query and each of `similar`'s
+/// matches, written to `html` and opened in headless Chromium: its render report.
+fn open_compare_page(page: &Value, similar: &Value, html: &Path) -> Value {
+    let matches = similar["matches"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        page["passages"].as_u64(),
+        Some(1 + matches as u64),
+        "{page:.300}"
+    );
+    std::fs::write(html, page["html"].as_str().expect("html")).expect("write");
+    compare_page_report(html)
+}
+
 #[test]
 fn a_script_session_over_the_socket() {
     let tmp = TempDir::new("sock");
@@ -96,14 +109,7 @@ fn a_script_session_over_the_socket() {
         }),
     );
     let matches = similar["matches"].as_array().map_or(0, Vec::len);
-    assert_eq!(
-        page["passages"].as_u64(),
-        Some(1 + matches as u64),
-        "{page:.300}"
-    );
-    let html = tmp.path().join("compare.html");
-    std::fs::write(&html, page["html"].as_str().expect("html")).expect("write");
-    let report = compare_page_report(&html);
+    let report = open_compare_page(&page, &similar, &tmp.path().join("compare.html"));
     assert_eq!(
         report["passages"].as_u64(),
         Some(1 + matches as u64),
@@ -689,15 +695,7 @@ fn musicxml_scores_are_asked_about_over_the_socket_and_their_matches_explained()
         "{similar}"
     );
     let page = c.request("tunelens/compare", params);
-    let matches = similar["matches"].as_array().map_or(0, Vec::len);
-    assert_eq!(
-        page["passages"].as_u64(),
-        Some(1 + matches as u64),
-        "{page:.300}"
-    );
-    let html = tmp.path().join("chorale.html");
-    std::fs::write(&html, page["html"].as_str().expect("html")).expect("write");
-    let report = compare_page_report(&html);
+    let report = open_compare_page(&page, &similar, &tmp.path().join("chorale.html"));
     assert_eq!(report["errors"], json!([]), "{report}");
     assert_eq!(
         report["coloured"][1],
