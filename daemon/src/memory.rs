@@ -2,11 +2,12 @@
 //! (hundreds of thousands of records, maps and vectors) and then runs for days, so what the
 //! allocator keeps after loading is most of what the process costs for its whole life.
 
-/// Fixes glibc's mmap threshold at 128 KiB and its arenas at two. glibc raises it, up to 32 MiB, each time a large
-/// block is freed, after which the buffers a bulk load grows and drops (hash tables, lists
-/// doubling) come from the heap instead of their own mappings, and their holes stay among
-/// live data. Fixed, such a buffer is always its own mapping and goes back to the system when
-/// freed: the daemon bench's RSS after loading fell by 18 MB. Call it before loading.
+/// Fixes glibc's mmap threshold at 128 KiB and its arenas at two. Left alone, glibc raises
+/// the threshold, up to 32 MiB, each time a large block is freed, after which the buffers a
+/// bulk load grows and drops (hash tables, lists doubling) come from the heap instead of their
+/// own mappings, and their holes stay among live data. Fixed, such a buffer is always its own
+/// mapping and goes back to the system when freed: the daemon bench's RSS after loading fell
+/// by 18 MB. Call it before loading.
 pub fn configure_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of glibc's allocator; 128 KiB is its default.

@@ -80,9 +80,7 @@ impl ServerArgs {
         // Before anything large is allocated: what loading leaves behind is what a daemon
         // costs for as long as it runs.
         tunelens_daemon::memory::configure_allocator();
-        if std::env::var_os("TUNELENS_NO_TRIM").is_none() {
-            tunelens_daemon::memory::start_trimmer(std::time::Duration::from_secs(1));
-        }
+        tunelens_daemon::memory::start_trimmer(std::time::Duration::from_secs(1));
         let opened = open_model(&model, &device_spec, &self.dtype)
             .with_context(|| format!("loading model {}", model.display()))?;
         let db = match config
