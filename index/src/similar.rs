@@ -170,6 +170,10 @@ pub fn similar(
         })
     };
     let tunes = ctx.tune_vectors();
+    let started = std::time::Instant::now();
+    // The pools asked for: grouping asks again with a larger pool when too few tunes remain,
+    // and each ask is a scan of the whole catalog.
+    let pools = std::cell::RefCell::new(Vec::new());
     let hits = refine(
         ctx.catalog,
         k,
@@ -177,17 +181,26 @@ pub fn similar(
         &exclude,
         &|a, b| tunes.same_tune(a, b),
         &|pool, reject| {
+            pools.borrow_mut().push(pool);
             ctx.catalog
                 .ranked(query.vector, query.ngrams, ranker, pool, reject)
         },
     )?;
-    Ok(hits
+    let ranked = started.elapsed();
+    let out = hits
         .into_iter()
         .map(|h| {
             let explain = explainer.explain(query.notes, query.bars, &h.m);
             Explained::new(h, explain).with_links(ctx.catalog)
         })
-        .collect())
+        .collect();
+    tracing::debug!(
+        pools = ?pools.borrow(),
+        rank_ms = ranked.as_secs_f64() * 1e3,
+        explain_ms = (started.elapsed() - ranked).as_secs_f64() * 1e3,
+        "similar"
+    );
+    Ok(out)
 }
 
 /// The `k` units nearest to a text's vector, refined as `how` says.

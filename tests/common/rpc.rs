@@ -73,7 +73,10 @@ impl LspClient {
     pub fn spawn(mut command: Command, stderr_path: std::path::PathBuf) -> Self {
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = command
-            .env("TUNELENS_LOG", "tunelens_daemon=debug,info")
+            .env(
+                "TUNELENS_LOG",
+                "tunelens_daemon=debug,tunelens_index=debug,info",
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
