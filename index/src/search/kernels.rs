@@ -305,26 +305,54 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn scores_i8(rows: &[i8], query: &[i8], out: &mut [i32]) {
         let dim = query.len();
-        let full = dim / 64 * 64;
-        let bias: i32 = 128 * query[..full].iter().map(|&q| q as i32).sum::<i32>();
+        if dim == 0 {
+            out.fill(0);
+            return;
+        }
+        let bias: i32 = 128 * query.iter().map(|&q| q as i32).sum::<i32>();
         let flip = _mm512_set1_epi8(i8::MIN);
+        // The last (or only) 64 bytes of a row through a mask: masked-off bytes load as 0 on
+        // both sides, and the flip of a row's 0 (128) meets a query's 0.
+        let steps = dim.div_ceil(64);
+        let rem = dim - (steps - 1) * 64;
+        let last: __mmask64 = if rem == 64 { !0 } else { (1u64 << rem) - 1 };
         let pq = query.as_ptr();
-        for (row, o) in rows.chunks_exact(dim).zip(out.iter_mut()) {
-            let pr = row.as_ptr();
+        let row_acc = |pr: *const i8| {
             let mut acc = _mm512_setzero_si512();
-            let mut i = 0;
-            while i < full {
-                // SAFETY: `i + 64 <= full <= dim`, the length of both `row` and `query`.
-                let x = _mm512_loadu_si512(pr.add(i) as *const _);
-                let q = _mm512_loadu_si512(pq.add(i) as *const _);
+            for s in 0..steps {
+                let mask = if s + 1 == steps { last } else { !0 };
+                // SAFETY: the mask keeps every byte read within `dim` of the row's start and of
+                // the query's (`s * 64 + 64 <= dim` for every step but the last).
+                let x = _mm512_maskz_loadu_epi8(mask, pr.add(s * 64));
+                let q = _mm512_maskz_loadu_epi8(mask, pq.add(s * 64));
                 acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(x, flip), q);
-                i += 64;
             }
-            let mut sum = _mm512_reduce_add_epi32(acc) - bias;
-            for j in full..dim {
-                sum += row[j] as i32 * query[j] as i32;
-            }
-            *o = sum;
+            acc
+        };
+        // Four rows at a time: their sixteen lanes each are summed together in one tree, a
+        // quarter of the shuffles of reducing each row alone (with 64-byte heads the
+        // reductions, not the products, were most of the loop).
+        let mut quads = rows.chunks_exact(4 * dim);
+        let mut outs = out.chunks_exact_mut(4);
+        for (quad, o) in (&mut quads).zip(&mut outs) {
+            let p = quad.as_ptr();
+            let (a0, a1) = (row_acc(p), row_acc(p.add(dim)));
+            let (a2, a3) = (row_acc(p.add(2 * dim)), row_acc(p.add(3 * dim)));
+            let t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+            let t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+            // Each 128-bit lane now holds the four rows' partial sums in order.
+            let u = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+            let h = _mm256_add_epi32(_mm512_castsi512_si256(u), _mm512_extracti64x4_epi64(u, 1));
+            let v = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            let v = _mm_sub_epi32(v, _mm_set1_epi32(bias));
+            _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, v);
+        }
+        for (row, o) in quads
+            .remainder()
+            .chunks_exact(dim)
+            .zip(outs.into_remainder())
+        {
+            *o = _mm512_reduce_add_epi32(row_acc(row.as_ptr())) - bias;
         }
     }
 }
