@@ -18,7 +18,6 @@ use super::vectors::{
     Backend, Filter, FlatVectors, Milvus, Remote, Row, RowId, Tiered, VectorError, VectorStore,
 };
 use crate::id_table::IdTable;
-use crate::search::kernels::dot_f32;
 use crate::search::{Precision, SearchError};
 
 #[derive(Debug, thiserror::Error)]
@@ -340,9 +339,4 @@ fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
         (at(unit.first_bar)?, at(unit.last_bar)?)
     };
     Some([first.measure.clone()?, last.measure.clone()?])
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = dot_f32(v, v).sqrt().max(f32::MIN_POSITIVE);
-    v.iter().map(|x| x / norm).collect()
 }

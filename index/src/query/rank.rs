@@ -71,7 +71,6 @@ impl Catalog {
                 scores.1 = all.get(*row);
             }
         }
-        let q = normalised(query);
         // Candidates found by their n-grams alone get their vector score too, in one request.
         let unscored: Vec<RowId> = candidates
             .iter()
@@ -81,7 +80,7 @@ impl Catalog {
         let fetched = if unscored.is_empty() || query.is_empty() {
             HashMap::new()
         } else {
-            vectors.vectors(&unscored)?
+            vectors.scores(query, &unscored)?
         };
         let mut matches: Vec<Match> = candidates
             .into_iter()
@@ -93,7 +92,8 @@ impl Catalog {
                     self.rows
                         .get(&row)
                         .and_then(|r| fetched.get(&r.id))
-                        .map_or(0.0, |v| dot_f32(v, &q))
+                        .copied()
+                        .unwrap_or(0.0)
                 } else {
                     vector
                 };

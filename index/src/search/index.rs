@@ -2,6 +2,7 @@
 //! [`Precision::Int8`]), ids beside them, and an id → row map so that removal is a swap with
 //! the last row. Queries scan all rows (see `scan.rs`).
 
+use super::basis::{Basis, FIT_SAMPLE};
 use super::id_rows::IdRows;
 use std::borrow::Cow;
 
@@ -57,40 +58,125 @@ pub struct FlatIndex {
     row_of: IdRows,
     /// Present exactly when `mode` is `Int8Rerank` or the precision is `Int8`.
     pub(crate) int8: Option<Int8Rows>,
+    /// The basis the int8 codes are in, once [`fit_basis`](Self::fit_basis) found one (only at
+    /// [`Precision::Int8`]): stored vectors are `basisᵀ · scale · codes`, queries are turned
+    /// into the basis, and scans read row heads first.
+    pub(crate) basis: Option<Basis>,
 }
 
+/// Rows per layout chunk of the int8 codes: the scan's parallel chunk, so that each task
+/// reads one contiguous run of heads.
+pub(crate) const LAYOUT_ROWS: usize = super::scan::CHUNK_ROWS;
+
 /// The int8 copy, row for row like `FlatIndex::rows`.
+///
+/// Without a basis each row's codes follow the last row's. With one (see `basis.rs`) each
+/// row is split into its head (the first `head` components in the basis) and its tail, and
+/// the codes are laid out in chunks of [`LAYOUT_ROWS`] rows, each the chunk's heads, then its
+/// tails: the scan reads only heads, one contiguous run per chunk. (Without a basis `head` is
+/// `dim` and that layout is plain row after row.) A split index's codes always cover whole
+/// chunks, the last one padded.
 pub(crate) struct Int8Rows {
+    dim: usize,
+    /// Components of each row read by the first pass of a scan.
+    pub head: usize,
     pub codes: Vec<i8>,
     pub scales: Vec<f32>,
     pub errs: Vec<f32>,
+    /// With a basis: each row's `‖scale · tail codes‖`, rounded up (empty without one).
+    pub tail_norms: Vec<f32>,
     /// Never below any row's `errs`; it does not shrink when rows go (still a valid bound).
     pub max_err: f32,
+    /// Never below any row's `tail_norms` (0 without a basis); it does not shrink either.
+    pub max_tail: f32,
     /// Never below any stored vector's length (1 up to rounding for f32 rows; `scale · codes`
     /// can be a little longer), for the scan's bound. It does not shrink either.
     pub max_norm: f32,
 }
 
 impl Int8Rows {
-    fn new() -> Self {
+    fn new(dim: usize) -> Self {
         Int8Rows {
+            dim,
+            head: dim,
             codes: Vec::new(),
             scales: Vec::new(),
             errs: Vec::new(),
+            tail_norms: Vec::new(),
             max_err: 0.0,
+            max_tail: 0.0,
             max_norm: 1.0,
         }
     }
 
-    /// Codes for row `row` (appended when it is one past the last) approximating `v`.
+    fn split(&self) -> bool {
+        self.head < self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    /// Where row `row`'s head starts in `codes`; the heads of a chunk's rows follow each other.
+    pub fn head_at(&self, row: usize) -> usize {
+        let (chunk, i) = (row / LAYOUT_ROWS, row % LAYOUT_ROWS);
+        chunk * LAYOUT_ROWS * self.dim + i * self.head
+    }
+
+    fn tail_at(&self, row: usize) -> usize {
+        let (chunk, i) = (row / LAYOUT_ROWS, row % LAYOUT_ROWS);
+        chunk * LAYOUT_ROWS * self.dim + LAYOUT_ROWS * self.head + i * (self.dim - self.head)
+    }
+
+    /// Row `row`'s codes: head and tail (empty without a basis).
+    pub fn row_codes(&self, row: usize) -> (&[i8], &[i8]) {
+        let (h, t) = (self.head_at(row), self.tail_at(row));
+        let tail = if self.split() {
+            &self.codes[t..t + self.dim - self.head]
+        } else {
+            &[]
+        };
+        (&self.codes[h..h + self.head], tail)
+    }
+
+    /// The length `codes` needs for `rows` rows.
+    fn codes_len(&self, rows: usize) -> usize {
+        if self.split() {
+            rows.div_ceil(LAYOUT_ROWS) * LAYOUT_ROWS * self.dim
+        } else {
+            rows * self.dim
+        }
+    }
+
+    /// Codes for row `row` (appended when it is one past the last) approximating `v` (given in
+    /// the basis when there is one).
     fn set(&mut self, row: usize, v: &[f32]) {
         let dim = v.len();
         if row == self.scales.len() {
-            self.codes.resize(self.codes.len() + dim, 0);
+            let need = self.codes_len(row + 1);
+            if self.codes.len() < need {
+                self.codes.resize(need, 0);
+            }
             self.scales.push(0.0);
             self.errs.push(0.0);
+            if self.split() {
+                self.tail_norms.push(0.0);
+            }
         }
-        let Quantised { scale, err } = quantise(v, &mut self.codes[row * dim..(row + 1) * dim]);
+        let mut codes = [0i8; MAX_DIM];
+        let Quantised { scale, err } = quantise(v, &mut codes[..dim]);
+        let (h, t, head) = (self.head_at(row), self.tail_at(row), self.head);
+        self.codes[h..h + head].copy_from_slice(&codes[..head]);
+        if self.split() {
+            self.codes[t..t + dim - head].copy_from_slice(&codes[head..dim]);
+            let tail = codes[head..dim]
+                .iter()
+                .map(|&c| (scale as f64 * c as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            self.tail_norms[row] = (tail * (1.0 + 1e-6) + 1e-9) as f32;
+            self.max_tail = self.max_tail.max(self.tail_norms[row]);
+        }
         self.scales[row] = scale;
         self.errs[row] = err;
         self.max_err = self.max_err.max(err);
@@ -106,22 +192,94 @@ impl Int8Rows {
         self.max_norm = self.max_norm.max((norm * (1.0 + 1e-6)) as f32);
     }
 
-    /// Row `row` as `scale · codes`, into `out` (one row long).
+    /// Row `row` as `scale · codes` (in the basis when there is one), into `out` (one row
+    /// long).
     pub fn decode(&self, row: usize, out: &mut [f32]) {
-        let dim = out.len();
         let scale = self.scales[row];
-        for (o, &c) in out.iter_mut().zip(&self.codes[row * dim..(row + 1) * dim]) {
+        let (head, tail) = self.row_codes(row);
+        for (o, &c) in out.iter_mut().zip(head.iter().chain(tail)) {
             *o = scale * c as f32;
         }
     }
 
-    fn swap_remove(&mut self, row: usize, dim: usize) {
+    fn swap_remove(&mut self, row: usize) {
         let last = self.scales.len() - 1;
-        self.codes
-            .copy_within(last * dim..(last + 1) * dim, row * dim);
-        self.codes.truncate(last * dim);
+        if row != last {
+            let (from, to) = (self.head_at(last), self.head_at(row));
+            self.codes.copy_within(from..from + self.head, to);
+            if self.split() {
+                let (from, to) = (self.tail_at(last), self.tail_at(row));
+                self.codes
+                    .copy_within(from..from + self.dim - self.head, to);
+            }
+        }
+        self.codes.truncate(self.codes_len(last));
         self.scales.swap_remove(row);
         self.errs.swap_remove(row);
+        if self.split() {
+            self.tail_norms.swap_remove(row);
+        }
+    }
+
+    /// Re-encodes every row (stored vectors, so the index is at `Precision::Int8`) in `basis`,
+    /// split at its head: each chunk in place, so no second copy of the codes is ever held.
+    /// The stored vectors are rounded to int8 once more, in the new basis.
+    fn rebase(&mut self, basis: &Basis) {
+        use rayon::prelude::*;
+        let (dim, rows) = (self.dim, self.len());
+        // Exactly the padding of the last chunk: growing by doubling would hold twice the codes.
+        let need = rows.div_ceil(LAYOUT_ROWS) * LAYOUT_ROWS * dim;
+        self.codes
+            .reserve_exact(need.saturating_sub(self.codes.len()));
+        self.codes.resize(need, 0);
+        let head = basis.head();
+        let chunk_len = LAYOUT_ROWS * dim;
+        let chunks: Vec<(f32, f32, Vec<f32>)> = self
+            .codes
+            .par_chunks_mut(chunk_len)
+            .zip(self.scales.par_chunks_mut(LAYOUT_ROWS))
+            .zip(self.errs.par_chunks_mut(LAYOUT_ROWS))
+            .map(|((codes, scales), errs)| {
+                let n = scales.len();
+                // The chunk's rows in the old layout, row after row, decoded before any of the
+                // chunk is written.
+                let mut plain = vec![0f32; n * dim];
+                for (i, v) in plain.chunks_exact_mut(dim).enumerate() {
+                    for (o, &c) in v.iter_mut().zip(&codes[i * dim..(i + 1) * dim]) {
+                        *o = scales[i] * c as f32;
+                    }
+                }
+                let mut turned = vec![0f32; n * dim];
+                basis.rotate_rows(&plain, &mut turned);
+                let (mut max_tail, mut max_norm) = (0f32, 0f32);
+                let mut tails = Vec::with_capacity(n);
+                for (i, v) in turned.chunks_exact(dim).enumerate() {
+                    let mut q = [0i8; MAX_DIM];
+                    let Quantised { scale, .. } = quantise(v, &mut q[..dim]);
+                    codes[i * head..(i + 1) * head].copy_from_slice(&q[..head]);
+                    let t = LAYOUT_ROWS * head + i * (dim - head);
+                    codes[t..t + dim - head].copy_from_slice(&q[head..dim]);
+                    let sq = |c: &i8| (scale as f64 * *c as f64).powi(2);
+                    let tail = q[head..dim].iter().map(sq).sum::<f64>();
+                    let norm = (q[..head].iter().map(sq).sum::<f64>() + tail).sqrt();
+                    let tail = (tail.sqrt() * (1.0 + 1e-6) + 1e-9) as f32;
+                    tails.push(tail);
+                    max_tail = max_tail.max(tail);
+                    max_norm = max_norm.max((norm * (1.0 + 1e-6)) as f32);
+                    scales[i] = scale;
+                    errs[i] = 0.0;
+                }
+                (max_tail, max_norm, tails)
+            })
+            .collect();
+        self.head = head;
+        self.tail_norms = Vec::with_capacity(rows);
+        for (max_tail, max_norm, tails) in chunks {
+            self.max_tail = self.max_tail.max(max_tail);
+            self.max_norm = self.max_norm.max(max_norm);
+            self.tail_norms.extend(tails);
+        }
+        self.max_err = 0.0;
     }
 }
 
@@ -153,7 +311,8 @@ impl FlatIndex {
             rows: Vec::new(),
             row_of: IdRows::default(),
             int8: (mode == ScanMode::Int8Rerank || precision == Precision::Int8)
-                .then(Int8Rows::new),
+                .then(|| Int8Rows::new(dim)),
+            basis: None,
         })
     }
 
@@ -190,7 +349,7 @@ impl FlatIndex {
         self.int8 = match mode {
             ScanMode::Exact => None,
             ScanMode::Int8Rerank => {
-                let mut q = Int8Rows::new();
+                let mut q = Int8Rows::new(self.dim);
                 q.codes.reserve_exact(self.rows.len());
                 for (r, v) in self.rows.chunks_exact(self.dim).enumerate() {
                     q.set(r, v);
@@ -232,7 +391,12 @@ impl FlatIndex {
             q.codes.shrink_to_fit();
             q.scales.shrink_to_fit();
             q.errs.shrink_to_fit();
+            q.tail_norms.shrink_to_fit();
         }
+    }
+
+    pub(crate) fn row_of(&self, id: u64) -> Option<usize> {
+        self.row_of.get(id)
     }
 
     pub fn contains(&self, id: u64) -> bool {
@@ -250,6 +414,10 @@ impl FlatIndex {
             (Some(q), Precision::Int8) => {
                 let mut v = vec![0.0; self.dim];
                 q.decode(r, &mut v);
+                if let Some(basis) = &self.basis {
+                    let turned = v.clone();
+                    basis.rotate_back(&turned, &mut v);
+                }
                 Cow::Owned(v)
             }
             _ => Cow::Borrowed(&self.rows[r * self.dim..(r + 1) * self.dim]),
@@ -291,6 +459,10 @@ impl FlatIndex {
         if let Some(q) = &mut self.int8 {
             if f32_rows {
                 q.set(row, &v);
+            } else if let Some(basis) = &self.basis {
+                let mut turned = vec![0.0; dim];
+                basis.rotate(&v, &mut turned);
+                q.set_stored(row, &mut turned);
             } else {
                 q.set_stored(row, &mut v);
             }
@@ -315,9 +487,45 @@ impl FlatIndex {
             self.row_of.insert(self.ids[row], row);
         }
         if let Some(q) = &mut self.int8 {
-            q.swap_remove(row, dim);
+            q.swap_remove(row);
         }
         true
+    }
+
+    /// At [`Precision::Int8`], with at least `min_rows` rows and no basis yet: fits a basis to
+    /// the stored vectors (see `basis.rs`) and, when one pays (a head of at most half the
+    /// components holds nearly all the energy), re-encodes every row in it. Scans then read
+    /// row heads first: about a quarter of the bytes on the default model's vectors. Returns
+    /// whether it did. Results stay exact for the stored vectors, which are rounded to int8
+    /// once more in the new basis (cosines move by ~2e-4 more). Rows added later go straight
+    /// into the basis.
+    pub fn fit_basis(&mut self, min_rows: usize) -> bool {
+        let (Some(q), Precision::Int8, None) = (&mut self.int8, self.precision, &self.basis) else {
+            return false;
+        };
+        if self.ids.len() < min_rows.max(1) {
+            return false;
+        }
+        let step = self.ids.len().div_ceil(FIT_SAMPLE);
+        let mut sample = vec![0f32; self.ids.len().div_ceil(step) * self.dim];
+        for (v, r) in sample
+            .chunks_exact_mut(self.dim)
+            .zip((0..self.ids.len()).step_by(step))
+        {
+            q.decode(r, v);
+        }
+        let Some(basis) = Basis::fit(self.dim, &sample) else {
+            return false;
+        };
+        q.rebase(&basis);
+        self.basis = Some(basis);
+        true
+    }
+
+    /// Components a scan reads from every row before it reads whole rows: all of them
+    /// without a basis.
+    pub fn scan_width(&self) -> usize {
+        self.int8.as_ref().map_or(self.dim, |q| q.head)
     }
 }
 
@@ -373,6 +581,7 @@ mod tests {
             }
             if let Some(q) = &ix.int8 {
                 assert_eq!((q.codes.len(), q.scales.len()), (4 * 64, 4));
+                assert_eq!(q.len(), 4);
             }
             while let Some(&id) = ix.ids.first() {
                 assert!(ix.remove(id));

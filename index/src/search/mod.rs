@@ -15,6 +15,7 @@
 //! stored.
 //! Latencies are in `docs/benchmarks.md`.
 
+mod basis;
 mod error;
 mod id_rows;
 mod index;

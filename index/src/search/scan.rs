@@ -29,7 +29,7 @@ pub type Filter<'a> = &'a (dyn Fn(u64) -> bool + Sync);
 
 /// Rows per parallel task: large enough to make task overhead negligible, small enough for
 /// rayon to balance the load on a machine whose cores are shared with other work.
-const CHUNK_ROWS: usize = 4096;
+pub(crate) const CHUNK_ROWS: usize = 4096;
 /// Rows per kernel call: the scores of one block live on the stack.
 const BLOCK_ROWS: usize = 256;
 /// Below this many components a scan takes microseconds and threads would only add overhead.
@@ -69,7 +69,7 @@ impl FlatIndex {
         k: usize,
         filter: Option<Filter<'_>>,
     ) -> Result<(Vec<Hit>, SearchStats), SearchError> {
-        let q = normalised(query, self.dim)?;
+        let q = self.turned_query(query)?;
         let mut stats = SearchStats::default();
         if k == 0 || self.is_empty() {
             return Ok((Vec::new(), stats));
@@ -97,13 +97,41 @@ impl FlatIndex {
         Ok((hits, stats))
     }
 
+    /// The cosine of `query` with each of `ids` (`None` where absent), scored as
+    /// [`top_k`](Self::top_k) scores it: a row found by other means and one found by a scan
+    /// get the same number.
+    pub fn scores(&self, query: &[f32], ids: &[u64]) -> Result<Vec<Option<f32>>, SearchError> {
+        let q = self.turned_query(query)?;
+        Ok(ids
+            .iter()
+            .map(|&id| Some(self.score_row(self.row_of(id)?, &q)))
+            .collect())
+    }
+
+    /// `query` normalised, and in the basis when there is one.
+    fn turned_query(&self, query: &[f32]) -> Result<Vec<f32>, SearchError> {
+        let mut q = normalised(query, self.dim)?;
+        if let Some(basis) = &self.basis {
+            let plain = q.to_vec();
+            basis.rotate(&plain, &mut q);
+        }
+        Ok(q)
+    }
+
     /// The exact score of row `r` against the stored vector (for an int8-stored row, its
-    /// scale times `codes · q`, so every path scores such a row alike, to the bit).
+    /// scale times `codes · q`, so every path scores such a row alike, to the bit). With a
+    /// basis `q` is in it.
     fn score_row(&self, r: usize, q: &[f32]) -> f32 {
         match (&self.int8, self.precision) {
             (Some(int8), Precision::Int8) => {
-                let codes = &int8.codes[r * self.dim..(r + 1) * self.dim];
-                int8.scales[r] * dot_i8_f32(codes, q)
+                let (head, tail) = int8.row_codes(r);
+                let dot = dot_i8_f32(head, &q[..int8.head]);
+                let dot = if tail.is_empty() {
+                    dot
+                } else {
+                    dot + dot_i8_f32(tail, &q[int8.head..])
+                };
+                int8.scales[r] * dot
             }
             _ => dot_f32(&self.rows[r * self.dim..(r + 1) * self.dim], q),
         }
@@ -139,13 +167,25 @@ impl FlatIndex {
         filter: Option<Filter<'_>>,
         stats: &mut SearchStats,
     ) -> TopK {
-        let mut qc = vec![0i8; self.dim];
-        let qinfo = quantise(q, &mut qc);
+        // With a basis the first pass reads only row heads; a row's tail `t` adds at most
+        // `‖t‖·‖q_tail‖` to its score (Cauchy–Schwarz), which the bound takes in.
+        let head = int8.head;
+        let mut qc = vec![0i8; head];
+        let qinfo = quantise(&q[..head], &mut qc);
+        let q_tail = (q[head..]
+            .iter()
+            .map(|&x| x as f64 * x as f64)
+            .sum::<f64>()
+            .sqrt()
+            * (1.0 + 1e-6)) as f32;
         // Rounding of the f32 dot products themselves (at most dim·ε for unit vectors) and of
         // the int8 score's float arithmetic, so the bound holds for the computed scores too.
         let slack = self.dim as f32 * f32::EPSILON + 1e-6;
         let norm = int8.max_norm * 1.0001;
-        let bound = |err_v: f32| err_v * 1.0001 + (norm + err_v) * qinfo.err + slack;
+        let bound = |err_v: f32, tail_v: f32| {
+            err_v * 1.0001 + (norm + err_v) * qinfo.err + tail_v * q_tail * 1.0001 + slack
+        };
+        let tail_of = |row: usize| int8.tail_norms.get(row).copied().unwrap_or(0.0);
 
         // First pass: the int8 shortlist (filter applied here, so it holds admissible rows).
         // Every row's int8 score is kept too (4 bytes a row, a sixth of what the pass reads at
@@ -172,7 +212,7 @@ impl FlatIndex {
         let (Some(cutoff), Some(kth)) = (cutoff, top.worst_if_full().map(|e| e.score)) else {
             return top;
         };
-        if cutoff + bound(int8.max_err) < kth {
+        if cutoff + bound(int8.max_err, int8.max_tail) < kth {
             return top;
         }
 
@@ -182,7 +222,7 @@ impl FlatIndex {
         let top = self.fold_chunks(k, &mut [], |rows, _, top| {
             let mut n = 0;
             for row in rows {
-                if approx[row] + bound(int8.errs[row]) >= kth {
+                if approx[row] + bound(int8.errs[row], tail_of(row)) >= kth {
                     n += 1;
                     let score = self.score_row(row, q);
                     offer(top, filter, score, self.ids[row], row);
@@ -194,7 +234,9 @@ impl FlatIndex {
         top
     }
 
-    /// Calls `each(row, int8 score)` for the rows of `rows`, in order.
+    /// Calls `each(row, int8 score)` for the rows of `rows`, in order: the score of the row
+    /// heads (whole rows without a basis). `rows` starts at a multiple of `BLOCK_ROWS`, which
+    /// divides `CHUNK_ROWS`, so no block crosses a chunk of the codes' layout.
     fn int8_block_scores(
         &self,
         int8: &Int8Rows,
@@ -206,7 +248,8 @@ impl FlatIndex {
         let mut dots = [0i32; BLOCK_ROWS];
         for start in rows.clone().step_by(BLOCK_ROWS) {
             let n = BLOCK_ROWS.min(rows.end - start);
-            let block = &int8.codes[start * self.dim..(start + n) * self.dim];
+            let at = int8.head_at(start);
+            let block = &int8.codes[at..at + n * int8.head];
             scores_i8(block, qc, &mut dots[..n]);
             for (i, &d) in dots[..n].iter().enumerate() {
                 let row = start + i;

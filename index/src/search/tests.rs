@@ -391,3 +391,106 @@ fn int8_storage_moves_cosines_by_little() {
     eprintln!("int8 storage: mean |Δcos| {mean:.2e}, worst {worst:.2e}");
     assert!(mean < 5e-4 && worst < 3e-3, "mean {mean}, worst {worst}");
 }
+
+/// Rows near an 8-dimensional subspace of `dim`, as a music encoder's vectors are near a
+/// subspace of theirs.
+fn low_rank_index(rng: &mut XorShift, dim: usize, n: usize) -> FlatIndex {
+    let dirs: Vec<Vec<f32>> = (0..8).map(|_| rng.unit_vector(dim)).collect();
+    let mut ix = empty_index(dim, (ScanMode::Int8Rerank, Precision::Int8));
+    for i in 0..n as u64 {
+        ix.add(i * 7 + 3, &low_rank_vector(rng, &dirs))
+            .expect("valid vector");
+    }
+    ix
+}
+
+fn low_rank_vector(rng: &mut XorShift, dirs: &[Vec<f32>]) -> Vec<f32> {
+    let dim = dirs[0].len();
+    let mut v: Vec<f32> = (0..dim).map(|_| 0.02 * rng.gaussian()).collect();
+    for d in dirs {
+        let c = rng.gaussian();
+        v.iter_mut().zip(d).for_each(|(x, y)| *x += c * y);
+    }
+    v
+}
+
+/// A fitted basis: scans read row heads, results still match the reference (over the stored
+/// vectors, turned back), before and after rows are added, replaced and removed across the
+/// chunks of the codes' layout; and `scores` agrees with the scan.
+#[test]
+fn a_fitted_basis_reads_heads_and_stays_exact() {
+    let mut rng = XorShift::new(31);
+    let dim = 96;
+    // Two whole layout chunks and part of a third; parallel (above 2^18 components).
+    let n = 2 * scan::CHUNK_ROWS + 1500;
+    let mut ix = low_rank_index(&mut rng, dim, n);
+    let before: Vec<Vec<f32>> = (0..20)
+        .map(|i| ix.get(i * 7 + 3).expect("row").into_owned())
+        .collect();
+    assert!(!ix.fit_basis(n + 1), "too few rows");
+    assert!(ix.fit_basis(n));
+    assert!(!ix.fit_basis(n), "once");
+    assert_eq!(ix.scan_width(), 16);
+    // Rounded once more, in the new basis: still within int8 rounding of what it was.
+    for (i, old) in before.iter().enumerate() {
+        let new = ix.get(i as u64 * 7 + 3).expect("row");
+        let d: f32 = old
+            .iter()
+            .zip(new.iter())
+            .map(|(a, b)| (a - b).powi(2))
+            .sum();
+        assert!(d.sqrt() < 0.02, "row {i} moved by {}", d.sqrt());
+    }
+    let dirs: Vec<Vec<f32>> = (0..8).map(|_| rng.unit_vector(dim)).collect();
+    let check_all = |ix: &FlatIndex, rng: &mut XorShift, rescored_max: usize| {
+        for k in [3, 200] {
+            // Queries near a stored row (as a hover's are) and at random.
+            let near = ix
+                .get(ix.ids[rng.below(ix.len() as u64) as usize])
+                .expect("row");
+            let q: Vec<f32> = near.iter().map(|x| x + 0.05 * rng.gaussian()).collect();
+            let odd = |id: u64| id % 2 == 1;
+            let (hits, stats) = ix.top_k_with_stats(&q, k, Some(&odd)).expect("valid query");
+            check(&hits, &reference(ix, &q, &odd), k);
+            assert!(stats.rescored <= rescored_max, "{stats:?}");
+            let ids: Vec<u64> = hits.iter().map(|h| h.id).chain([u64::MAX]).collect();
+            let scores = ix.scores(&q, &ids).expect("valid query");
+            for (h, s) in hits.iter().zip(&scores) {
+                assert_eq!(*s, Some(h.score));
+            }
+            assert_eq!(scores.last(), Some(&None));
+            let q = rng.unit_vector(dim);
+            let hits = ix.top_k(&q, k, None).expect("valid query");
+            check(&hits, &reference(ix, &q, &|_| true), k);
+        }
+    };
+    // Heads hold nearly everything, so few rows are read whole.
+    check_all(&ix, &mut rng, n / 4);
+    // Rows added in the basis, replaced, and removed from every chunk (the last row moves into
+    // the hole), until the third chunk is gone.
+    for i in 0..300u64 {
+        ix.add(1 << 40 | i, &low_rank_vector(&mut rng, &dirs))
+            .expect("valid vector");
+        ix.upsert(i * 7 + 3, &rng.unit_vector(dim))
+            .expect("valid vector");
+    }
+    check_all(&ix, &mut rng, n);
+    let ids: Vec<u64> = ix.ids.iter().copied().step_by(3).collect();
+    for id in ids.iter().take(ix.len() - 2 * scan::CHUNK_ROWS + 10) {
+        assert!(ix.remove(*id));
+    }
+    assert!(ix.len() < 2 * scan::CHUNK_ROWS);
+    check_all(&ix, &mut rng, n);
+}
+
+/// No basis where it would not pay or cannot hold: rows at f32, rows in every direction.
+#[test]
+fn no_basis_for_f32_rows_or_isotropic_ones() {
+    let mut rng = XorShift::new(32);
+    let mut ix = random_index(&mut rng, 64, 3000, (ScanMode::Int8Rerank, Precision::Int8));
+    assert!(!ix.fit_basis(0));
+    assert_eq!(ix.scan_width(), 64);
+    let mut ix = low_rank_index(&mut rng, 64, 10);
+    ix.precision = Precision::F32;
+    assert!(!ix.fit_basis(0));
+}

@@ -11,6 +11,10 @@ use crate::id_table::IdTable;
 use crate::locks::{read, write};
 use crate::search::{FlatIndex, Hit, Precision, ScanMode};
 
+/// Below this many rows a scan takes a millisecond or two anyway, and fitting a basis (a few
+/// hundred milliseconds) would not pay.
+const BASIS_MIN_ROWS: usize = 65_536;
+
 /// What a filter or a delete looks at, per row.
 struct Meta {
     id: RowId,
@@ -131,7 +135,18 @@ impl VectorStore for FlatVectors {
     }
 
     fn shrink_to_fit(&self) {
-        write(&self.index).shrink_to_fit();
+        let mut index = write(&self.index);
+        // After a bulk load: an index worth scanning by row heads gets its basis now (before
+        // the shrink, which then also gives back what the re-encoding did not use).
+        if index.fit_basis(BASIS_MIN_ROWS) {
+            tracing::debug!(
+                rows = index.len(),
+                head = index.scan_width(),
+                "vectors re-encoded in a fitted basis"
+            );
+        }
+        index.shrink_to_fit();
+        drop(index);
         let mut rows = write(&self.rows);
         rows.meta.shrink_to_fit();
         let Rows { meta, slot, .. } = &mut *rows;
@@ -241,6 +256,21 @@ impl VectorStore for FlatVectors {
             .collect())
     }
 
+    fn scores(&self, query: &[f32], ids: &[RowId]) -> Result<HashMap<RowId, f32>> {
+        let rows = read(&self.rows);
+        let slots: Vec<(RowId, u64)> = ids
+            .iter()
+            .filter_map(|id| Some((*id, u64::from(rows.slot.get(id, id_in(&rows.meta))?))))
+            .collect();
+        let only: Vec<u64> = slots.iter().map(|s| s.1).collect();
+        let scores = read(&self.index).scores(query, &only)?;
+        Ok(slots
+            .into_iter()
+            .zip(scores)
+            .filter_map(|((id, _), s)| Some((id, s?)))
+            .collect())
+    }
+
     fn count(&self, filter: &Filter) -> Result<usize> {
         let rows = read(&self.rows);
         let selects = rows.selects(filter);
@@ -296,6 +326,21 @@ mod tests {
             .expect("valid query");
         assert_eq!(best[0].id, RowId::new("b", "/1", 3));
         assert!((best[0].score - 1.0).abs() < 1e-6);
+        // Scores asked by id are the scan's, to the bit; absent ids are left out.
+        let hits = store
+            .top_k(&vs[2], 4, &Filter::default(), &|_| true)
+            .expect("valid query");
+        let ids: Vec<RowId> = hits.iter().map(|h| h.id).collect();
+        let scores = store
+            .scores(
+                &vs[2],
+                &[ids.as_slice(), &[RowId::new("c", "/9", 9)]].concat(),
+            )
+            .expect("valid query");
+        assert_eq!(scores.len(), 4);
+        for h in &hits {
+            assert_eq!(scores[&h.id], h.score);
+        }
 
         store.delete_file("a", "/1").expect("delete");
         assert_eq!(store.count(&Filter::default()).ok(), Some(2));

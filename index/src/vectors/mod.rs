@@ -162,6 +162,18 @@ pub trait VectorStore: Send + Sync {
     ) -> Result<Vec<VectorHit>>;
     /// The stored (normalised) vectors of those `ids` that are present.
     fn vectors(&self, ids: &[RowId]) -> Result<HashMap<RowId, Vec<f32>>>;
+    /// The cosine of `query` with each of `ids` that is present, as `top_k` scores it.
+    fn scores(&self, query: &[f32], ids: &[RowId]) -> Result<HashMap<RowId, f32>> {
+        let norm = crate::search::kernels::dot_f32(query, query)
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        let q: Vec<f32> = query.iter().map(|x| x / norm).collect();
+        Ok(self
+            .vectors(ids)?
+            .into_iter()
+            .map(|(id, v)| (id, crate::search::kernels::dot_f32(&v, &q)))
+            .collect())
+    }
     /// How many rows `filter` selects.
     fn count(&self, filter: &Filter) -> Result<usize>;
     /// Gives back the spare capacity that growing row by row left (after a bulk load).

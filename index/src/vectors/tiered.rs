@@ -272,6 +272,21 @@ impl VectorStore for Tiered {
         Ok(found)
     }
 
+    fn scores(&self, query: &[f32], ids: &[RowId]) -> Result<HashMap<RowId, f32>> {
+        let mut found = self.local.scores(query, ids)?;
+        let missing: Vec<RowId> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            if let Some(more) = self.remote(|c| c.scores(query, &missing)) {
+                found.extend(more);
+            }
+        }
+        Ok(found)
+    }
+
     fn count(&self, filter: &Filter) -> Result<usize> {
         let local = self.local.count(filter)?;
         let remote = self

@@ -1,0 +1,298 @@
+//! An orthonormal basis fitted to the stored vectors, so that a scan can read a prefix of
+//! each row.
+//!
+//! A music encoder's vectors do not fill their space: in the default model's 256-wide space,
+//! the 64 directions of most energy hold 98 % of it (the passages of music21). Rotated into the
+//! basis of those directions, a row's first 64 components carry almost all of every dot
+//! product, and what the other 192 can add is bounded by the length of that tail. The scan
+//! reads the 64-byte heads of all rows, proves which rows the tails cannot lift into the top k,
+//! and reads whole rows only for the rest (about half a percent of them): a quarter of the
+//! bytes, and the results stay exact (see `scan.rs`).
+//!
+//! The rotation is orthogonal, so dot products are unchanged; and the scan is exact for the
+//! stored vector whatever basis it uses, a poor one only costs a longer second pass.
+
+use super::kernels::dot_f32;
+
+/// The least share of the energy the head must hold.
+const HEAD_ENERGY: f64 = 0.98;
+/// Heads are a whole number of these components (the int8 kernels' natural width).
+const HEAD_STEP: usize = 16;
+/// Rows the second-moment matrix is estimated from.
+pub(crate) const FIT_SAMPLE: usize = 32_768;
+
+/// `dim` orthonormal directions, most energy first, of which the first `head` form the head.
+#[derive(Debug, Clone)]
+pub(crate) struct Basis {
+    dim: usize,
+    head: usize,
+    /// Row `i` (components `i * dim..(i + 1) * dim`) is direction `i`.
+    rows: Vec<f32>,
+}
+
+impl Basis {
+    /// The basis of `sample`'s principal directions (of its second moment, not its covariance:
+    /// dot products are what the scan computes), or `None` when no head of at most half the
+    /// components holds [`HEAD_ENERGY`] of it: then reading a prefix would save little.
+    pub fn fit(dim: usize, sample: &[f32]) -> Option<Basis> {
+        let n = sample.len() / dim;
+        if n < dim {
+            return None;
+        }
+        // Sᵀ S in one matrix product (f32 is plenty: the basis only has to gather the energy;
+        // Jacobi keeps it orthonormal whatever the input).
+        let mut m32 = vec![0f32; dim * dim];
+        // SAFETY: `sample` is n x dim row-major, read as its transpose (dim x n: column stride
+        // dim, row stride 1); `m32` is dim x dim row-major.
+        unsafe {
+            gemm::gemm(
+                dim,
+                dim,
+                n,
+                m32.as_mut_ptr(),
+                1,
+                dim as isize,
+                false,
+                sample.as_ptr(),
+                dim as isize,
+                1,
+                sample.as_ptr(),
+                1,
+                dim as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        // Symmetric up to rounding; make it exactly so.
+        let mut m = vec![0f64; dim * dim];
+        for i in 0..dim {
+            for j in 0..dim {
+                m[i * dim + j] = 0.5 * (m32[i * dim + j] as f64 + m32[j * dim + i] as f64);
+            }
+        }
+        let (values, vectors) = symmetric_eigen(&mut m, dim);
+        let mut order: Vec<usize> = (0..dim).collect();
+        order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+        let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut head = 0;
+        let mut energy = 0.0;
+        while head < dim && energy < HEAD_ENERGY * total {
+            energy += values[order[head]].max(0.0);
+            head += 1;
+        }
+        let head = head.div_ceil(HEAD_STEP) * HEAD_STEP;
+        if head > dim / 2 {
+            return None;
+        }
+        // Eigenvectors are the columns of `vectors`.
+        let rows = order
+            .iter()
+            .flat_map(|&c| {
+                let vectors = &vectors;
+                (0..dim).map(move |r| vectors[r * dim + c] as f32)
+            })
+            .collect();
+        Some(Basis { dim, head, rows })
+    }
+
+    pub fn head(&self) -> usize {
+        self.head
+    }
+
+    /// `v` in this basis.
+    pub fn rotate(&self, v: &[f32], out: &mut [f32]) {
+        for (o, dir) in out.iter_mut().zip(self.rows.chunks_exact(self.dim)) {
+            *o = dot_f32(dir, v);
+        }
+    }
+
+    /// `v`, given in this basis, back in the original one.
+    pub fn rotate_back(&self, v: &[f32], out: &mut [f32]) {
+        out.fill(0.0);
+        for (&c, dir) in v.iter().zip(self.rows.chunks_exact(self.dim)) {
+            for (o, &d) in out.iter_mut().zip(dir) {
+                *o += c * d;
+            }
+        }
+    }
+
+    /// Rotates `n` row-major rows at once (`out` the same size): one matrix product.
+    pub fn rotate_rows(&self, rows: &[f32], out: &mut [f32]) {
+        let (dim, n) = (self.dim, rows.len() / self.dim);
+        debug_assert_eq!(rows.len(), out.len());
+        // SAFETY: `rows` and `out` are n x dim row-major, `self.rows` dim x dim row-major, read
+        // as its transpose (column stride dim, row stride 1); out = rows · basisᵀ.
+        unsafe {
+            gemm::gemm(
+                n,
+                dim,
+                dim,
+                out.as_mut_ptr(),
+                1,
+                dim as isize,
+                false,
+                rows.as_ptr(),
+                1,
+                dim as isize,
+                self.rows.as_ptr(),
+                dim as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Eigenvalues and eigenvectors (columns of the returned row-major matrix) of the symmetric
+/// `dim × dim` matrix `a`, by cyclic Jacobi rotations (`a` is destroyed). Every rotation keeps
+/// the vectors orthonormal to rounding, which is what the basis needs; how far the sweeps
+/// converge only decides how well the head gathers the energy, so they stop early.
+fn symmetric_eigen(a: &mut [f64], dim: usize) -> (Vec<f64>, Vec<f64>) {
+    // Eigenvectors as rows while rotating (contiguous updates), transposed at the end.
+    let mut vt = vec![0f64; dim * dim];
+    for i in 0..dim {
+        vt[i * dim + i] = 1.0;
+    }
+    let scale: f64 = (0..dim).map(|i| a[i * dim + i].abs()).sum::<f64>();
+    if scale <= 0.0 {
+        return (vec![0.0; dim], vt);
+    }
+    for _sweep in 0..12 {
+        let off: f64 = (0..dim)
+            .flat_map(|p| (p + 1..dim).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * dim + q] * a[p * dim + q])
+            .sum();
+        if off.sqrt() <= 1e-9 * scale {
+            break;
+        }
+        for p in 0..dim {
+            for q in p + 1..dim {
+                let apq = a[p * dim + q];
+                if apq.abs() <= 1e-15 * scale {
+                    continue;
+                }
+                let (app, aqq) = (a[p * dim + p], a[q * dim + q]);
+                let theta = (aqq - app) / (2.0 * apq);
+                let t = if theta == 0.0 {
+                    1.0
+                } else {
+                    theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt())
+                };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                // Rows p and q of Jᵀ A (contiguous); by symmetry the columns follow.
+                let (rp, rq) = rows_pair(a, dim, p, q);
+                for (x, y) in rp.iter_mut().zip(rq.iter_mut()) {
+                    let (ap, aq) = (*x, *y);
+                    *x = c * ap - s * aq;
+                    *y = s * ap + c * aq;
+                }
+                for k in 0..dim {
+                    a[k * dim + p] = a[p * dim + k];
+                    a[k * dim + q] = a[q * dim + k];
+                }
+                a[p * dim + p] = app - t * apq;
+                a[q * dim + q] = aqq + t * apq;
+                a[p * dim + q] = 0.0;
+                a[q * dim + p] = 0.0;
+                let (vp, vq) = rows_pair(&mut vt, dim, p, q);
+                for (x, y) in vp.iter_mut().zip(vq.iter_mut()) {
+                    let (ap, aq) = (*x, *y);
+                    *x = c * ap - s * aq;
+                    *y = s * ap + c * aq;
+                }
+            }
+        }
+    }
+    let values = (0..dim).map(|i| a[i * dim + i]).collect();
+    let mut v = vec![0f64; dim * dim];
+    for i in 0..dim {
+        for j in 0..dim {
+            v[j * dim + i] = vt[i * dim + j];
+        }
+    }
+    (values, v)
+}
+
+/// Rows `p < q` of a row-major matrix, both mutable.
+fn rows_pair(m: &mut [f64], dim: usize, p: usize, q: usize) -> (&mut [f64], &mut [f64]) {
+    let (low, high) = m.split_at_mut(q * dim);
+    (&mut low[p * dim..(p + 1) * dim], &mut high[..dim])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::rng::XorShift;
+
+    /// Vectors in a random 8-dimensional subspace of 64, plus a little noise.
+    pub(crate) fn low_rank(rng: &mut XorShift, dim: usize, rank: usize, n: usize) -> Vec<f32> {
+        let dirs: Vec<Vec<f32>> = (0..rank).map(|_| rng.unit_vector(dim)).collect();
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let mut v: Vec<f32> = (0..dim).map(|_| 0.01 * rng.gaussian()).collect();
+            for d in &dirs {
+                let c = rng.gaussian();
+                v.iter_mut().zip(d).for_each(|(x, y)| *x += c * y);
+            }
+            out.extend(v);
+        }
+        out
+    }
+
+    #[test]
+    fn low_rank_data_gets_a_short_head_and_an_orthonormal_basis() {
+        let mut rng = XorShift::new(3);
+        let dim = 64;
+        let data = low_rank(&mut rng, dim, 8, 2000);
+        let basis = Basis::fit(dim, &data).expect("low rank");
+        assert_eq!(basis.head(), 16);
+        for (i, a) in basis.rows.chunks_exact(dim).enumerate() {
+            for (j, b) in basis.rows.chunks_exact(dim).enumerate() {
+                let d = dot_f32(a, b);
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((d - want).abs() < 1e-5, "{i}·{j} = {d}");
+            }
+        }
+        // One row and a block of rows rotate alike, and back again.
+        let mut one = vec![0.0; dim];
+        let mut block = vec![0.0; 4 * dim];
+        basis.rotate_rows(&data[..4 * dim], &mut block);
+        for (r, v) in data[..4 * dim].chunks_exact(dim).enumerate() {
+            basis.rotate(v, &mut one);
+            for (a, b) in one.iter().zip(&block[r * dim..]) {
+                assert!((a - b).abs() < 1e-4);
+            }
+            let mut back = vec![0.0; dim];
+            basis.rotate_back(&one, &mut back);
+            for (a, b) in back.iter().zip(v) {
+                assert!((a - b).abs() < 1e-4);
+            }
+            // Nearly all of the energy is in the head.
+            let tail: f32 = one[16..].iter().map(|x| x * x).sum();
+            let all: f32 = one.iter().map(|x| x * x).sum();
+            assert!(tail < 0.01 * all, "{tail} of {all}");
+        }
+    }
+
+    #[test]
+    fn isotropic_data_gets_no_basis() {
+        let mut rng = XorShift::new(4);
+        let data: Vec<f32> = (0..64 * 3000).map(|_| rng.gaussian()).collect();
+        assert!(Basis::fit(64, &data).is_none());
+        // Too few rows to estimate from.
+        assert!(Basis::fit(64, &data[..640]).is_none());
+    }
+}
