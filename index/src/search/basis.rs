@@ -40,33 +40,15 @@ impl Basis {
             return None;
         }
         // Sᵀ S in one matrix product (f32 is plenty: the basis only has to gather the energy;
-        // Jacobi keeps it orthonormal whatever the input).
+        // Jacobi keeps it orthonormal whatever the input). Sᵀ is `sample` read with its
+        // strides swapped.
         let mut m32 = vec![0f32; dim * dim];
-        // SAFETY: `sample` is n x dim row-major, read as its transpose (dim x n: column stride
-        // dim, row stride 1); `m32` is dim x dim row-major.
-        unsafe {
-            gemm::gemm(
-                dim,
-                dim,
-                n,
-                m32.as_mut_ptr(),
-                1,
-                dim as isize,
-                false,
-                sample.as_ptr(),
-                dim as isize,
-                1,
-                sample.as_ptr(),
-                1,
-                dim as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        let s = |transposed: bool| Strided {
+            data: sample,
+            col: if transposed { dim } else { 1 },
+            row: if transposed { 1 } else { dim },
+        };
+        matmul(&mut m32, dim, s(true), s(false), n);
         // Symmetric up to rounding; make it exactly so.
         let mut m = vec![0f64; dim * dim];
         for i in 0..dim {
@@ -125,33 +107,61 @@ impl Basis {
 
     /// Rotates `n` row-major rows at once (`out` the same size): one matrix product.
     pub fn rotate_rows(&self, rows: &[f32], out: &mut [f32]) {
-        let (dim, n) = (self.dim, rows.len() / self.dim);
+        let dim = self.dim;
         debug_assert_eq!(rows.len(), out.len());
-        // SAFETY: `rows` and `out` are n x dim row-major, `self.rows` dim x dim row-major, read
-        // as its transpose (column stride dim, row stride 1); out = rows · basisᵀ.
-        unsafe {
-            gemm::gemm(
-                n,
-                dim,
-                dim,
-                out.as_mut_ptr(),
-                1,
-                dim as isize,
-                false,
-                rows.as_ptr(),
-                1,
-                dim as isize,
-                self.rows.as_ptr(),
-                dim as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        // The basis read with its strides swapped is its transpose: out = rows · basisᵀ.
+        let rows = Strided {
+            data: rows,
+            col: 1,
+            row: dim,
+        };
+        let basis_t = Strided {
+            data: &self.rows,
+            col: dim,
+            row: 1,
+        };
+        matmul(out, dim, rows, basis_t, dim);
+    }
+}
+
+/// A row-major matrix read through strides (a transpose is the same data, strides swapped).
+struct Strided<'a> {
+    data: &'a [f32],
+    col: usize,
+    row: usize,
+}
+
+/// `out = lhs · rhs` for `lhs` m × k and `rhs` k × n (`out` row-major, m × n with m from its
+/// length), single-threaded.
+fn matmul(out: &mut [f32], n: usize, lhs: Strided, rhs: Strided, k: usize) {
+    let m = out.len() / n;
+    let reach = |s: &Strided, rows: usize, cols: usize| (rows - 1) * s.row + (cols - 1) * s.col;
+    assert!(m > 0 && n > 0 && k > 0);
+    assert!(reach(&lhs, m, k) < lhs.data.len() && reach(&rhs, k, n) < rhs.data.len());
+    // SAFETY: every element read, at most `reach` past the start, lies inside its slice
+    // (asserted above); `out` is m x n row-major.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.col as isize,
+            lhs.row as isize,
+            rhs.data.as_ptr(),
+            rhs.col as isize,
+            rhs.row as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 

@@ -188,6 +188,27 @@ impl Tiered {
             }
         }
     }
+
+    /// `ask` of the local rows, then of the server for the ids they lack (nothing from the
+    /// server while it is down).
+    fn local_then_remote<T>(
+        &self,
+        ids: &[RowId],
+        ask: impl Fn(&dyn VectorStore, &[RowId]) -> Result<HashMap<RowId, T>>,
+    ) -> Result<HashMap<RowId, T>> {
+        let mut found = ask(&self.local, ids)?;
+        let missing: Vec<RowId> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            if let Some(more) = self.remote(|c| ask(c, &missing)) {
+                found.extend(more);
+            }
+        }
+        Ok(found)
+    }
 }
 
 impl VectorStore for Tiered {
@@ -258,33 +279,11 @@ impl VectorStore for Tiered {
     }
 
     fn vectors(&self, ids: &[RowId]) -> Result<HashMap<RowId, Vec<f32>>> {
-        let mut found = self.local.vectors(ids)?;
-        let missing: Vec<RowId> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            if let Some(more) = self.remote(|c| c.vectors(&missing)) {
-                found.extend(more);
-            }
-        }
-        Ok(found)
+        self.local_then_remote(ids, |store, ids| store.vectors(ids))
     }
 
     fn scores(&self, query: &[f32], ids: &[RowId]) -> Result<HashMap<RowId, f32>> {
-        let mut found = self.local.scores(query, ids)?;
-        let missing: Vec<RowId> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            if let Some(more) = self.remote(|c| c.scores(query, &missing)) {
-                found.extend(more);
-            }
-        }
-        Ok(found)
+        self.local_then_remote(ids, |store, ids| store.scores(query, ids))
     }
 
     fn count(&self, filter: &Filter) -> Result<usize> {
