@@ -38,13 +38,27 @@ impl Catalog {
             Ranker::Vector => k,
             _ => (k * HYBRID_POOL_PER_RESULT).max(HYBRID_POOL_MIN),
         };
+        // Rows described to test them against `exclude`, kept to become the answers: a
+        // hover's candidates were each described twice, string copies and all.
+        let mut described: HashMap<u32, Match> = HashMap::new();
+        let mut keep_row = |row: u32| match self.describe(row, 0.0, 0.0, 0.0) {
+            Some(m) if !exclude(&m) => {
+                described.insert(row, m);
+                true
+            }
+            _ => false,
+        };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
         if ranker != Ranker::Symbolic && !query.is_empty() {
             // `exclude` usually rejects a handful of rows (the query's own place): ask for a
             // few more without it, and scan with it row by row only when that was not enough.
             let mut hits = vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true)?;
             let before = hits.len();
-            hits.retain(|h| keep_id(h.id));
+            hits.retain(|h| {
+                self.row_of
+                    .get(&h.id, id_in(&self.rows))
+                    .is_some_and(&mut keep_row)
+            });
             if hits.len() < pool && before == pool + EXCLUDE_SLACK {
                 hits = vectors.top_k(query, pool, &self.filter, &keep_id)?;
             }
@@ -57,9 +71,10 @@ impl Catalog {
         if ranker != Ranker::Vector && !ngrams.is_empty() {
             let all = self.symbolic.score_rows(ngrams);
             let mut best = all.best(pool + EXCLUDE_SLACK);
-            best.retain(|&(row, _)| keep(row));
+            best.retain(|&(row, _)| keep_row(row));
             if best.len() < pool {
-                // More were excluded than the slack: rank them all.
+                // More were excluded than the slack: rank them all (not remembering every
+                // row described: that could be most of the catalog).
                 best = all.best(usize::MAX);
                 best.retain(|&(row, _)| keep(row));
             }
@@ -102,7 +117,12 @@ impl Catalog {
                     Ranker::Symbolic => symbolic,
                     Ranker::Hybrid => 0.5 * (vector + symbolic),
                 };
-                self.describe(row, score, vector, symbolic)
+                let mut m = match described.remove(&row) {
+                    Some(m) => m,
+                    None => self.describe(row, 0.0, 0.0, 0.0)?,
+                };
+                (m.score, m.vector_score, m.symbolic_score) = (score, vector, symbolic);
+                Some(m)
             })
             .collect();
         matches.sort_by(|a, b| {

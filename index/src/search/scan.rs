@@ -191,11 +191,23 @@ impl FlatIndex {
         // Every row's int8 score is kept too (4 bytes a row, a sixth of what the pass reads at
         // 256 components), so a second pass need not read the int8 copy again.
         let mut approx = vec![0.0f32; self.len()];
+        // The worst score of any task's full heap: the merged shortlist's worst can only be
+        // better, so every task may pass over rows below it. Without it each task's heap
+        // admitted its chunk's first rows and kept churning (heap and filter calls were a
+        // fifth of a hover).
+        let floor = Floor::new();
         let short = self.fold_chunks(shortlist, &mut approx, |rows, out, top| {
             let first = rows.start;
             self.int8_block_scores(int8, &qc, qinfo.scale, rows, |row, a| {
                 out[row - first] = a;
-                offer(top, filter, a, self.ids[row], row)
+                if a < floor.get() {
+                    return;
+                }
+                if offer(top, filter, a, self.ids[row], row) {
+                    if let Some(worst) = top.worst_if_full() {
+                        floor.raise(worst.score);
+                    }
+                }
             })
         });
         stats.shortlist = short.len();
@@ -295,10 +307,76 @@ impl FlatIndex {
     }
 }
 
-/// Offers one scored row to a heap, asking the filter only when the row would enter.
+/// Offers one scored row to a heap, asking the filter only when the row would enter; returns
+/// whether it entered.
 #[inline]
-fn offer(top: &mut TopK, filter: Option<Filter<'_>>, score: f32, id: u64, row: usize) {
-    if top.admits(score, id) && filter.is_none_or(|f| f(id)) {
+fn offer(top: &mut TopK, filter: Option<Filter<'_>>, score: f32, id: u64, row: usize) -> bool {
+    let enters = top.admits(score, id) && filter.is_none_or(|f| f(id));
+    if enters {
         top.push(Entry { score, id, row });
+    }
+    enters
+}
+
+/// A score every task can read and raise: an f32 kept as a `u32` whose unsigned order is the
+/// float order, so `fetch_max` raises it.
+struct Floor(std::sync::atomic::AtomicU32);
+
+impl Floor {
+    fn new() -> Self {
+        Floor(std::sync::atomic::AtomicU32::new(Self::key(
+            f32::NEG_INFINITY,
+        )))
+    }
+
+    fn key(x: f32) -> u32 {
+        let b = x.to_bits();
+        if b >> 31 == 1 {
+            !b
+        } else {
+            b | 1 << 31
+        }
+    }
+
+    fn get(&self) -> f32 {
+        let k = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
+    }
+
+    fn raise(&self, x: f32) {
+        self.0
+            .fetch_max(Self::key(x), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Floor;
+
+    #[test]
+    fn a_floor_only_rises_and_reads_back_what_it_holds() {
+        let floor = Floor::new();
+        assert_eq!(floor.get(), f32::NEG_INFINITY);
+        let xs = [
+            -3.5f32,
+            -1.0,
+            -0.0,
+            0.0,
+            1e-30,
+            0.25,
+            0.999,
+            1.0,
+            f32::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(Floor::key(w[0]) <= Floor::key(w[1]), "{w:?}");
+        }
+        for x in [0.5f32, -2.0, 0.75, 0.6] {
+            floor.raise(x);
+        }
+        assert_eq!(floor.get(), 0.75);
+        let low = Floor::new();
+        low.raise(-0.3);
+        assert_eq!(low.get(), -0.3);
     }
 }
