@@ -327,15 +327,17 @@ fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
     if file.bars.first().is_none_or(|b| b.measure.is_none()) {
         return None;
     }
-    let in_voice = || {
-        file.bars
-            .iter()
-            .filter(|b| b.tune == unit.tune && *b.voice == *unit.voice)
-    };
+    // Every match of a score is described with its measures, and a score can have thousands
+    // of bars: the numbers are compared before the voices' names (a profile of hovers had
+    // most of `describe` in comparing those names).
+    let in_voice = |b: &&crate::records::BarRecord| b.tune == unit.tune && *b.voice == *unit.voice;
     let (first, last) = if unit.level == Level::Tune {
-        (in_voice().next()?, in_voice().next_back()?)
+        (
+            file.bars.iter().find(in_voice)?,
+            file.bars.iter().rev().find(in_voice)?,
+        )
     } else {
-        let at = |n: u32| in_voice().find(|b| b.number == n);
+        let at = |n: u32| file.bars.iter().find(|b| b.number == n && in_voice(b));
         (at(unit.first_bar)?, at(unit.last_bar)?)
     };
     Some([first.measure.clone()?, last.measure.clone()?])
