@@ -49,10 +49,25 @@ impl Catalog {
             _ => false,
         };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
-        if ranker != Ranker::Symbolic && !query.is_empty() {
-            // `exclude` usually rejects a handful of rows (the query's own place): ask for a
-            // few more without it, and scan with it row by row only when that was not enough.
-            let mut hits = vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true)?;
+        // The vector scan and the n-gram scores at once: the scan's tasks fill both cores,
+        // and the n-gram counting (one thread) runs in the gaps instead of after them.
+        // `exclude` usually rejects a handful of rows (the query's own place): ask for a few
+        // more without it, and scan with it row by row only when that was not enough.
+        let (vector_hits, symbolic) = rayon::join(
+            || {
+                (ranker != Ranker::Symbolic && !query.is_empty())
+                    .then(|| vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true))
+                    .transpose()
+            },
+            || {
+                (ranker != Ranker::Vector && !ngrams.is_empty()).then(|| {
+                    let all = self.symbolic.score_rows(ngrams);
+                    let best = all.best(pool + EXCLUDE_SLACK);
+                    (all, best)
+                })
+            },
+        );
+        if let Some(mut hits) = vector_hits? {
             let before = hits.len();
             hits.retain(|h| {
                 self.row_of
@@ -68,9 +83,7 @@ impl Catalog {
                 }
             }
         }
-        if ranker != Ranker::Vector && !ngrams.is_empty() {
-            let all = self.symbolic.score_rows(ngrams);
-            let mut best = all.best(pool + EXCLUDE_SLACK);
+        if let Some((all, mut best)) = symbolic {
             best.retain(|&(row, _)| keep_row(row));
             if best.len() < pool {
                 // More were excluded than the slack: rank them all (not remembering every
