@@ -50,23 +50,25 @@ impl Catalog {
         };
         let mut candidates: HashMap<u32, (f32, f32)> = HashMap::new();
         // The vector scan and the n-gram scores at once: the scan's tasks fill both cores,
-        // and the n-gram counting (one thread) runs in the gaps instead of after them.
+        // and the n-gram counting (one pool task) runs in the gaps instead of after them. The
+        // scan stays on the caller's thread: a remote store's client needs that thread's async
+        // runtime, which a rayon worker does not have.
         // `exclude` usually rejects a handful of rows (the query's own place): ask for a few
         // more without it, and scan with it row by row only when that was not enough.
-        let (vector_hits, symbolic) = rayon::join(
-            || {
-                (ranker != Ranker::Symbolic && !query.is_empty())
-                    .then(|| vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true))
-                    .transpose()
-            },
-            || {
-                (ranker != Ranker::Vector && !ngrams.is_empty()).then(|| {
+        let mut symbolic = None;
+        let vector_hits = rayon::in_place_scope(|s| {
+            if ranker != Ranker::Vector && !ngrams.is_empty() {
+                let symbolic = &mut symbolic;
+                s.spawn(move |_| {
                     let all = self.symbolic.score_rows(ngrams);
                     let best = all.best(pool + EXCLUDE_SLACK);
-                    (all, best)
-                })
-            },
-        );
+                    *symbolic = Some((all, best));
+                });
+            }
+            (ranker != Ranker::Symbolic && !query.is_empty())
+                .then(|| vectors.top_k(query, pool + EXCLUDE_SLACK, &self.filter, &|_| true))
+                .transpose()
+        });
         if let Some(mut hits) = vector_hits? {
             let before = hits.len();
             hits.retain(|h| {
