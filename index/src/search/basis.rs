@@ -19,7 +19,7 @@ const HEAD_ENERGY: f64 = 0.98;
 /// Heads are a whole number of these components (the int8 kernels' natural width).
 const HEAD_STEP: usize = 16;
 /// Rows the second-moment matrix is estimated from.
-pub(crate) const FIT_SAMPLE: usize = 32_768;
+pub(crate) const FIT_SAMPLE: usize = 8_192;
 
 /// `dim` orthonormal directions, most energy first, of which the first `head` form the head.
 #[derive(Debug, Clone)]
