@@ -22,7 +22,10 @@ if ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
 fi
 cargo build --quiet --release -p tunelens-models --example encoder_throughput
 export RAYON_NUM_THREADS=$threads
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no); threads: $threads; best of $repeats; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The CPU and the vector features that decide which kernels run, printed with every table.
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' \
+  | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' | xargs)
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); flags: ${flags:-none of avx2/avx-512/amx}; threads: $threads; best of $repeats; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-22s %10s %8s %14s %8s %16s\n" "shape H/L/heads b s" "candle p/s" "GFLOPS" "torch enc p/s" "ratio" "torch+onehot p/s"
 for shape in "${shapes[@]}"; do
   read -r _ h l heads b s c_pps c_gf < <(target/release/examples/encoder_throughput "$repeats" "$shape")
