@@ -73,13 +73,9 @@ impl Basis {
         if head > dim / 2 {
             return None;
         }
-        // Eigenvectors are the columns of `vectors`.
         let rows = order
             .iter()
-            .flat_map(|&c| {
-                let vectors = &vectors;
-                (0..dim).map(move |r| vectors[r * dim + c] as f32)
-            })
+            .flat_map(|&i| vectors[i * dim..(i + 1) * dim].iter().map(|&x| x as f32))
             .collect();
         Some(Basis { dim, head, rows })
     }
@@ -89,20 +85,22 @@ impl Basis {
     }
 
     /// `v` in this basis.
-    pub fn rotate(&self, v: &[f32], out: &mut [f32]) {
-        for (o, dir) in out.iter_mut().zip(self.rows.chunks_exact(self.dim)) {
-            *o = dot_f32(dir, v);
-        }
+    pub fn rotate(&self, v: &[f32]) -> Vec<f32> {
+        self.rows
+            .chunks_exact(self.dim)
+            .map(|dir| dot_f32(dir, v))
+            .collect()
     }
 
     /// `v`, given in this basis, back in the original one.
-    pub fn rotate_back(&self, v: &[f32], out: &mut [f32]) {
-        out.fill(0.0);
+    pub fn rotate_back(&self, v: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; self.dim];
         for (&c, dir) in v.iter().zip(self.rows.chunks_exact(self.dim)) {
             for (o, &d) in out.iter_mut().zip(dir) {
                 *o += c * d;
             }
         }
+        out
     }
 
     /// Rotates `n` row-major rows at once (`out` the same size): one matrix product.
@@ -165,12 +163,12 @@ fn matmul(out: &mut [f32], n: usize, lhs: Strided, rhs: Strided, k: usize) {
     }
 }
 
-/// Eigenvalues and eigenvectors (columns of the returned row-major matrix) of the symmetric
+/// Eigenvalues and eigenvectors (rows of the returned row-major matrix) of the symmetric
 /// `dim × dim` matrix `a`, by cyclic Jacobi rotations (`a` is destroyed). Every rotation keeps
 /// the vectors orthonormal to rounding, which is what the basis needs; how far the sweeps
 /// converge only decides how well the head gathers the energy, so they stop early.
 fn symmetric_eigen(a: &mut [f64], dim: usize) -> (Vec<f64>, Vec<f64>) {
-    // Eigenvectors as rows while rotating (contiguous updates), transposed at the end.
+    // Eigenvectors as rows (contiguous updates, and the basis's own layout).
     let mut vt = vec![0f64; dim * dim];
     for i in 0..dim {
         vt[i * dim + i] = 1.0;
@@ -226,14 +224,7 @@ fn symmetric_eigen(a: &mut [f64], dim: usize) -> (Vec<f64>, Vec<f64>) {
             }
         }
     }
-    let values = (0..dim).map(|i| a[i * dim + i]).collect();
-    let mut v = vec![0f64; dim * dim];
-    for i in 0..dim {
-        for j in 0..dim {
-            v[j * dim + i] = vt[i * dim + j];
-        }
-    }
-    (values, v)
+    ((0..dim).map(|i| a[i * dim + i]).collect(), vt)
 }
 
 /// Rows `p < q` of a row-major matrix, both mutable.
@@ -277,16 +268,14 @@ mod tests {
             }
         }
         // One row and a block of rows rotate alike, and back again.
-        let mut one = vec![0.0; dim];
         let mut block = vec![0.0; 4 * dim];
         basis.rotate_rows(&data[..4 * dim], &mut block);
         for (r, v) in data[..4 * dim].chunks_exact(dim).enumerate() {
-            basis.rotate(v, &mut one);
+            let one = basis.rotate(v);
             for (a, b) in one.iter().zip(&block[r * dim..]) {
                 assert!((a - b).abs() < 1e-4);
             }
-            let mut back = vec![0.0; dim];
-            basis.rotate_back(&one, &mut back);
+            let back = basis.rotate_back(&one);
             for (a, b) in back.iter().zip(v) {
                 assert!((a - b).abs() < 1e-4);
             }

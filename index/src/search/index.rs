@@ -169,12 +169,7 @@ impl Int8Rows {
         self.codes[h..h + head].copy_from_slice(&codes[..head]);
         if self.split() {
             self.codes[t..t + dim - head].copy_from_slice(&codes[head..dim]);
-            let tail = codes[head..dim]
-                .iter()
-                .map(|&c| (scale as f64 * c as f64).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            self.tail_norms[row] = (tail * (1.0 + 1e-6) + 1e-9) as f32;
+            self.tail_norms[row] = tail_length(scale, &codes[head..dim]);
             self.max_tail = self.max_tail.max(self.tail_norms[row]);
         }
         self.scales[row] = scale;
@@ -260,9 +255,8 @@ impl Int8Rows {
                     let t = LAYOUT_ROWS * head + i * (dim - head);
                     codes[t..t + dim - head].copy_from_slice(&q[head..dim]);
                     let sq = |c: &i8| (scale as f64 * *c as f64).powi(2);
-                    let tail = q[head..dim].iter().map(sq).sum::<f64>();
-                    let norm = (q[..head].iter().map(sq).sum::<f64>() + tail).sqrt();
-                    let tail = (tail.sqrt() * (1.0 + 1e-6) + 1e-9) as f32;
+                    let norm = q[..dim].iter().map(sq).sum::<f64>().sqrt();
+                    let tail = tail_length(scale, &q[head..dim]);
                     tails.push(tail);
                     max_tail = max_tail.max(tail);
                     max_norm = max_norm.max((norm * (1.0 + 1e-6)) as f32);
@@ -281,6 +275,16 @@ impl Int8Rows {
         }
         self.max_err = 0.0;
     }
+}
+
+/// `‖scale · codes‖` of a row's tail, rounded up so that the f32 still bounds what the tail
+/// can add to a score (`set` and `rebase` must agree on it).
+fn tail_length(scale: f32, codes: &[i8]) -> f32 {
+    let sum: f64 = codes
+        .iter()
+        .map(|&c| (scale as f64 * c as f64).powi(2))
+        .sum();
+    (sum.sqrt() * (1.0 + 1e-6) + 1e-9) as f32
 }
 
 impl FlatIndex {
@@ -414,11 +418,10 @@ impl FlatIndex {
             (Some(q), Precision::Int8) => {
                 let mut v = vec![0.0; self.dim];
                 q.decode(r, &mut v);
-                if let Some(basis) = &self.basis {
-                    let turned = v.clone();
-                    basis.rotate_back(&turned, &mut v);
-                }
-                Cow::Owned(v)
+                Cow::Owned(match &self.basis {
+                    Some(basis) => basis.rotate_back(&v),
+                    None => v,
+                })
             }
             _ => Cow::Borrowed(&self.rows[r * self.dim..(r + 1) * self.dim]),
         }
@@ -460,9 +463,7 @@ impl FlatIndex {
             if f32_rows {
                 q.set(row, &v);
             } else if let Some(basis) = &self.basis {
-                let mut turned = vec![0.0; dim];
-                basis.rotate(&v, &mut turned);
-                q.set_stored(row, &mut turned);
+                q.set_stored(row, &mut basis.rotate(&v));
             } else {
                 q.set_stored(row, &mut v);
             }

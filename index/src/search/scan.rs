@@ -110,12 +110,11 @@ impl FlatIndex {
 
     /// `query` normalised, and in the basis when there is one.
     fn turned_query(&self, query: &[f32]) -> Result<Vec<f32>, SearchError> {
-        let mut q = normalised(query, self.dim)?;
-        if let Some(basis) = &self.basis {
-            let plain = q.to_vec();
-            basis.rotate(&plain, &mut q);
-        }
-        Ok(q)
+        let q = normalised(query, self.dim)?;
+        Ok(match &self.basis {
+            Some(basis) => basis.rotate(&q),
+            None => q,
+        })
     }
 
     /// The exact score of row `r` against the stored vector (for an int8-stored row, its
