@@ -17,6 +17,7 @@ use tunelens_models::musicxml;
 
 use super::records::{
     BarRecord, ContentKey, FileRecord, MeasureLoc, Span, TuneRecord, UnitRecord, UnitSettings,
+    VoiceId,
 };
 use super::store::{Store, StoreError};
 use super::symbolic::passage_ngrams;
@@ -368,15 +369,17 @@ fn record_tune(
         bars.extend(voice.bars.iter().map(|b| {
             BarRecord {
                 tune: tune.index,
-                voice: voice.id.clone(),
+                voice: VoiceId::interned(&voice.id),
                 number: b.number,
                 range: span(b.range),
                 measure: converted
                     .and_then(|c| c.measure_of(&voice.id, b.number))
-                    .map(|m| MeasureLoc {
-                        part: m.part,
-                        part_name: m.part_name.clone(),
-                        measure: m.measure.clone(),
+                    .map(|m| {
+                        Box::new(MeasureLoc {
+                            part: m.part,
+                            part_name: m.part_name.clone(),
+                            measure: m.measure.clone(),
+                        })
                     }),
             }
         }));
@@ -398,7 +401,7 @@ fn record_tune(
             voice: tune
                 .voices
                 .get(unit.voice)
-                .map_or_else(Box::default, |v| v.id.as_str().into()),
+                .map_or_else(VoiceId::default, |v| VoiceId::interned(&v.id)),
             first_bar: unit.first_bar,
             last_bar: unit.last_bar,
             range: span(unit.range),

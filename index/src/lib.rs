@@ -35,7 +35,7 @@ pub use job::{
 };
 pub use query::{shared_record, Catalog, Match, QueryError, Ranker};
 pub use records::{
-    BarRecord, ContentKey, FileRecord, FileStamp, TuneRecord, UnitRecord, UnitSettings,
+    BarRecord, ContentKey, FileRecord, FileStamp, TuneRecord, UnitRecord, UnitSettings, VoiceId,
     SCHEMA_VERSION,
 };
 pub use refine::{refine, Hit, Refine, TuneVectors};

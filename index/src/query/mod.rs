@@ -340,5 +340,8 @@ fn measures(file: &FileRecord, unit: &UnitRecord) -> Option<[MeasureLoc; 2]> {
         let at = |n: u32| file.bars.iter().find(|b| b.number == n && in_voice(b));
         (at(unit.first_bar)?, at(unit.last_bar)?)
     };
-    Some([first.measure.clone()?, last.measure.clone()?])
+    Some([
+        first.measure.as_deref()?.clone(),
+        last.measure.as_deref()?.clone(),
+    ])
 }
