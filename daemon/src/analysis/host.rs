@@ -43,6 +43,12 @@ const TUNES_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 /// How often a daemon on Milvus asks a server that is down whether it is back.
 pub(super) const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How often the index database's cache keeper looks, and after how many operations it
+/// reopens the database (see `Host::keep_store_cache_small`). An edit costs ~10 operations
+/// and each may bring in a page of a few KB: this bounds what piles up to a few MB.
+pub(super) const STORE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const RELEASE_STORE_AFTER: u64 = 2048;
+
 /// Files per indexing step: after each, the catalogs gain the step's files.
 pub(super) const INDEX_STEP: usize = 32;
 
