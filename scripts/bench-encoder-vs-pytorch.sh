@@ -4,7 +4,7 @@
 # pip-installed into .venv (gitignored) on first use. Prints one table row per shape. THREADS=1
 # compares the kernels alone, which suffers less when other work shares the machine.
 #
-#   scripts/bench-encoder-vs-pytorch.sh [REPEATS] [H:L:HEADS:BATCH:PATCHES ...]
+#   [TUNELENS_DTYPE=bf16] scripts/bench-encoder-vs-pytorch.sh [REPEATS] [H:L:HEADS:BATCH:PATCHES ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats=${1:-3}
@@ -26,10 +26,18 @@ export RAYON_NUM_THREADS=$threads
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' \
   | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_tile|amx_bf16' | xargs)
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); flags: ${flags:-none of avx2/avx-512/amx}; threads: $threads; best of $repeats; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# TUNELENS_DTYPE=bf16 runs candle's side in bf16 (AMX or AVX512_BF16 matmuls, f32 elsewhere);
+# PyTorch's side is always f32.
+echo "candle: ${TUNELENS_DTYPE:-f32}; torch: f32"
 printf "%-22s %10s %8s %14s %8s %16s\n" "shape H/L/heads b s" "candle p/s" "GFLOPS" "torch enc p/s" "ratio" "torch+onehot p/s"
 for shape in "${shapes[@]}"; do
-  read -r _ h l heads b s c_pps c_gf < <(target/release/examples/encoder_throughput "$repeats" "$shape")
-  read -r _ _ _ _ _ _ t_pps t1_pps < <("$venv/bin/python" scripts/bench_encoder_torch.py "$threads" "$repeats" "$shape")
+  # Each side's process must have exited before the other starts: `read < <(...)` returned
+  # at the first line, while PyTorch's OpenMP threads were still spinning down, and the
+  # candle run after it measured half its speed.
+  c_out=$(target/release/examples/encoder_throughput "$repeats" "$shape")
+  read -r _ h l heads b s c_pps c_gf <<< "$c_out"
+  t_out=$("$venv/bin/python" scripts/bench_encoder_torch.py "$threads" "$repeats" "$shape")
+  read -r _ _ _ _ _ _ t_pps t1_pps <<< "$t_out"
   ratio=$(python3 -c "print(f'{$c_pps/$t_pps:.2f}x')")
   printf "%-22s %10s %8s %14s %8s %16s\n" "$h/$l/$heads b$b s$s" "$c_pps" "$c_gf" "$t_pps" "$ratio" "$t1_pps"
 done

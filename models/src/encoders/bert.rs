@@ -11,9 +11,12 @@
 //! runs as plain candle ops (matmul, erf GELU, composed LayerNorm and softmax), which candle
 //! can differentiate, so `tunelens train` has no forward pass of its own.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor, D};
 
 use super::attention::{attention, AttentionMask};
+use super::bf16_matmul::PackedBf16;
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
 use super::fused_linear::{linear_cpu, Activation};
@@ -30,6 +33,9 @@ pub struct Linear {
     bias_host: Vec<f32>,
     /// Composed candle ops only, so gradients reach `weight` and `bias` (training).
     autograd: bool,
+    /// The weight rounded to bf16 and packed, when the layer's matmul runs in bf16 on the
+    /// CPU ([`Vb::with_precision`]).
+    packed: Option<Arc<PackedBf16>>,
 }
 
 impl Linear {
@@ -38,7 +44,22 @@ impl Linear {
             vb.get(&[out_dim, in_dim], "weight")?,
             vb.get(&[out_dim], "bias")?,
             vb.trainable(),
-        )
+        )?
+        .packed_if(vb.bf16_matmuls())
+    }
+
+    /// With its weight packed for the bf16 kernel when `bf16` (and not training).
+    fn packed_if(mut self, bf16: bool) -> Result<Self> {
+        if bf16 && !self.autograd {
+            let (n, k) = self.weight.dims2()?;
+            let w = self
+                .weight
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            self.packed = Some(Arc::new(PackedBf16::pack(&w, n, k)));
+        }
+        Ok(self)
     }
 
     pub fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
@@ -56,6 +77,7 @@ impl Linear {
             bias,
             bias_host,
             autograd,
+            packed: None,
         })
     }
 
@@ -113,6 +135,7 @@ impl Linear {
                 &self.bias_host,
                 act,
                 r.as_ref(),
+                self.packed.as_deref(),
             )?;
             return Ok(y.reshape(out)?);
         }
@@ -239,7 +262,7 @@ impl BertAttention {
         Ok(Self {
             // `cat` is an op like any other: when training, gradients flow back through it into
             // the three variables.
-            qkv: Linear::with_autograd(w, b, vb.trainable())?,
+            qkv: Linear::with_autograd(w, b, vb.trainable())?.packed_if(vb.bf16_matmuls())?,
             heads: cfg.num_attention_heads,
             autograd: vb.trainable(),
             output: Linear::load(&out.pp("dense"), h, h)?,

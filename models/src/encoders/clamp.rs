@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::batch::{plan, segments, BatchLimits, LongTunes};
 use super::bert::Linear;
+use super::bf16_matmul;
 use super::card::{CardDims, ModelCard, TextEncoderRef, CARD_FILE};
 use super::config::BertConfig;
 use super::error::{ModelError, Result};
@@ -107,7 +108,7 @@ impl TextTower {
             })
             .collect();
         let weights = Arc::new(Weights::from_tensors(ext.file.clone(), tensors));
-        let encoder = TextEncoder::load(&weights.vb("").with_dtype(ext.dtype), &self.config)?;
+        let encoder = TextEncoder::load(&weights.vb("").with_precision(ext.dtype), &self.config)?;
         // Two threads may race to load it; either copy will do.
         Ok(self.encoder.get_or_init(|| encoder))
     }
@@ -122,6 +123,9 @@ pub struct Clamp {
     files: ClampFiles,
     card: Option<ModelCard>,
     limits: BatchLimits,
+    /// What the encoders compute in, as asked: on the CPU, bf16 layers are f32 ones with bf16
+    /// matmuls, so the tensors alone would say f32.
+    precision: DType,
 }
 
 /// A projection `[p, in]` whose output width `p` the checkpoint decides.
@@ -149,6 +153,15 @@ impl Clamp {
     /// Loads with both encoders' BERT stacks in `dtype`; the patch embedding, pooling and the
     /// projections stay f32, so only the transformer layers lose precision.
     pub fn load_as(mut files: ClampFiles, device: &Device, dtype: DType) -> Result<Self> {
+        if dtype == DType::BF16 && device.is_cpu() {
+            match bf16_matmul::kernel() {
+                Some(kernel) => tracing::info!(kernel, "bf16 on the CPU: f32 layers, bf16 matmuls"),
+                None => tracing::warn!(
+                    "this CPU has no AVX512_BF16: bf16 runs as candle's bf16 ops, which are \
+                     slower than f32 here"
+                ),
+            }
+        }
         let music_config = BertConfig::from_file(&files.config)?;
         let card = match &files.card {
             Some(f) => Some(ModelCard::read(f)?),
@@ -189,7 +202,7 @@ impl Clamp {
         }
         let weights = Arc::new(weights);
         let root = weights.vb("");
-        let music = MusicEncoder::load(&root.pp("music_enc").with_dtype(dtype), &music_config)?;
+        let music = MusicEncoder::load(&root.pp("music_enc").with_precision(dtype), &music_config)?;
         let music_proj = load_proj(&root, "music_proj", music_config.hidden_size)?;
 
         let has_text = root.contains("text_enc.embeddings.word_embeddings.weight");
@@ -201,7 +214,7 @@ impl Clamp {
             let encoder = OnceLock::new();
             if external.is_none() {
                 let _ = encoder.set(TextEncoder::load(
-                    &root.pp("text_enc").with_dtype(dtype),
+                    &root.pp("text_enc").with_precision(dtype),
                     &config,
                 )?);
             }
@@ -236,6 +249,7 @@ impl Clamp {
             files,
             card,
             limits: BatchLimits::default(),
+            precision: dtype,
         })
     }
 
@@ -284,7 +298,7 @@ impl Clamp {
 
     /// The encoders' precision.
     pub fn dtype(&self) -> DType {
-        self.music.dtype()
+        self.precision
     }
 
     pub fn device(&self) -> &Device {

@@ -58,10 +58,36 @@ pub fn select_device(spec: &str) -> Result<SelectedDevice> {
     }
 }
 
-/// Words for a device: the CPU's thread count, or the GPU's name, architecture and memory.
+/// The vector instructions the f32 matmuls run on, as gemm picks them at run time from the
+/// CPU's features (the binary assumes nothing beyond x86-64): AVX-512 where the CPU has it
+/// and the `avx512` feature built its kernels, else AVX2 with FMA, else SSE.
+pub fn cpu_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if cfg!(feature = "avx512") && has!("avx512f") {
+            "AVX-512"
+        } else if has!("avx2") && has!("fma") {
+            "AVX2"
+        } else {
+            "SSE"
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        "portable"
+    }
+}
+
+/// Words for a device: the CPU's thread count and the vector instructions its matmuls run on
+/// ([`cpu_kernels`]), or the GPU's name, architecture and memory.
 pub fn describe_device(device: &Device) -> String {
     match device {
-        Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+        Device::Cpu => format!(
+            "cpu ({} threads, {})",
+            rayon::current_num_threads(),
+            cpu_kernels()
+        ),
         #[cfg(feature = "cuda")]
         Device::Cuda(_) => describe_cuda(device),
         other => format!("{other:?}"),

@@ -6,6 +6,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::bf16_matmul::PackedBf16;
 use super::error::Result;
 use super::kernels;
 
@@ -21,6 +22,8 @@ pub enum Activation {
 struct FusedLinear<'a> {
     act: Activation,
     bias: &'a [f32],
+    /// The weight in bf16, packed: the product runs in [`bf16_matmul`] instead of `gemm`.
+    packed: Option<&'a PackedBf16>,
 }
 
 /// The same with a residual added into the pre-filled output (`x W^T + b + residual`), which
@@ -80,6 +83,20 @@ impl FusedLinear<'_> {
                     }
                 }
             });
+        if let Some(packed) = self.packed {
+            if (packed.n(), packed.k()) != (n, k) {
+                candle_core::bail!(
+                    "fused linear: packed {}x{}, w {n}x{k}",
+                    packed.n(),
+                    packed.k()
+                );
+            }
+            packed.matmul_add(x, rows, &mut out);
+            if self.act == Activation::Gelu {
+                kernels::par_rows(&mut out, n, kernels::gelu_row);
+            }
+            return Ok((CpuStorage::F32(out), Shape::from((rows, n))));
+        }
         let threads = rayon::current_num_threads();
         let parallelism = if rows * n * k >= 48 * 48 * 256 && threads > 1 {
             gemm::Parallelism::Rayon(threads)
@@ -154,15 +171,17 @@ impl CustomOp3 for FusedLinearResidual<'_> {
 
 /// `act(x W^T + b) [+ residual]` for `x` `[rows, in]`, `w` `[out, in]`, `bias` of `out`, an
 /// optional `residual` `[rows, out]`, all f32 on the CPU. (With a residual the activation, if
-/// any, applies after the add; BERT only uses `Activation::None` there.)
+/// any, applies after the add; BERT only uses `Activation::None` there.) With `packed` (`w`
+/// in bf16, see [`bf16_matmul`](super::bf16_matmul)) the product reads bf16.
 pub fn linear_cpu(
     x: &Tensor,
     w: &Tensor,
     bias: &[f32],
     act: Activation,
     residual: Option<&Tensor>,
+    packed: Option<&PackedBf16>,
 ) -> Result<Tensor> {
-    let op = FusedLinear { act, bias };
+    let op = FusedLinear { act, bias, packed };
     let x = x.contiguous()?;
     Ok(match residual {
         None => x.apply_op2_no_bwd(w, &op)?,
@@ -187,12 +206,19 @@ mod tests {
             (Activation::None, plain.clone()),
             (Activation::Gelu, plain.gelu_erf()?),
         ] {
-            let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, act, None)?;
+            let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, act, None, None)?;
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{act:?}: {diff}");
         }
         let r = Tensor::randn(0f32, 1.0, (33, 50), &dev)?;
-        let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, Activation::None, Some(&r))?;
+        let got = linear_cpu(
+            &x,
+            &w,
+            &b.to_vec1::<f32>()?,
+            Activation::None,
+            Some(&r),
+            None,
+        )?;
         let diff = (got - (plain + r)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "residual: {diff}");
         Ok(())

@@ -9,6 +9,7 @@ pub mod attention;
 pub mod backend;
 pub mod batch;
 pub mod bert;
+pub mod bf16_matmul;
 pub mod card;
 pub mod clamp;
 pub mod config;

@@ -244,7 +244,7 @@ impl MusicEncoder {
             t.insert(name, tensor);
         }
         let weights = Arc::new(Weights::from_tensors("<random>".into(), t));
-        Self::load(&weights.vb("music_enc").with_dtype(dtype), cfg)
+        Self::load(&weights.vb("music_enc").with_precision(dtype), cfg)
     }
 
     /// Floating-point operations of one forward over `b` tunes of `s` patches (matmuls only:

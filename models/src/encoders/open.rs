@@ -114,11 +114,14 @@ pub fn open_model(dir: &Path, device: &str, dtype: &str) -> Result<OpenedModel> 
     if clamp.dtype() != DType::F32 {
         id = format!("{id}-{}", clamp.dtype().as_str());
     }
-    Ok(OpenedModel {
-        clamp,
-        id,
-        device: picked.description,
-    })
+    let mut device = picked.description;
+    if clamp.dtype() == DType::BF16 && picked.device.is_cpu() {
+        // What `tunelens/status` and the logs show: which kernel the bf16 matmuls run on.
+        let kernel = super::bf16_matmul::kernel().unwrap_or("candle's bf16 ops");
+        device = format!("{device}, bf16 matmuls on {kernel}");
+    }
+    tracing::info!(device = %device, "model loaded");
+    Ok(OpenedModel { clamp, id, device })
 }
 
 /// An id for a model's weights, cheap to compute on every start: a hash of its config, the

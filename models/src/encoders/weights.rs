@@ -110,6 +110,7 @@ impl Weights {
             weights: Arc::clone(self),
             prefix: prefix.to_string(),
             dtype: DType::F32,
+            bf16_matmuls: false,
         }
     }
 }
@@ -122,6 +123,9 @@ pub struct Vb {
     prefix: String,
     /// The precision `get` hands tensors out in; checkpoints are held in f32.
     dtype: DType,
+    /// Linear layers round their weights to bf16 for [`bf16_matmul`](super::bf16_matmul)
+    /// (see [`Vb::with_precision`]).
+    bf16_matmuls: bool,
 }
 
 impl Vb {
@@ -130,6 +134,7 @@ impl Vb {
             weights: Arc::clone(&self.weights),
             prefix: self.full(name.as_ref()),
             dtype: self.dtype,
+            bf16_matmuls: self.bf16_matmuls,
         }
     }
 
@@ -139,11 +144,30 @@ impl Vb {
             weights: Arc::clone(&self.weights),
             prefix: self.prefix.clone(),
             dtype,
+            bf16_matmuls: false,
+        }
+    }
+
+    /// Layers that compute in `dtype`. On a CPU with AVX512_BF16, bf16 means f32 layers whose
+    /// matmuls read bf16 ([`bf16_matmul`](super::bf16_matmul)): candle's own bf16 ops on the
+    /// CPU are several times slower than its f32 ones, and only the matmuls gain from bf16.
+    /// Elsewhere the layers are bf16 tensors, as on a GPU.
+    pub fn with_precision(&self, dtype: DType) -> Self {
+        let cpu_bf16 =
+            dtype == DType::BF16 && self.device().is_cpu() && super::bf16_matmul::available();
+        Self {
+            bf16_matmuls: cpu_bf16,
+            ..self.with_dtype(if cpu_bf16 { DType::F32 } else { dtype })
         }
     }
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Whether linear layers pack their weights for the bf16 kernel.
+    pub fn bf16_matmuls(&self) -> bool {
+        self.bf16_matmuls
     }
 
     fn full(&self, name: &str) -> String {
