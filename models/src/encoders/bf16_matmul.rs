@@ -444,7 +444,7 @@ mod amx {
         n: usize,
     ) {
         use std::arch::asm;
-        debug_assert!(pairs % PAIRS_STEP == 0);
+        debug_assert!(pairs.is_multiple_of(PAIRS_STEP));
         debug_assert!(a.len() >= rows.div_ceil(AMX_ROWS) * AMX_ROWS * pairs);
         debug_assert!(data.len() >= n.div_ceil(NR) * pairs * NR && out.len() >= rows * n);
         let config = config();
