@@ -2,13 +2,16 @@
 # End to end, same tunes, same run: `tunelens embed` against a batched PyTorch stand-in of the
 # reference CLaMP music path (scripts/clamp_reference.py), on real music21 tunes with a
 # CLaMP-S-shaped checkpoint (random weights, official layout). Checks the vectors agree
-# (cosine >= 0.9999) and prints both wall times, whole processes included.
+# (cosine >= 0.9999; 0.999 with TUNELENS_DTYPE=bf16, which runs tunelens in bf16 against the
+# reference's f32) and prints both wall times, whole processes included.
 #
-#   scripts/compare-embed-vs-reference.sh [TUNES=300] [THREADS=2]
+#   [TUNELENS_DTYPE=bf16] scripts/compare-embed-vs-reference.sh [TUNES=300] [THREADS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-300}
 threads=${2:-2}
+dtype=${TUNELENS_DTYPE:-f32}
+bar=$([ "$dtype" = f32 ] && echo 0.9999 || echo 0.999)
 venv=.venv
 if ! "$venv/bin/python" -c "import torch, transformers, safetensors, unidecode" 2>/dev/null; then
   python3 -m venv "$venv"
@@ -40,24 +43,25 @@ print(f"{n} tunes", file=sys.stderr)
 PY
 cargo build --quiet --release
 export RAYON_NUM_THREADS=$threads
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads: $threads; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads: $threads; tunelens: $dtype; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s.%N)
-target/release/tunelens embed --model "$model" --long-tunes truncate --max-patches 512 --json \
+target/release/tunelens embed --model "$model" --dtype "$dtype" --long-tunes truncate --max-patches 512 --json \
   --no-normalize "$work/tunes" > "$work/tunelens.jsonl"
 t1=$(date +%s.%N)
+# Length-sorted batches: the reference at its best, as issue 29's bar asks.
 "$venv/bin/python" scripts/clamp_reference.py "$model" "$work/reference.jsonl" "$work"/tunes/*.abc \
-  --threads "$threads"
+  --threads "$threads" --sort
 t2=$(date +%s.%N)
-python3 - "$work" "$t0" "$t1" "$t2" <<'PY'
+python3 - "$work" "$t0" "$t1" "$t2" "$bar" <<'PY'
 import json, math, sys
-work, t0, t1, t2 = sys.argv[1], *map(float, sys.argv[2:])
+work, t0, t1, t2, bar = sys.argv[1], *map(float, sys.argv[2:])
 ours = {pathlib_name: v for pathlib_name, v in
         ((json.loads(l)["file"].split("/")[-1], json.loads(l)["vector"]) for l in open(f"{work}/tunelens.jsonl"))}
 ref = {json.loads(l)["file"].split("/")[-1]: json.loads(l)["vector"] for l in open(f"{work}/reference.jsonl")}
 def cos(a, b):
     return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 cosines = [cos(ours[k], ref[k]) for k in ref]
-print(f"tunes: {len(cosines)}  min cosine: {min(cosines):.7f}  all >= 0.9999: {min(cosines) >= 0.9999}")
+print(f"tunes: {len(cosines)}  min cosine: {min(cosines):.7f}  all >= {bar}: {min(cosines) >= bar}")
 print(f"tunelens embed: {t1 - t0:.1f} s   reference (batched PyTorch): {t2 - t1:.1f} s   speed-up: {(t2 - t1) / (t1 - t0):.2f}x")
-sys.exit(0 if min(cosines) >= 0.9999 and len(cosines) == len(ours) else 1)
+sys.exit(0 if min(cosines) >= bar and len(cosines) == len(ours) else 1)
 PY

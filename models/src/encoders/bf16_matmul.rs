@@ -435,6 +435,8 @@ mod amx {
     /// lanes, `data` `n.div_ceil(NR) * pairs * NR`, `out` `rows * n`, and `pairs` must be a
     /// multiple of [`PAIRS_STEP`].
     #[cfg(target_arch = "x86_64")]
+    // AVX-512 for the adds of each block into `out` (the crate is built for baseline x86-64).
+    #[target_feature(enable = "avx512f")]
     pub unsafe fn task(
         a: &[u32],
         rows: usize,
