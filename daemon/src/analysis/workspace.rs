@@ -65,37 +65,53 @@ impl Host {
             .expect("spawning the index thread");
     }
 
+    /// Runs `tick` on a thread of its own (`name`) every `period`, for as long as the host
+    /// lives and is not cancelled, or until `tick` says to stop (false).
+    fn every(
+        self: &Arc<Self>,
+        name: &str,
+        period: std::time::Duration,
+        mut tick: impl FnMut(&Arc<Host>) -> bool + Send + 'static,
+    ) {
+        let me = self.me.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || loop {
+                std::thread::sleep(period);
+                let Some(host) = me.upgrade() else { return };
+                if host.cancel.load(Ordering::Relaxed) || !tick(&host) {
+                    return;
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, thread = name, "cannot start a background thread");
+        }
+    }
+
     /// Reopens the index database, from a thread of its own, whenever enough operations have
     /// gone through it since it was last opened ([`RELEASE_STORE_AFTER`]): sled keeps every
     /// page that edits read and write (see [`Store::release_cache`]), and without this the
     /// daemon bench held ~35 MB more after its edits than once loaded. A request that
-    /// arrives meanwhile waits for the reopening (~35 ms), about once per few hundred edits.
+    /// arrives meanwhile waits for the reopening (37–137 ms in the bench, median 54), about
+    /// once per 10 s of continuous editing.
     pub(super) fn keep_store_cache_small(self: &Arc<Self>) {
-        let me = self.me.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tunelens-store".into())
-            .spawn(move || loop {
-                std::thread::sleep(STORE_CHECK_EVERY);
-                let Some(host) = me.upgrade() else { return };
-                if host.cancel.load(Ordering::Relaxed) {
-                    return;
+        self.every("tunelens-store", STORE_CHECK_EVERY, |host| {
+            if host.store.touched() < RELEASE_STORE_AFTER {
+                return true;
+            }
+            match host.store.release_cache() {
+                // Not reopened while an operation held the old handle: next time.
+                Ok(()) if host.store.touched() >= RELEASE_STORE_AFTER => true,
+                Ok(()) => {
+                    release_free_memory();
+                    true
                 }
-                if host.store.touched() < RELEASE_STORE_AFTER {
-                    continue;
+                Err(e) => {
+                    tracing::warn!(error = %e, "reopening the index database to release its cache");
+                    false
                 }
-                match host.store.release_cache() {
-                    // Not reopened while an operation held the old handle: next time.
-                    Ok(()) if host.store.touched() >= RELEASE_STORE_AFTER => {}
-                    Ok(()) => release_free_memory(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reopening the index database to release its cache");
-                        return;
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the index database's cache keeper");
-        }
+            }
+        });
     }
 
     /// On Milvus: while the server is down, asks every few seconds whether it is back, and
@@ -105,30 +121,20 @@ impl Host {
         let Some(remote) = self.remote.clone() else {
             return;
         };
-        let me = self.me.clone();
-        let spawned = std::thread::Builder::new()
-            .name("tunelens-milvus".into())
-            .spawn(move || loop {
-                std::thread::sleep(PROBE_EVERY);
-                let Some(host) = me.upgrade() else { return };
-                if host.cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                if remote.is_up() || !remote.probe() {
-                    continue;
-                }
-                let roots: Vec<(PathBuf, String)> = lock(&host.roots)
-                    .iter()
-                    .filter(|(_, c)| c != WORKSPACE)
-                    .cloned()
-                    .collect();
-                if !roots.is_empty() {
-                    host.clone().index_in_background(roots);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start the Milvus watcher");
-        }
+        self.every("tunelens-milvus", PROBE_EVERY, move |host| {
+            if remote.is_up() || !remote.probe() {
+                return true;
+            }
+            let roots: Vec<(PathBuf, String)> = lock(&host.roots)
+                .iter()
+                .filter(|(_, c)| c != WORKSPACE)
+                .cloned()
+                .collect();
+            if !roots.is_empty() {
+                host.clone().index_in_background(roots);
+            }
+            true
+        });
     }
 
     pub(super) fn load_catalogs(&self) -> Result<()> {
