@@ -261,18 +261,9 @@ unsafe fn tile_rows<const M: usize>(
             }
         }
     }
-    let low = if cols >= 16 {
-        u16::MAX
-    } else {
-        (1u16 << cols) - 1
-    };
-    let high = if cols >= 32 {
-        u16::MAX
-    } else if cols > 16 {
-        (1u16 << (cols - 16)) - 1
-    } else {
-        0
-    };
+    // Lane masks of the valid columns (`cols` ≤ 32), low register then high.
+    let valid = u32::MAX >> (NR - cols);
+    let (low, high) = (valid as u16, (valid >> 16) as u16);
     for (r, acc) in acc.iter().enumerate() {
         // SAFETY: row r's first `cols` columns are within `out` (the caller's bound); masked
         // lanes are neither read nor written.

@@ -153,14 +153,12 @@ impl Clamp {
     /// Loads with both encoders' BERT stacks in `dtype`; the patch embedding, pooling and the
     /// projections stay f32, so only the transformer layers lose precision.
     pub fn load_as(mut files: ClampFiles, device: &Device, dtype: DType) -> Result<Self> {
-        if dtype == DType::BF16 && device.is_cpu() {
-            match bf16_matmul::kernel() {
-                Some(kernel) => tracing::info!(kernel, "bf16 on the CPU: f32 layers, bf16 matmuls"),
-                None => tracing::warn!(
-                    "this CPU has no AVX512_BF16: bf16 runs as candle's bf16 ops, which are \
-                     slower than f32 here"
-                ),
-            }
+        // Which kernel runs them is in the device's description (`open_model`).
+        if dtype == DType::BF16 && device.is_cpu() && bf16_matmul::kernel().is_none() {
+            tracing::warn!(
+                "this CPU has no AVX512_BF16: bf16 runs as candle's bf16 ops, which are slower \
+                 than f32 here"
+            );
         }
         let music_config = BertConfig::from_file(&files.config)?;
         let card = match &files.card {

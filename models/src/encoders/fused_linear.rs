@@ -57,6 +57,15 @@ impl FusedLinear<'_> {
                 self.bias.len()
             );
         }
+        if let Some(packed) = self.packed {
+            if (packed.n(), packed.k()) != (n, k) {
+                candle_core::bail!(
+                    "fused linear: packed {}x{}, w {n}x{k}",
+                    packed.n(),
+                    packed.k()
+                );
+            }
+        }
         let (x, w) = (slice(xs, xl, "x")?, slice(ws, wl, "w")?);
         let residual = match residual {
             Some((rs, rl)) => {
@@ -83,55 +92,51 @@ impl FusedLinear<'_> {
                     }
                 }
             });
-        if let Some(packed) = self.packed {
-            if (packed.n(), packed.k()) != (n, k) {
-                candle_core::bail!(
-                    "fused linear: packed {}x{}, w {n}x{k}",
-                    packed.n(),
-                    packed.k()
-                );
-            }
-            packed.matmul_add(x, rows, &mut out);
-            if self.act == Activation::Gelu {
-                kernels::par_rows(&mut out, n, kernels::gelu_row);
-            }
-            return Ok((CpuStorage::F32(out), Shape::from((rows, n))));
-        }
-        let threads = rayon::current_num_threads();
-        let parallelism = if rows * n * k >= 48 * 48 * 256 && threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
-        // SAFETY: `out` is rows x n row-major, `x` rows x k row-major and `w` n x k row-major
-        // (read as its transpose: column stride k, row stride 1); all sizes checked above.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+        match self.packed {
+            Some(packed) => packed.matmul_add(x, rows, &mut out),
+            None => gemm_add(x, w, rows, n, k, &mut out),
         }
         if self.act == Activation::Gelu {
             kernels::par_rows(&mut out, n, kernels::gelu_row);
         }
         Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+    }
+}
+
+/// `out += x wᵀ` for `x` `rows` × `k`, `w` `n` × `k` and `out` `rows` × `n`, all row-major, by
+/// `gemm`.
+fn gemm_add(x: &[f32], w: &[f32], rows: usize, n: usize, k: usize, out: &mut [f32]) {
+    assert!(x.len() == rows * k && w.len() == n * k && out.len() == rows * n);
+    let threads = rayon::current_num_threads();
+    let parallelism = if rows * n * k >= 48 * 48 * 256 && threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `out` is rows x n row-major, `x` rows x k row-major and `w` n x k row-major
+    // (read as its transpose: column stride k, row stride 1); sizes asserted above.
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
     }
 }
 
