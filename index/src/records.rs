@@ -128,10 +128,6 @@ impl VoiceId {
             Self(id)
         })
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Voice names each thread keeps for [`VoiceId::interned`].

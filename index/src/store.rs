@@ -143,14 +143,15 @@ impl Store {
     /// more pages than its `cache_capacity` after a bulk read (its cache counts a page only
     /// after 64 reads of its shard, and 256 shards rarely see that many in one pass): loading
     /// a daemon's catalogs left ~80 MB of vector pages resident. Called once they are loaded.
-    /// Operations wait meanwhile (a few ms); one still running keeps the old handle alive,
-    /// and then nothing is released.
+    /// Operations wait meanwhile; one still running keeps the old handle alive, and then
+    /// nothing is released. True when the database was reopened.
     ///
     /// A daemon also calls it while serving, once [`touched`](Self::touched) says enough
     /// pages may have piled up: each edit reads and writes a few vectors at random places of
     /// the vectors tree, and the pages that brings in stay (~35 MB after the daemon bench's
-    /// edits). Reopening takes ~35 ms on a 300k-vector database.
-    pub fn release_cache(&self) -> Result<()> {
+    /// edits). Reopening a 300k-vector database held operations for ~35 ms on an idle
+    /// machine, 37–137 ms during the daemon bench's edits.
+    pub fn release_cache(&self) -> Result<bool> {
         let started = std::time::Instant::now();
         // Most of the writes go to disk before operations are held up; what the last moment
         // adds is flushed below.
@@ -161,14 +162,14 @@ impl Store {
             trees.db.flush().map_err(|e| self.io(e))?;
         }
         let Some(trees) = slot.take() else {
-            return Ok(());
+            return Ok(false);
         };
         let trees = match Arc::try_unwrap(trees) {
             Ok(trees) => trees,
             Err(shared) => {
                 tracing::debug!("the index database is in use; its cache stays");
                 *slot = Some(shared);
-                return Ok(());
+                return Ok(false);
             }
         };
         drop(trees);
@@ -186,7 +187,7 @@ impl Store {
             held_micros = held.elapsed().as_micros() as u64,
             "reopened the index database"
         );
-        Ok(())
+        Ok(true)
     }
 
     fn backfill_stamps(&self) -> Result<()> {

@@ -286,7 +286,10 @@ fn releasing_the_cache_keeps_every_record_and_vector() {
         .expect("read")
         .expect("record");
     assert!(store.touched() > 0, "indexing went through the database");
-    store.release_cache().expect("reopens");
+    assert!(
+        store.release_cache().expect("reopens"),
+        "nothing held the database"
+    );
     assert_eq!(store.touched(), 0, "counted from the reopening");
     let after = store
         .file("workspace", &name)

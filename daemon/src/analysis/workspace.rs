@@ -100,12 +100,12 @@ impl Host {
                 return true;
             }
             match host.store.release_cache() {
-                // Not reopened while an operation held the old handle: next time.
-                Ok(()) if host.store.touched() >= RELEASE_STORE_AFTER => true,
-                Ok(()) => {
+                Ok(true) => {
                     release_free_memory();
                     true
                 }
+                // Not reopened while an operation held the old handle: next time.
+                Ok(false) => true,
                 Err(e) => {
                     tracing::warn!(error = %e, "reopening the index database to release its cache");
                     false
