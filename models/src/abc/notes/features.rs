@@ -178,16 +178,29 @@ impl Alignment {
 const MAX_ALIGN_CELLS: usize = 1 << 20;
 
 /// Aligns melody `b` to melody `a` for an explanation ("up a 4th, 2 of 24 notes differ"):
-/// the transposition is first guessed from pitch differences of notes near the same relative
-/// position (so an inserted note does not throw it off), then an edit distance with that
-/// transposition pairs the notes, and the transposition is re-read from the pairs.
+/// candidate transpositions are read from pitch differences of notes near the same relative
+/// position (so an inserted note does not throw them off), an edit distance pairs the notes
+/// under each, the cheapest wins, and the transposition is re-read from its pairs.
 pub fn align(a: &[Note], b: &[Note]) -> Alignment {
-    let guess = banded_transposition(a, b).unwrap_or(0);
-    let ops = if (a.len() + 1) * (b.len() + 1) > MAX_ALIGN_CELLS {
-        positional_ops(a, b, guess)
-    } else {
-        edit_ops(a, b, guess)
+    let ops_for = |t: i16| {
+        if (a.len() + 1) * (b.len() + 1) > MAX_ALIGN_CELLS {
+            positional_ops(a, b, t)
+        } else {
+            edit_ops(a, b, t)
+        }
     };
+    // The banded vote alone can pick a wrong shift: in a run of steps the neighbours' ±1 and
+    // ±2 can outvote the diagonal's 0. Trying the leading votes, and "same key" always,
+    // costs a few tables and makes a melody aligned to itself come out all "same".
+    let mut candidates = banded_transpositions(a, b, 3);
+    if !candidates.contains(&0) {
+        candidates.push(0);
+    }
+    let (guess, (_, ops)) = candidates
+        .into_iter()
+        .map(|t| (t, ops_for(t)))
+        .min_by_key(|(_, (cost, _))| *cost)
+        .unwrap_or((0, ops_for(0)));
     let paired = ops.iter().filter_map(|op| match *op {
         AlignOp::Same { a: i, b: j } | AlignOp::Changed { a: i, b: j } => {
             Some(b[j as usize].pitch.saturating_sub(a[i as usize].pitch))
@@ -200,19 +213,36 @@ pub fn align(a: &[Note], b: &[Note]) -> Alignment {
     }
 }
 
-/// The most common pitch difference among pairs at most two notes from the same relative
-/// position in both sequences.
-fn banded_transposition(a: &[Note], b: &[Note]) -> Option<i16> {
+/// The `k` most common pitch differences, most common first, among pairs at most two notes
+/// from the same relative position in both sequences.
+fn banded_transpositions(a: &[Note], b: &[Note], k: usize) -> Vec<i16> {
     let (n, m) = (a.len(), b.len());
-    let pairs = (0..n).flat_map(move |i| {
+    let mut counts = [0u32; 255];
+    for (i, x) in a.iter().enumerate() {
         let centre = if n > 1 {
             i * m.saturating_sub(1) / (n - 1)
         } else {
             0
         };
-        (centre.saturating_sub(2)..(centre + 3).min(m)).map(move |j| (i, j))
+        let band = centre.saturating_sub(2)..(centre + 3).min(m);
+        for y in b.get(band).unwrap_or_default() {
+            let d = y.pitch.saturating_sub(x.pitch).clamp(-127, 127);
+            counts[(d + 127) as usize] += 1;
+        }
+    }
+    let mut shifts: Vec<i16> = (-127i16..=127)
+        .filter(|&d| counts[(d + 127) as usize] > 0)
+        .collect();
+    // Ties go to the smaller shift, as in `transposition_of`.
+    shifts.sort_by_key(|&d| {
+        (
+            std::cmp::Reverse(counts[(d + 127) as usize]),
+            d.abs(),
+            std::cmp::Reverse(d),
+        )
     });
-    transposition_of(pairs.map(|(i, j)| b[j].pitch.saturating_sub(a[i].pitch)))
+    shifts.truncate(k);
+    shifts
 }
 
 fn pair_op(a: &[Note], b: &[Note], i: usize, j: usize, t: i16) -> AlignOp {
@@ -225,16 +255,22 @@ fn pair_op(a: &[Note], b: &[Note], i: usize, j: usize, t: i16) -> AlignOp {
     }
 }
 
-fn positional_ops(a: &[Note], b: &[Note], t: i16) -> Vec<AlignOp> {
+/// Pairs by position; returns the edit cost (changes plus the length difference) and the ops.
+fn positional_ops(a: &[Note], b: &[Note], t: i16) -> (usize, Vec<AlignOp>) {
     let common = a.len().min(b.len());
     let mut ops: Vec<AlignOp> = (0..common).map(|i| pair_op(a, b, i, i, t)).collect();
     ops.extend((common..a.len()).map(|i| AlignOp::Dropped { a: i as u32 }));
     ops.extend((common..b.len()).map(|j| AlignOp::Inserted { b: j as u32 }));
-    ops
+    let cost = ops
+        .iter()
+        .filter(|op| !matches!(op, AlignOp::Same { .. }))
+        .count();
+    (cost, ops)
 }
 
-/// Levenshtein alignment (a change, a drop and an insertion cost 1 each) with traceback.
-fn edit_ops(a: &[Note], b: &[Note], t: i16) -> Vec<AlignOp> {
+/// Levenshtein alignment (a change, a drop and an insertion cost 1 each) with traceback;
+/// returns the distance and the ops.
+fn edit_ops(a: &[Note], b: &[Note], t: i16) -> (usize, Vec<AlignOp>) {
     let (n, m) = (a.len(), b.len());
     let w = m + 1;
     let mut cost = vec![0u32; (n + 1) * w];
@@ -277,5 +313,5 @@ fn edit_ops(a: &[Note], b: &[Note], t: i16) -> Vec<AlignOp> {
         }
     }
     ops.reverse();
-    ops
+    (cost[n * w + m] as usize, ops)
 }

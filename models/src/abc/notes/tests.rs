@@ -100,6 +100,20 @@ fn long_sequences_align_by_position() {
 }
 
 #[test]
+fn a_melody_aligns_with_itself_even_when_its_neighbours_outvote_the_diagonal() {
+    let note = |pitch| Note {
+        pitch,
+        duration: Ratio::new(1, 8),
+        range: TextRange::default(),
+    };
+    // Pairs two notes apart differ by a tone as often as pairs in place agree, so the banded
+    // vote alone says "up a tone" (found by the property test in tests/notes.rs).
+    let a: Vec<Note> = [69, 71, 67, 69, 65, 67].into_iter().map(note).collect();
+    let al = align(&a, &a);
+    assert_eq!((al.transposition, al.same()), (0, a.len()), "{al:?}");
+}
+
+#[test]
 fn stepped_notes_keep_the_rhythm_and_move_at_most_a_tone() {
     let n = |pitch, den| Note {
         pitch,
