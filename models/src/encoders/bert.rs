@@ -16,10 +16,9 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, D};
 
 use super::attention::{attention, AttentionMask};
-use super::bf16_matmul::PackedBf16;
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
-use super::fused_linear::{linear_cpu, Activation};
+use super::fused_linear::{linear_cpu, Activation, PackedWeight, Packing, WeightRef};
 use super::kernels::fused_takes;
 use super::weights::Vb;
 
@@ -27,15 +26,20 @@ use super::weights::Vb;
 /// flattened so one large matmul runs instead of a batched one.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor,
+    weight: Weight,
     bias: Tensor,
     /// The bias on the host, for the fused CPU kernel (empty when training).
     bias_host: Vec<f32>,
     /// Composed candle ops only, so gradients reach `weight` and `bias` (training).
     autograd: bool,
-    /// The weight rounded to bf16 and packed, when the layer's matmul runs in bf16 on the
-    /// CPU ([`Vb::with_precision`]).
-    packed: Option<Arc<PackedBf16>>,
+}
+
+/// A layer's weight: a tensor, or (on the CPU, for inference) packed once for one of this
+/// crate's kernels, in place of the tensor so that it is held once.
+#[derive(Clone, Debug)]
+enum Weight {
+    Tensor(Tensor),
+    Packed(Arc<PackedWeight>),
 }
 
 impl Linear {
@@ -45,19 +49,20 @@ impl Linear {
             vb.get(&[out_dim], "bias")?,
             vb.trainable(),
         )?
-        .packed_if(vb.bf16_matmuls())
+        .packed_as(vb.packing())
     }
 
-    /// With its weight packed for the bf16 kernel when `bf16` (and not training).
-    fn packed_if(mut self, bf16: bool) -> Result<Self> {
-        if bf16 && !self.autograd {
-            let (n, k) = self.weight.dims2()?;
-            let w = self
-                .weight
+    /// With its weight packed as `packing` says (not when training).
+    fn packed_as(mut self, packing: Option<Packing>) -> Result<Self> {
+        if let (Some(packing), Weight::Tensor(weight), false) =
+            (packing, &self.weight, self.autograd)
+        {
+            let (n, k) = weight.dims2()?;
+            let w = weight
                 .to_dtype(DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            self.packed = Some(Arc::new(PackedBf16::pack(&w, n, k)));
+            self.weight = Weight::Packed(Arc::new(PackedWeight::pack(packing, &w, n, k)));
         }
         Ok(self)
     }
@@ -73,16 +78,27 @@ impl Linear {
             bias.to_dtype(DType::F32)?.to_vec1::<f32>()?
         };
         Ok(Self {
-            weight,
+            weight: Weight::Tensor(weight),
             bias,
             bias_host,
             autograd,
-            packed: None,
         })
     }
 
     pub fn out_dim(&self) -> usize {
-        self.weight.dims()[0]
+        match &self.weight {
+            Weight::Tensor(w) => w.dims()[0],
+            Weight::Packed(p) => p.n(),
+        }
+    }
+
+    /// The weight as a tensor `[out, in]`; a packed one is unpacked (only the composed ops,
+    /// which tests compare the kernels with, need that).
+    fn weight_tensor(&self) -> Result<Tensor> {
+        Ok(match &self.weight {
+            Weight::Tensor(w) => w.clone(),
+            Weight::Packed(p) => Tensor::from_vec(p.unpack(), (p.n(), p.k()), &Device::Cpu)?,
+        })
     }
 
     /// The matmul alone; callers that fuse the bias into the next op use this.
@@ -92,7 +108,9 @@ impl Linear {
             return Err(candle_core::Error::Msg("linear on a scalar".into()).into());
         };
         let rows = lead.iter().product::<usize>();
-        let y = x.reshape((rows, last))?.matmul(&self.weight.t()?)?;
+        let y = x
+            .reshape((rows, last))?
+            .matmul(&self.weight_tensor()?.t()?)?;
         let mut out = lead.to_vec();
         out.push(self.out_dim());
         Ok(y.reshape(out)?)
@@ -129,13 +147,16 @@ impl Linear {
                 Some(r) => Some(r.reshape((rows, self.out_dim()))?),
                 None => None,
             };
+            let w = match &self.weight {
+                Weight::Tensor(w) => WeightRef::Tensor(w),
+                Weight::Packed(p) => WeightRef::Packed(p),
+            };
             let y = linear_cpu(
                 &x.reshape((rows, last))?,
-                &self.weight,
+                w,
                 &self.bias_host,
                 act,
                 r.as_ref(),
-                self.packed.as_deref(),
             )?;
             return Ok(y.reshape(out)?);
         }
@@ -252,17 +273,22 @@ impl BertAttention {
     fn load(vb: &Vb, cfg: &BertConfig) -> Result<Self> {
         let h = cfg.hidden_size;
         let sv = vb.pp("self");
-        let parts = ["query", "key", "value"]
+        let get = |part: &str, shape: &[usize], name: &str| sv.pp(part).get(shape, name);
+        let parts = ["query", "key", "value"];
+        let w = parts
             .iter()
-            .map(|n| Linear::load(&sv.pp(n), h, h))
+            .map(|p| get(p, &[h, h], "weight"))
             .collect::<Result<Vec<_>>>()?;
-        let w = Tensor::cat(&parts.iter().map(|l| &l.weight).collect::<Vec<_>>(), 0)?;
-        let b = Tensor::cat(&parts.iter().map(|l| &l.bias).collect::<Vec<_>>(), 0)?;
+        let b = parts
+            .iter()
+            .map(|p| get(p, &[h], "bias"))
+            .collect::<Result<Vec<_>>>()?;
+        let (w, b) = (Tensor::cat(&w, 0)?, Tensor::cat(&b, 0)?);
         let out = vb.pp("output");
         Ok(Self {
             // `cat` is an op like any other: when training, gradients flow back through it into
             // the three variables.
-            qkv: Linear::with_autograd(w, b, vb.trainable())?.packed_if(vb.bf16_matmuls())?,
+            qkv: Linear::with_autograd(w, b, vb.trainable())?.packed_as(vb.packing())?,
             heads: cfg.num_attention_heads,
             autograd: vb.trainable(),
             output: Linear::load(&out.pp("dense"), h, h)?,

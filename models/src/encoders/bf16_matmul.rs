@@ -21,6 +21,8 @@
 
 use rayon::prelude::*;
 
+use super::aligned::Aligned32;
+
 /// Output columns per packed panel: two registers of f32 accumulators per row.
 const NR: usize = 32;
 /// Rows per micro-tile: 8 rows × 2 registers = 16 accumulators.
@@ -81,7 +83,8 @@ pub struct PackedBf16 {
     /// `k` in pairs, rounded up to a multiple of [`PAIRS_STEP`] (zeros past `k`).
     pairs: usize,
     /// Panel `p`, pair `q`, column `c` at `(p * pairs + q) * NR + c`; columns past `n` are 0.
-    data: Vec<u32>,
+    /// On whole cache lines: each pair's 32 lanes fill two.
+    data: Aligned32,
 }
 
 impl PackedBf16 {
@@ -90,9 +93,13 @@ impl PackedBf16 {
         assert_eq!(w.len(), n * k, "weight of {n}x{k}");
         let pairs = k.div_ceil(2).div_ceil(PAIRS_STEP) * PAIRS_STEP;
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * pairs * NR];
+        let mut data = Aligned32::zeroed(panels * pairs * NR);
         let at = |row: usize, col: usize| if col < k { w[row * k + col] } else { 0.0 };
-        for (p, panel) in data.chunks_mut(pairs * NR).enumerate() {
+        for (p, panel) in data
+            .as_u32_mut()
+            .chunks_mut((pairs * NR).max(1))
+            .enumerate()
+        {
             for (q, lanes) in panel.chunks_mut(NR).enumerate() {
                 for (c, lane) in lanes.iter_mut().enumerate() {
                     let row = p * NR + c;
@@ -103,6 +110,26 @@ impl PackedBf16 {
             }
         }
         Self { n, k, pairs, data }
+    }
+
+    /// The rounded weight back in its row-major `[n, k]` form (for paths the kernel does not
+    /// take).
+    pub fn unpack(&self) -> Vec<f32> {
+        let (n, k, pairs) = (self.n, self.k, self.pairs);
+        let mut w = vec![0f32; n * k];
+        for (r, row) in w.chunks_mut(k.max(1)).enumerate().take(n) {
+            let (p, c) = (r / NR, r % NR);
+            for (i, v) in row.iter_mut().enumerate() {
+                let lane = self.data.as_u32()[(p * pairs + i / 2) * NR + c];
+                let bits = if i % 2 == 0 {
+                    lane << 16
+                } else {
+                    lane & 0xffff_0000
+                };
+                *v = f32::from_bits(bits);
+            }
+        }
+        w
     }
 
     pub fn n(&self) -> usize {
@@ -139,17 +166,17 @@ impl PackedBf16 {
                     // AMX_ROWS rows of `pairs` lanes (zeros past `rows`), `out` `rows` × `n`.
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        amx::task(&a, rows, pairs, &self.data, out, n);
+                        amx::task(a.as_u32(), rows, pairs, self.data.as_u32(), out, n);
                     }
                     return;
                 }
                 for p in 0..n.div_ceil(NR) {
-                    let panel = &self.data[p * pairs * NR..(p + 1) * pairs * NR];
+                    let panel = &self.data.as_u32()[p * pairs * NR..(p + 1) * pairs * NR];
                     let cols = (n - p * NR).min(NR);
                     let mut r = 0;
                     while r < rows {
                         let m = (rows - r).min(MR);
-                        let a = &a[r * pairs..(r + m) * pairs];
+                        let a = &a.as_u32()[r * pairs..(r + m) * pairs];
                         let o = &mut out[r * n + p * NR..];
                         // SAFETY: `available()` holds (asserted above); `a` holds `m` rows of
                         // `pairs` lanes, `panel` `pairs` × NR lanes, and `o` reaches row
@@ -168,10 +195,10 @@ impl PackedBf16 {
 
     /// `rows` rows of `x` as bf16 pairs, `pairs` lanes a row, then zero rows up to a whole
     /// AMX block.
-    fn round_rows(&self, x: &[f32], rows: usize) -> Vec<u32> {
+    fn round_rows(&self, x: &[f32], rows: usize) -> Aligned32 {
         let (k, pairs) = (self.k, self.pairs);
-        let mut a = vec![0u32; rows.div_ceil(AMX_ROWS) * AMX_ROWS * pairs];
-        for (row, lanes) in x.chunks(k).zip(a.chunks_mut(pairs)) {
+        let mut a = Aligned32::zeroed(rows.div_ceil(AMX_ROWS) * AMX_ROWS * pairs);
+        for (row, lanes) in x.chunks(k).zip(a.as_u32_mut().chunks_mut(pairs)) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `available()` was asserted by the caller.
             unsafe {
@@ -298,6 +325,15 @@ mod tests {
                 (s as f32 / u32::MAX as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn unpack_gives_the_rounded_weight_back() {
+        for (n, k) in [(1, 1), (33, 7), (64, 300), (5, 0)] {
+            let w = values(n * k, 4);
+            let want: Vec<f32> = w.iter().map(|&v| rounded(v)).collect();
+            assert_eq!(PackedBf16::pack(&w, n, k).unpack(), want, "{n}x{k}");
+        }
     }
 
     #[test]

@@ -58,14 +58,15 @@ pub fn select_device(spec: &str) -> Result<SelectedDevice> {
     }
 }
 
-/// The vector instructions the f32 matmuls run on, as gemm picks them at run time from the
-/// CPU's features (the binary assumes nothing beyond x86-64): AVX-512 where the CPU has it
-/// and the `avx512` feature built its kernels, else AVX2 with FMA, else SSE.
+/// The vector instructions the f32 matmuls run on, picked at run time from the CPU's
+/// features (the binary assumes nothing beyond x86-64): AVX-512 where the CPU has it (the
+/// linear layers on this crate's packed-weight kernel, [`super::f32_matmul`]), else AVX2 with
+/// FMA, else SSE (both through `gemm`).
 pub fn cpu_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if cfg!(feature = "avx512") && has!("avx512f") {
+        if super::f32_matmul::available() {
             "AVX-512"
         } else if has!("avx2") && has!("fma") {
             "AVX2"

@@ -2,13 +2,81 @@
 //! pre-filled with the bias (and residual) and the product accumulated onto it, then the
 //! activation runs in place. candle's composed path
 //! makes a separate pass for the bias and (for GELU) one more, single-threaded, with libm's erf.
+//!
+//! Where the CPU has AVX-512 the weight is packed once at load ([`PackedWeight`]) and the
+//! product runs on this crate's kernels instead of `gemm`, which packs it on every call.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::bf16_matmul::PackedBf16;
 use super::error::Result;
+use super::f32_matmul::PackedF32;
 use super::kernels;
+
+/// A linear layer's weight packed once for one of the CPU kernels.
+#[derive(Clone, Debug)]
+pub enum PackedWeight {
+    /// Rounded to bf16, for [`bf16_matmul`](super::bf16_matmul) (`--dtype bf16`).
+    Bf16(PackedBf16),
+    /// In f32, for [`f32_matmul`](super::f32_matmul).
+    F32(PackedF32),
+}
+
+/// Which packing a model's linear layers get (see [`super::weights::Vb::with_precision`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    Bf16,
+    F32,
+}
+
+impl PackedWeight {
+    /// Packs `w`, row-major `[n, k]`.
+    pub fn pack(packing: Packing, w: &[f32], n: usize, k: usize) -> Self {
+        match packing {
+            Packing::Bf16 => Self::Bf16(PackedBf16::pack(w, n, k)),
+            Packing::F32 => Self::F32(PackedF32::pack(w, n, k)),
+        }
+    }
+
+    pub fn n(&self) -> usize {
+        match self {
+            Self::Bf16(p) => p.n(),
+            Self::F32(p) => p.n(),
+        }
+    }
+
+    pub fn k(&self) -> usize {
+        match self {
+            Self::Bf16(p) => p.k(),
+            Self::F32(p) => p.k(),
+        }
+    }
+
+    /// The weight, row-major `[n, k]` (bf16-rounded where it was packed so), for the
+    /// composed ops.
+    pub fn unpack(&self) -> Vec<f32> {
+        match self {
+            Self::Bf16(p) => p.unpack(),
+            Self::F32(p) => p.unpack(),
+        }
+    }
+
+    /// `out += x Wᵀ` (see each kernel's `matmul_add`).
+    pub fn matmul_add(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        match self {
+            Self::Bf16(p) => p.matmul_add(x, rows, out),
+            Self::F32(p) => p.matmul_add(x, rows, out),
+        }
+    }
+}
+
+/// The weight an op multiplies by: packed, or a tensor passed to the op as its second input.
+#[derive(Clone, Copy)]
+pub enum WeightRef<'a> {
+    Packed(&'a PackedWeight),
+    Tensor(&'a Tensor),
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -17,13 +85,13 @@ pub enum Activation {
     Gelu,
 }
 
-/// The op; the bias lives on the host beside the weight tensor (it is small), which leaves the
+/// The op; the bias lives on the host beside the weight (it is small), which leaves the
 /// third input free for a residual.
 struct FusedLinear<'a> {
     act: Activation,
     bias: &'a [f32],
-    /// The weight in bf16, packed: the product runs in [`bf16_matmul`] instead of `gemm`.
-    packed: Option<&'a PackedBf16>,
+    /// The weight packed: the product runs on its kernel, and the op takes no weight input.
+    packed: Option<&'a PackedWeight>,
 }
 
 /// The same with a residual added into the pre-filled output (`x W^T + b + residual`), which
@@ -41,32 +109,27 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&
 }
 
 impl FusedLinear<'_> {
+    /// `w` is the weight tensor's storage, absent when the weight is packed.
     fn run(
         &self,
         (xs, xl): (&CpuStorage, &Layout),
-        (ws, wl): (&CpuStorage, &Layout),
+        w: Option<(&CpuStorage, &Layout)>,
         residual: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (rows, k) = xl.shape().dims2()?;
-        let (n, k2) = wl.shape().dims2()?;
+        let (n, k2) = match (self.packed, w) {
+            (Some(p), None) => (p.n(), p.k()),
+            (None, Some((_, wl))) => wl.shape().dims2()?,
+            _ => candle_core::bail!("fused linear: a weight both packed and passed, or neither"),
+        };
         if k != k2 || self.bias.len() != n {
             candle_core::bail!(
-                "fused linear: x {:?}, w {:?}, bias of {}",
+                "fused linear: x {:?}, w {n}x{k2}, bias of {}",
                 xl.dims(),
-                wl.dims(),
                 self.bias.len()
             );
         }
-        if let Some(packed) = self.packed {
-            if (packed.n(), packed.k()) != (n, k) {
-                candle_core::bail!(
-                    "fused linear: packed {}x{}, w {n}x{k}",
-                    packed.n(),
-                    packed.k()
-                );
-            }
-        }
-        let (x, w) = (slice(xs, xl, "x")?, slice(ws, wl, "w")?);
+        let x = slice(xs, xl, "x")?;
         let residual = match residual {
             Some((rs, rl)) => {
                 if rl.shape().dims() != [rows, n] {
@@ -92,9 +155,10 @@ impl FusedLinear<'_> {
                     }
                 }
             });
-        match self.packed {
-            Some(packed) => packed.matmul_add(x, rows, &mut out),
-            None => gemm_add(x, w, rows, n, k, &mut out),
+        match (self.packed, w) {
+            (Some(packed), _) => packed.matmul_add(x, rows, &mut out),
+            (None, Some((ws, wl))) => gemm_add(x, slice(ws, wl, "w")?, rows, n, k, &mut out),
+            (None, None) => candle_core::bail!("fused linear: no weight"),
         }
         if self.act == Activation::Gelu {
             kernels::par_rows(&mut out, n, kernels::gelu_row);
@@ -140,6 +204,7 @@ fn gemm_add(x: &[f32], w: &[f32], rows: usize, n: usize, k: usize, out: &mut [f3
     }
 }
 
+/// The op with the weight as its second input.
 impl CustomOp2 for FusedLinear<'_> {
     fn name(&self) -> &'static str {
         "fused-linear"
@@ -152,7 +217,7 @@ impl CustomOp2 for FusedLinear<'_> {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.run((xs, xl), (ws, wl), None)
+        self.run((xs, xl), Some((ws, wl)), None)
     }
 }
 
@@ -170,27 +235,74 @@ impl CustomOp3 for FusedLinearResidual<'_> {
         rs: &CpuStorage,
         rl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.0.run((xs, xl), (ws, wl), Some((rs, rl)))
+        self.0.run((xs, xl), Some((ws, wl)), Some((rs, rl)))
+    }
+}
+
+/// The op on a packed weight: `x` is its only input.
+impl CustomOp1 for FusedLinear<'_> {
+    fn name(&self) -> &'static str {
+        "fused-linear-packed"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run((xs, xl), None, None)
+    }
+}
+
+/// The op on a packed weight with a residual as its second input.
+impl CustomOp2 for FusedLinearResidual<'_> {
+    fn name(&self) -> &'static str {
+        "fused-linear-packed-residual"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        rs: &CpuStorage,
+        rl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.0.run((xs, xl), None, Some((rs, rl)))
     }
 }
 
 /// `act(x W^T + b) [+ residual]` for `x` `[rows, in]`, `w` `[out, in]`, `bias` of `out`, an
 /// optional `residual` `[rows, out]`, all f32 on the CPU. (With a residual the activation, if
-/// any, applies after the add; BERT only uses `Activation::None` there.) With `packed` (`w`
-/// in bf16, see [`bf16_matmul`](super::bf16_matmul)) the product reads bf16.
+/// any, applies after the add; BERT only uses `Activation::None` there.) A packed weight runs
+/// on its kernel ([`PackedWeight`]).
 pub fn linear_cpu(
     x: &Tensor,
-    w: &Tensor,
+    w: WeightRef<'_>,
     bias: &[f32],
     act: Activation,
     residual: Option<&Tensor>,
-    packed: Option<&PackedBf16>,
 ) -> Result<Tensor> {
-    let op = FusedLinear { act, bias, packed };
     let x = x.contiguous()?;
-    Ok(match residual {
-        None => x.apply_op2_no_bwd(w, &op)?,
-        Some(r) => x.apply_op3_no_bwd(w, &r.contiguous()?, &FusedLinearResidual(op))?,
+    let residual = residual.map(Tensor::contiguous).transpose()?;
+    Ok(match w {
+        WeightRef::Packed(packed) => {
+            let op = FusedLinear {
+                act,
+                bias,
+                packed: Some(packed),
+            };
+            match residual {
+                None => x.apply_op1_no_bwd(&op)?,
+                Some(r) => x.apply_op2_no_bwd(&r, &FusedLinearResidual(op))?,
+            }
+        }
+        WeightRef::Tensor(w) => {
+            let op = FusedLinear {
+                act,
+                bias,
+                packed: None,
+            };
+            match residual {
+                None => x.apply_op2_no_bwd(w, &op)?,
+                Some(r) => x.apply_op3_no_bwd(w, &r, &FusedLinearResidual(op))?,
+            }
+        }
     })
 }
 
@@ -211,21 +323,50 @@ mod tests {
             (Activation::None, plain.clone()),
             (Activation::Gelu, plain.gelu_erf()?),
         ] {
-            let got = linear_cpu(&x, &w, &b.to_vec1::<f32>()?, act, None, None)?;
+            let got = linear_cpu(&x, WeightRef::Tensor(&w), &b.to_vec1::<f32>()?, act, None)?;
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{act:?}: {diff}");
         }
         let r = Tensor::randn(0f32, 1.0, (33, 50), &dev)?;
         let got = linear_cpu(
             &x,
-            &w,
+            WeightRef::Tensor(&w),
             &b.to_vec1::<f32>()?,
             Activation::None,
             Some(&r),
-            None,
         )?;
-        let diff = (got - (plain + r)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let with_residual = (&plain + &r)?;
+        let diff = (got - &with_residual)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
         assert!(diff < 1e-5, "residual: {diff}");
+        // The same on the f32 weight packed for this crate's kernel, where the CPU has it.
+        if super::super::f32_matmul::available() {
+            let packed = PackedWeight::pack(Packing::F32, &w.flatten_all()?.to_vec1()?, 50, 70);
+            let bias = b.to_vec1::<f32>()?;
+            let got = linear_cpu(
+                &x,
+                WeightRef::Packed(&packed),
+                &bias,
+                Activation::None,
+                None,
+            )?;
+            let diff = (got - &plain)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "packed: {diff}");
+            let got = linear_cpu(
+                &x,
+                WeightRef::Packed(&packed),
+                &bias,
+                Activation::None,
+                Some(&r),
+            )?;
+            let diff = (got - &with_residual)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "packed with a residual: {diff}");
+        }
         Ok(())
     }
 }

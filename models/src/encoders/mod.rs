@@ -5,6 +5,7 @@
 //! **Architecture Invariant:** nothing here is async or knows about requests; a model turns
 //! plain-data batches into vectors on the calling thread (rayon parallelises inside kernels).
 
+mod aligned;
 pub mod attention;
 pub mod backend;
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod clamp;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod f32_matmul;
 mod fused_attention;
 pub mod fused_linear;
 pub mod kernels;

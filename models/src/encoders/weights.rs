@@ -9,6 +9,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 
 use super::error::{ModelError, Result};
+use super::fused_linear::Packing;
 
 /// Every tensor of one checkpoint file, as f32 on one device.
 pub struct Weights {
@@ -110,7 +111,7 @@ impl Weights {
             weights: Arc::clone(self),
             prefix: prefix.to_string(),
             dtype: DType::F32,
-            bf16_matmuls: false,
+            packing: None,
         }
     }
 }
@@ -123,9 +124,9 @@ pub struct Vb {
     prefix: String,
     /// The precision `get` hands tensors out in; checkpoints are held in f32.
     dtype: DType,
-    /// Linear layers round their weights to bf16 for [`bf16_matmul`](super::bf16_matmul)
-    /// (see [`Vb::with_precision`]).
-    bf16_matmuls: bool,
+    /// How linear layers pack their weights for this crate's CPU kernels, if they do (see
+    /// [`Vb::with_precision`]).
+    packing: Option<Packing>,
 }
 
 impl Vb {
@@ -134,7 +135,7 @@ impl Vb {
             weights: Arc::clone(&self.weights),
             prefix: self.full(name.as_ref()),
             dtype: self.dtype,
-            bf16_matmuls: self.bf16_matmuls,
+            packing: self.packing,
         }
     }
 
@@ -144,20 +145,26 @@ impl Vb {
             weights: Arc::clone(&self.weights),
             prefix: self.prefix.clone(),
             dtype,
-            bf16_matmuls: false,
+            packing: None,
         }
     }
 
     /// Layers that compute in `dtype`. On a CPU with AVX512_BF16, bf16 means f32 layers whose
     /// matmuls read bf16 ([`bf16_matmul`](super::bf16_matmul)): candle's own bf16 ops on the
     /// CPU are several times slower than its f32 ones, and only the matmuls gain from bf16.
-    /// Elsewhere the layers are bf16 tensors, as on a GPU.
+    /// Elsewhere the layers are bf16 tensors, as on a GPU. On a CPU with AVX-512, f32 layers
+    /// pack their weights for [`f32_matmul`](super::f32_matmul).
     pub fn with_precision(&self, dtype: DType) -> Self {
-        let cpu_bf16 =
-            dtype == DType::BF16 && self.device().is_cpu() && super::bf16_matmul::available();
+        let cpu = self.device().is_cpu();
+        let packing = match dtype {
+            DType::BF16 if cpu && super::bf16_matmul::available() => Some(Packing::Bf16),
+            DType::F32 if cpu && super::f32_matmul::available() => Some(Packing::F32),
+            _ => None,
+        };
+        let dtype = if packing.is_some() { DType::F32 } else { dtype };
         Self {
-            bf16_matmuls: cpu_bf16,
-            ..self.with_dtype(if cpu_bf16 { DType::F32 } else { dtype })
+            packing,
+            ..self.with_dtype(dtype)
         }
     }
 
@@ -165,9 +172,9 @@ impl Vb {
         self.dtype
     }
 
-    /// Whether linear layers pack their weights for the bf16 kernel.
-    pub fn bf16_matmuls(&self) -> bool {
-        self.bf16_matmuls
+    /// How linear layers pack their weights, if they do.
+    pub fn packing(&self) -> Option<Packing> {
+        self.packing
     }
 
     fn full(&self, name: &str) -> String {
