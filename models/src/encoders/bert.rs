@@ -19,7 +19,7 @@ use super::attention::{attention, AttentionMask};
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
 use super::fused_linear::{linear_cpu, Activation, PackedWeight, Packing, WeightRef};
-use super::kernels::fused_takes;
+use super::kernels::{self, fused_takes};
 use super::weights::Vb;
 
 /// `y = x W^T + b` over the last dimension, for any leading shape; the leading dimensions are
@@ -367,11 +367,27 @@ impl BertModel {
         position_ids: &Tensor,
         mask: &AttentionMask,
     ) -> Result<Tensor> {
-        let mut x = self.embeddings.forward(embeds, position_ids)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, mask)?;
+        let run = || {
+            let mut x = self.embeddings.forward(embeds, position_ids)?;
+            for layer in &self.layers {
+                x = layer.forward(&x, mask)?;
+            }
+            Ok(x)
+        };
+        // On the CPU, run the layers on one of rayon's threads. Called from any other thread,
+        // each of a layer's dozen parallel passes is handed to the pool while this thread
+        // sleeps until it ends, and the pool's threads sleep between passes: those futex
+        // wake-ups were ~15% of an indexing run in `perf`. From a pool thread, the caller
+        // takes part in each pass and the others find the next one while still spinning.
+        // (Not with the fused kernels switched off: that switch belongs to this thread.)
+        if embeds.device().is_cpu()
+            && rayon::current_thread_index().is_none()
+            && !kernels::composed_only()
+        {
+            rayon::scope(|_| run())
+        } else {
+            run()
         }
-        Ok(x)
     }
 }
 

@@ -159,9 +159,14 @@ pub fn with_composed_ops<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether the fused CPU kernels are switched off on this thread ([`with_composed_ops`]).
+pub(crate) fn composed_only() -> bool {
+    COMPOSED_ONLY.with(|c| c.get())
+}
+
 /// Whether the fused CPU kernels take `x`: f32 on the CPU, unless switched off on this thread.
 pub(crate) fn fused_takes(x: &candle_core::Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !COMPOSED_ONLY.with(|c| c.get())
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !composed_only()
 }
 
 #[cfg(test)]
