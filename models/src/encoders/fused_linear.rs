@@ -139,22 +139,38 @@ impl FusedLinear<'_> {
             }
             None => None,
         };
-        // Pre-fill with bias (+ residual) in parallel row blocks; the gemm accumulates onto it.
-        let mut out = vec![0f32; rows * n];
-        let block = (16_384 / n.max(1)).max(1) * n;
-        out.par_chunks_mut(block)
-            .enumerate()
-            .for_each(|(bi, chunk)| {
-                for (ri, row) in chunk.chunks_mut(n).enumerate() {
-                    row.copy_from_slice(self.bias);
-                    if let Some(r) = residual {
+        // Pre-fill with bias (+ residual) in parallel row blocks; the product accumulates onto
+        // it. The buffer is written once here, not zeroed first (memset was ~2.5% of a pass).
+        let len = rows * n;
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        if let Some(per_block) = 16_384usize.checked_div(n) {
+            let block = per_block.max(1) * n;
+            out.spare_capacity_mut()[..len]
+                .par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(bi, chunk)| {
+                    for (ri, row) in chunk.chunks_mut(n).enumerate() {
                         let at = bi * block + ri * n;
-                        for (o, v) in row.iter_mut().zip(&r[at..at + n]) {
-                            *o += v;
+                        match residual {
+                            Some(r) => {
+                                let sums = self.bias.iter().zip(&r[at..at + n]).map(|(b, v)| b + v);
+                                for (o, v) in row.iter_mut().zip(sums) {
+                                    o.write(v);
+                                }
+                            }
+                            None => {
+                                for (o, b) in row.iter_mut().zip(self.bias) {
+                                    o.write(*b);
+                                }
+                            }
                         }
                     }
-                }
-            });
+                });
+        }
+        // SAFETY: the loop above wrote all `len` values: the chunks cover `..len` in whole rows
+        // of `n`, and each row is zipped with `bias` (and the residual's row), both `n` long
+        // (checked above).
+        unsafe { out.set_len(len) };
         match (self.packed, w) {
             (Some(packed), _) => packed.matmul_add(x, rows, &mut out),
             (None, Some((ws, wl))) => gemm_add(x, slice(ws, wl, "w")?, rows, n, k, &mut out),
