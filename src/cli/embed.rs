@@ -37,8 +37,10 @@ pub struct ModelArgs {
     /// feature) and a GPU answers, the CPU otherwise.
     #[arg(long, env = "TUNELENS_DEVICE", default_value = "auto")]
     device: String,
-    /// The encoders' precision: f32 (the reference's), or f16 / bf16 (faster on a GPU; on the
-    /// CPU slower than f32). Pooling and projections stay f32.
+    /// The encoders' precision: f32 (the reference's), f16 / bf16 (faster on a GPU; bf16 also
+    /// on a CPU with AMX, where its matmuls run on the tile unit), or auto (bf16 on a CPU
+    /// with AMX, f32 elsewhere). Pooling and projections stay f32; vectors of another
+    /// precision than f32 are stored under their own model id.
     #[arg(long, env = "TUNELENS_DTYPE", default_value = "f32")]
     dtype: String,
 }

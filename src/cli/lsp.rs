@@ -25,7 +25,7 @@ pub struct ServerArgs {
     /// auto, cpu, cuda or cuda:N (see `tunelens embed --help`); the client's `device` wins.
     #[arg(long, env = "TUNELENS_DEVICE", default_value = "auto")]
     device: String,
-    /// f32, f16 or bf16 (see `tunelens embed --help`).
+    /// auto, f32, f16 or bf16 (see `tunelens embed --help`).
     #[arg(long, env = "TUNELENS_DTYPE", default_value = "f32")]
     dtype: String,
     /// The index database (default: $XDG_DATA_HOME/tunelens/index.sled).

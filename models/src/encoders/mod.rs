@@ -32,7 +32,10 @@ pub use candle_core::DType;
 pub use card::{CardDims, ModelCard, TextEncoderRef};
 pub use clamp::{normalize, Clamp, ClampFiles};
 pub use config::{BertConfig, HiddenAct, TextArch};
-pub use device::{describe_device, parse_device, parse_dtype, select_device, SelectedDevice};
+pub use device::{
+    auto_dtype, describe_device, parse_device, parse_dtype, resolve_dtype, select_device,
+    SelectedDevice,
+};
 pub use error::{ModelError, Result};
 pub use music::{MusicEncoder, PatchIds, PATCH_LENGTH};
 pub use open::{default_model, default_text_model, model_id, open_model, OpenedModel};

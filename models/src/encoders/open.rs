@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{parse_dtype, select_device, Clamp, DType, ModelError, Result};
+use super::{resolve_dtype, select_device, Clamp, DType, ModelError, Result};
 
 /// The default model's folder name, under a data folder or a checkout.
 const DEFAULT_MODEL: &str = "models/default";
@@ -88,10 +88,11 @@ pub struct OpenedModel {
 }
 
 /// Loads the model in `dir` on `device` (`auto | cpu | cuda | cuda:N`) in `dtype`
-/// (`f32 | f16 | bf16`): what every command and both servers do.
+/// (`auto | f32 | f16 | bf16`, `auto` as [`super::device::auto_dtype`] picks for the
+/// device): what every command and both servers do.
 pub fn open_model(dir: &Path, device: &str, dtype: &str) -> Result<OpenedModel> {
-    let dtype = parse_dtype(dtype)?;
     let picked = select_device(device)?;
+    let dtype = resolve_dtype(dtype, &picked.device)?;
     if let Some(why) = &picked.fallback {
         // A CUDA build that finds no GPU says so loudly; a CPU build is expected to be on CPU.
         if cfg!(feature = "cuda") {
