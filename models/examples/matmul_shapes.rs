@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use tunelens_models::encoders::f32_matmul::PackedF32;
+use tunelens_models::encoders::fused_linear::gemm_add;
 
 fn main() {
     let shapes: Vec<String> = std::env::args().skip(1).collect();
@@ -45,36 +46,11 @@ fn main() {
             flops * reps as f64 / t.elapsed().as_secs_f64() / 1e9
         };
         let packed_gf = time(&mut || packed.matmul_add(&x, m, &mut out));
-        let threads = rayon::current_num_threads();
         if std::env::var("PACKED_ONLY").is_ok() {
             println!("{m:>5} {n:>5} {k:>5}  packed {packed_gf:6.1}");
             continue;
         }
-        // SAFETY: `out` is m × n, `x` m × k and `w` n × k (read as its transpose), all
-        // row-major with the strides given.
-        let gemm_gf = time(&mut || unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(threads),
-            )
-        });
+        let gemm_gf = time(&mut || gemm_add(&x, &w, m, n, k, &mut out));
         println!(
             "{m:>5} {n:>5} {k:>5}  packed {packed_gf:6.1}  gemm {gemm_gf:6.1}  ratio {:.2}",
             packed_gf / gemm_gf

@@ -288,22 +288,8 @@ unsafe fn tile_rows<const M: usize>(
             }
         }
     }
-    // Lane masks of the valid columns (`cols` ≤ 32), low register then high.
-    let valid = u32::MAX >> (NR - cols);
-    let (low, high) = (valid as u16, (valid >> 16) as u16);
-    for (r, acc) in acc.iter().enumerate() {
-        // SAFETY: row r's first `cols` columns are within `out` (the caller's bound); masked
-        // lanes are neither read nor written.
-        unsafe {
-            let row = out.as_mut_ptr().add(r * n);
-            let o0 = _mm512_maskz_loadu_ps(low, row);
-            _mm512_mask_storeu_ps(row, low, _mm512_add_ps(o0, acc[0]));
-            if high != 0 {
-                let o1 = _mm512_maskz_loadu_ps(high, row.add(16));
-                _mm512_mask_storeu_ps(row.add(16), high, _mm512_add_ps(o1, acc[1]));
-            }
-        }
-    }
+    // SAFETY: the caller's bound: row M - 1's column `cols - 1` at stride n is within `out`.
+    unsafe { super::f32_matmul::add_tile(&acc, out.as_mut_ptr(), n, cols) }
 }
 
 #[cfg(test)]
@@ -314,18 +300,7 @@ mod tests {
         f32::from_bits(u32::from(bf16_bits(x)) << 16)
     }
 
-    /// Deterministic values in about ±1.
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::encoders::kernels::test_values as values;
 
     #[test]
     fn unpack_gives_the_rounded_weight_back() {

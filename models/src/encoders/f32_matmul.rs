@@ -22,6 +22,7 @@
 use rayon::prelude::*;
 
 use super::aligned::Aligned32;
+use super::kernels::SendPtr;
 
 /// Output columns per panel: two registers of f32 accumulators per row.
 const NR: usize = 32;
@@ -58,21 +59,6 @@ pub struct PackedF32 {
     /// In blocks of [`KC`] positions, each block panel after panel: see [`Self::at`].
     /// Columns past `n` are 0; each position's 32 values fill two cache lines exactly.
     data: Aligned32,
-}
-
-/// A pointer tasks writing disjoint regions of the output may share.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: each task writes only its own rows × panels block of the output, which outlives
-// the parallel loop.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// Through a method so closures capture the `Send` wrapper, not the bare pointer.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 impl PackedF32 {
@@ -158,7 +144,9 @@ impl PackedF32 {
             .div_ceil(PANELS_PER_TASK)
             .max((4 * threads).div_ceil(row_tasks))
             .min(panels);
-        let ptr = OutPtr(out.as_mut_ptr());
+        // SAFETY (of sharing it): each task writes only its own rows × panels block, and
+        // `out` outlives the parallel loop.
+        let ptr = SendPtr(out.as_mut_ptr());
         (0..row_tasks * panel_tasks)
             .into_par_iter()
             .for_each(|task| {
@@ -296,6 +284,26 @@ unsafe fn tile_rows<const M: usize>(
             }
         }
     }
+    // SAFETY: the caller's bound: rows 0..M, columns 0..cols at stride n are within `out`.
+    unsafe { add_tile(&acc, out, n, cols) }
+}
+
+/// Adds a micro-tile of accumulators (`M` rows × two registers) into `out` (row stride `n`),
+/// writing only the first `cols` (≤ 32) columns of each row. Both CPU matmul kernels end so.
+///
+/// # Safety
+/// AVX-512 F must be available, and rows 0..M, columns 0..cols at stride `n` from `out` must
+/// be within one allocation the caller may write.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) unsafe fn add_tile<const M: usize>(
+    acc: &[[std::arch::x86_64::__m512; 2]; M],
+    out: *mut f32,
+    n: usize,
+    cols: usize,
+) {
+    use std::arch::x86_64::*;
     // Lane masks of the valid columns (`cols` ≤ 32), low register then high.
     let valid = u32::MAX >> (NR - cols);
     let (low, high) = (valid as u16, (valid >> 16) as u16);
@@ -317,19 +325,7 @@ unsafe fn tile_rows<const M: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic values in about ±1.
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::encoders::kernels::test_values as values;
 
     #[test]
     fn unpack_gives_the_weight_back() {

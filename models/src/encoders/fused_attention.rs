@@ -12,26 +12,11 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::error::Result;
-use super::kernels;
+use super::kernels::{self, SendPtr};
 
 struct FusedAttention {
     lengths: Vec<usize>,
     heads: usize,
-}
-
-/// A pointer that tasks writing disjoint regions may share.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: every task writes a region of the output no other task touches (its own batch row and
-// head columns), and the buffer outlives the parallel loop.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Through a method so closures capture the `Send` wrapper, not the bare pointer field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 impl CustomOp1 for FusedAttention {

@@ -184,8 +184,8 @@ impl FusedLinear<'_> {
 }
 
 /// `out += x wᵀ` for `x` `rows` × `k`, `w` `n` × `k` and `out` `rows` × `n`, all row-major, by
-/// `gemm`.
-fn gemm_add(x: &[f32], w: &[f32], rows: usize, n: usize, k: usize, out: &mut [f32]) {
+/// `gemm` (which packs `w` on every call; `examples/matmul_shapes.rs` compares the two).
+pub fn gemm_add(x: &[f32], w: &[f32], rows: usize, n: usize, k: usize, out: &mut [f32]) {
     assert!(x.len() == rows * k && w.len() == n * k && out.len() == rows * n);
     let threads = rayon::current_num_threads();
     let parallelism = if rows * n * k >= 48 * 48 * 256 && threads > 1 {

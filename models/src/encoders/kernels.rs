@@ -141,6 +141,36 @@ unsafe fn gelu_avx2(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
+/// A pointer that parallel tasks writing disjoint regions of one buffer may share. Who makes
+/// one says why the regions are disjoint and why the buffer outlives the tasks.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+// SAFETY: the pointer is only written through by tasks that own disjoint regions (see each
+// place that makes one), while the buffer is alive.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// Through a method so closures capture the `Send` wrapper, not the bare pointer field.
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Deterministic values in about ±1, for the kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 thread_local! {
     static COMPOSED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
