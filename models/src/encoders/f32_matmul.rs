@@ -162,7 +162,7 @@ impl PackedF32 {
                         let m = (r1 - r).min(MR);
                         let a = &x[r * k + k0..(r + m - 1) * k + k0 + kc];
                         // The next tile's rows, into L2 while this one runs: read straight from
-                        // `x` (12 rows at stride k), they are otherwise misses at large shapes.
+                        // `x` (MR rows at stride k), they are otherwise misses at large shapes.
                         let next = r + m;
                         if next < r1 {
                             for row in x[next * k..].chunks(k).take(MR) {
