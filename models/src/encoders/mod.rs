@@ -3,7 +3,8 @@
 //! and the synchronous embedding contract.
 //!
 //! **Architecture Invariant:** nothing here is async or knows about requests; a model turns
-//! plain-data batches into vectors on the calling thread (rayon parallelises inside kernels).
+//! plain-data batches into vectors synchronously: the calling thread blocks until they are
+//! done (on the CPU the work runs on rayon's pool, the forward pass itself included).
 
 mod aligned;
 pub mod attention;
