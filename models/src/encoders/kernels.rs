@@ -16,19 +16,43 @@ pub fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// Abramowitz–Stegun 7.1.26: erf(x) = 1 - t (a1 + t (a2 + …)) e^(-x²), t = 1 / (1 + p x).
+/// Shared by [`erf`] and its 16-lane twin, which must agree.
+const ERF_P: f32 = 0.327_591_1;
+const ERF_A: [f32; 5] = [
+    0.254_829_6,
+    -0.284_496_72,
+    1.421_413_8,
+    -1.453_152_1,
+    1.061_405_4,
+];
+
+/// Cephes `expf`: `x = n ln 2 + r` with ln 2 split in two for the reduction, then a degree-6
+/// polynomial in `r`; inputs clamped to the finite range. Shared by [`exp`] and its 16-lane
+/// twin.
+const EXP_LN2_HI: f32 = 0.693_359_4;
+const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+const EXP_MIN: f32 = -87.3;
+const EXP_MAX: f32 = 88.3;
+/// Adding 1.5 · 2^23 rounds to the nearest integer in the mantissa without a round
+/// instruction (SSE2 has none).
+const EXP_SHIFT: f32 = 12_582_912.0;
+/// Highest degree first.
+const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_2e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+
 /// erf by Abramowitz–Stegun 7.1.26; branch-free so it vectorises.
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
-    const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [
-        0.254_829_6,
-        -0.284_496_72,
-        1.421_413_8,
-        -1.453_152_1,
-        1.061_405_4,
-    ];
+    const A: [f32; 5] = ERF_A;
     let ax = x.abs();
-    let t = 1.0 / (1.0 + P * ax);
+    let t = 1.0 / (1.0 + ERF_P * ax);
     let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
     let y = 1.0 - poly * exp(-ax * ax);
     y.copysign(x)
@@ -38,24 +62,16 @@ pub fn erf(x: f32) -> f32 {
 /// so loops over it vectorise; inputs are clamped to the finite range.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const C1: f32 = 0.693_359_4;
-    const C2: f32 = -2.121_944_4e-4;
-    // Adding 1.5 * 2^23 rounds to the nearest integer in the mantissa without a round
-    // instruction (SSE2 has none).
-    const SHIFT: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.3);
-    let t = x * LOG2E + SHIFT;
-    let n = t - SHIFT;
-    let r = x - n * C1 - n * C2;
-    let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_2e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
+    let x = x.clamp(EXP_MIN, EXP_MAX);
+    let t = x * std::f32::consts::LOG2_E + EXP_SHIFT;
+    let n = t - EXP_SHIFT;
+    let r = x - n * EXP_LN2_HI - n * EXP_LN2_LO;
+    let mut p = EXP_POLY[0];
+    for c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     let y = p * r * r + r + 1.0;
-    let ni = t.to_bits() as i32 - SHIFT.to_bits() as i32;
+    let ni = t.to_bits() as i32 - EXP_SHIFT.to_bits() as i32;
     y * f32::from_bits(((ni + 127) << 23) as u32)
 }
 
@@ -176,18 +192,11 @@ unsafe fn gelu_avx512(row: &mut [f32]) {
 #[inline]
 fn gelu16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [
-        0.254_829_6,
-        -0.284_496_72,
-        1.421_413_8,
-        -1.453_152_1,
-        1.061_405_4,
-    ];
+    const A: [f32; 5] = ERF_A;
     let splat = _mm512_set1_ps;
     let z = _mm512_mul_ps(x, splat(std::f32::consts::FRAC_1_SQRT_2));
     let az = _mm512_abs_ps(z);
-    let d = _mm512_fmadd_ps(splat(P), az, splat(1.0));
+    let d = _mm512_fmadd_ps(splat(ERF_P), az, splat(1.0));
     let r = _mm512_rcp14_ps(d);
     let t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, splat(2.0)));
     let mut poly = splat(A[4]);
@@ -209,27 +218,20 @@ fn gelu16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
 #[inline]
 fn exp16(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    const SHIFT: f32 = 12_582_912.0;
     let splat = _mm512_set1_ps;
-    let x = _mm512_min_ps(_mm512_max_ps(x, splat(-87.3)), splat(88.3));
-    let t = _mm512_fmadd_ps(x, splat(std::f32::consts::LOG2_E), splat(SHIFT));
-    let n = _mm512_sub_ps(t, splat(SHIFT));
-    let r = _mm512_fnmadd_ps(n, splat(0.693_359_4), x);
-    let r = _mm512_fnmadd_ps(n, splat(-2.121_944_4e-4), r);
-    let mut p = splat(1.987_569_1e-4);
-    for c in [
-        1.398_2e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
+    let x = _mm512_min_ps(_mm512_max_ps(x, splat(EXP_MIN)), splat(EXP_MAX));
+    let t = _mm512_fmadd_ps(x, splat(std::f32::consts::LOG2_E), splat(EXP_SHIFT));
+    let n = _mm512_sub_ps(t, splat(EXP_SHIFT));
+    let r = _mm512_fnmadd_ps(n, splat(EXP_LN2_HI), x);
+    let r = _mm512_fnmadd_ps(n, splat(EXP_LN2_LO), r);
+    let mut p = splat(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
         p = _mm512_fmadd_ps(p, r, splat(c));
     }
     let y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), splat(1.0));
     let ni = _mm512_sub_epi32(
         _mm512_castps_si512(t),
-        _mm512_set1_epi32(SHIFT.to_bits() as i32),
+        _mm512_set1_epi32(EXP_SHIFT.to_bits() as i32),
     );
     let scale = _mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127)));
     _mm512_mul_ps(y, _mm512_castsi512_ps(scale))
