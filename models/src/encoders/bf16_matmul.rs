@@ -48,6 +48,12 @@ pub fn kernel() -> Option<&'static str> {
     }
 }
 
+/// Whether bf16 matmuls run on the AMX tiles here (the CPU has them and the kernel granted
+/// this process the tile state).
+pub fn on_amx() -> bool {
+    amx::available()
+}
+
 /// Whether this CPU runs the kernel (AVX-512 F and BF16), asked at run time: the binary is
 /// built for any x86-64.
 pub fn available() -> bool {

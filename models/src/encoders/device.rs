@@ -176,7 +176,7 @@ fn explain_cuda_error(ordinal: usize, err: &dyn std::fmt::Display) -> String {
 /// else: AVX512_BF16 alone was no faster than f32 where measured, and a GPU keeps the
 /// reference's precision unless asked.
 pub fn auto_dtype(device: &Device) -> DType {
-    if device.is_cpu() && super::bf16_matmul::kernel() == Some("AMX") {
+    if device.is_cpu() && super::bf16_matmul::on_amx() {
         DType::BF16
     } else {
         DType::F32
@@ -269,7 +269,7 @@ mod tests {
         assert!(parse_dtype("f8").unwrap_err().to_string().contains("f16"));
         assert_eq!(resolve_dtype("bf16", &Device::Cpu).unwrap(), DType::BF16);
         let auto = resolve_dtype(" Auto", &Device::Cpu).unwrap();
-        let amx = crate::encoders::bf16_matmul::kernel() == Some("AMX");
+        let amx = crate::encoders::bf16_matmul::on_amx();
         assert_eq!(auto, if amx { DType::BF16 } else { DType::F32 });
         assert!(resolve_dtype("f8", &Device::Cpu)
             .unwrap_err()
