@@ -19,7 +19,7 @@ use super::attention::{attention, AttentionMask};
 use super::config::{BertConfig, HiddenAct};
 use super::error::Result;
 use super::fused_linear::{linear_cpu, Activation, PackedWeight, Packing, WeightRef};
-use super::kernels::{self, fused_takes};
+use super::kernels::{self, fused_takes, Norm};
 use super::weights::Vb;
 
 /// `y = x W^T + b` over the last dimension, for any leading shape; the leading dimensions are
@@ -126,15 +126,32 @@ impl Linear {
 
     /// `act(x W^T + b)`: one fused pass on the CPU, composed candle ops elsewhere.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        self.fused(x, act, None)
+        self.fused(x, act, None, None)
     }
 
     /// `x W^T + b + residual` (BERT's dense-then-add before each LayerNorm).
     pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        self.fused(x, Activation::None, Some(residual))
+        self.fused(x, Activation::None, Some(residual), None)
     }
 
-    fn fused(&self, x: &Tensor, act: Activation, residual: Option<&Tensor>) -> Result<Tensor> {
+    /// `norm(x W^T + b + residual)`: BERT's output blocks. On the CPU the norm runs in place on
+    /// the fused op's output, so the sum before it is never a tensor of its own.
+    pub fn forward_residual_norm(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        norm: &LayerNorm,
+    ) -> Result<Tensor> {
+        self.fused(x, Activation::None, Some(residual), Some(norm))
+    }
+
+    fn fused(
+        &self,
+        x: &Tensor,
+        act: Activation,
+        residual: Option<&Tensor>,
+        norm: Option<&LayerNorm>,
+    ) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let Some((&last, lead)) = dims.split_last() else {
             return Err(candle_core::Error::Msg("linear on a scalar".into()).into());
@@ -142,7 +159,13 @@ impl Linear {
         let rows = lead.iter().product::<usize>();
         let mut out = lead.to_vec();
         out.push(self.out_dim());
-        if !self.autograd && fused_takes(x) {
+        // A norm that cannot run on the kernel (training) sends the whole layer to the
+        // composed ops.
+        let host_norm = match norm {
+            Some(norm) => norm.host().map(Some),
+            None => Some(None),
+        };
+        if let (false, true, Some(host_norm)) = (self.autograd, fused_takes(x), host_norm) {
             let r = match residual {
                 Some(r) => Some(r.reshape((rows, self.out_dim()))?),
                 None => None,
@@ -157,6 +180,7 @@ impl Linear {
                 &self.bias_host,
                 act,
                 r.as_ref(),
+                host_norm,
             )?;
             return Ok(y.reshape(out)?);
         }
@@ -165,10 +189,14 @@ impl Linear {
             Activation::None => y,
             Activation::Gelu => y.gelu_erf()?,
         };
-        Ok(match residual {
+        let y = match residual {
             Some(r) => y.add(r)?,
             None => y,
-        })
+        };
+        match norm {
+            Some(norm) => norm.forward(&y),
+            None => Ok(y),
+        }
     }
 }
 
@@ -176,6 +204,9 @@ impl Linear {
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
+    /// `weight` and `bias` on the host in f32, for this crate's CPU kernel (empty when
+    /// training).
+    host: (Vec<f32>, Vec<f32>),
     eps: f32,
     /// candle's one-pass LayerNorm op has no backward pass; training composes it.
     autograd: bool,
@@ -183,15 +214,47 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub fn load(vb: &Vb, dim: usize, eps: f64) -> Result<Self> {
+        let (weight, bias) = (vb.get(&[dim], "weight")?, vb.get(&[dim], "bias")?);
+        let autograd = vb.trainable();
+        let host = if autograd {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                weight.to_dtype(DType::F32)?.to_vec1()?,
+                bias.to_dtype(DType::F32)?.to_vec1()?,
+            )
+        };
         Ok(Self {
-            weight: vb.get(&[dim], "weight")?,
-            bias: vb.get(&[dim], "bias")?,
+            weight,
+            bias,
+            host,
             eps: eps as f32,
-            autograd: vb.trainable(),
+            autograd,
+        })
+    }
+
+    /// The parameters for the CPU kernel; `None` when training (gradients need candle's ops).
+    fn host(&self) -> Option<Norm<'_>> {
+        (!self.autograd).then_some(Norm {
+            gamma: &self.host.0,
+            beta: &self.host.1,
+            eps: self.eps,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let (Some(norm), true) = (self.host(), fused_takes(x)) {
+            let dims = x.dims();
+            let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+            let n = norm.gamma.len();
+            if dims.last() != Some(&n) {
+                return Err(
+                    candle_core::Error::Msg(format!("LayerNorm of {n} over {dims:?}")).into(),
+                );
+            }
+            kernels::par_rows(&mut values, n, |row| kernels::layer_norm_row(row, norm));
+            return Ok(Tensor::from_vec(values, dims, x.device())?);
+        }
         let norm = if self.autograd {
             candle_nn::ops::layer_norm_slow
         } else {
@@ -299,8 +362,7 @@ impl BertAttention {
     fn forward(&self, x: &Tensor, mask: &AttentionMask) -> Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
         let ctx = attention(&qkv, mask, self.heads, self.autograd)?;
-        self.layer_norm
-            .forward(&self.output.forward_residual(&ctx, x)?)
+        self.output.forward_residual_norm(&ctx, x, &self.layer_norm)
     }
 }
 
@@ -331,8 +393,8 @@ impl BertLayer {
             HiddenAct::Gelu => self.intermediate.forward_act(&a, Activation::Gelu)?,
             HiddenAct::Relu => self.intermediate.forward(&a)?.relu()?,
         };
-        self.layer_norm
-            .forward(&self.output.forward_residual(&act, &a)?)
+        self.output
+            .forward_residual_norm(&act, &a, &self.layer_norm)
     }
 }
 

@@ -22,6 +22,8 @@
 use rayon::prelude::*;
 
 use super::aligned::Aligned32;
+#[cfg(target_arch = "x86_64")]
+use super::f32_matmul;
 
 /// Output columns per packed panel: two registers of f32 accumulators per row.
 const NR: usize = 32;
@@ -295,7 +297,7 @@ unsafe fn tile_rows<const M: usize>(
         }
     }
     // SAFETY: the caller's bound: row M - 1's column `cols - 1` at stride n is within `out`.
-    unsafe { super::f32_matmul::add_tile(&acc, out.as_mut_ptr(), n, cols) }
+    unsafe { f32_matmul::store_tile(&acc, out.as_mut_ptr(), n, cols, f32_matmul::TileEnd::ADD) }
 }
 
 #[cfg(test)]

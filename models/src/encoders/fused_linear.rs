@@ -1,10 +1,14 @@
-//! `act(x W^T + b)` (optionally `+ residual`) on the CPU as one `gemm` call: the output is
-//! pre-filled with the bias (and residual) and the product accumulated onto it, then the
-//! activation runs in place. candle's composed path
-//! makes a separate pass for the bias and (for GELU) one more, single-threaded, with libm's erf.
+//! `act(x W^T + b)` (optionally `+ residual`, then optionally a LayerNorm) on the CPU as one
+//! op. candle's composed path makes a separate pass for the bias, one more for GELU
+//! (single-threaded, with libm's erf), one for the residual and one for the norm, each into a
+//! new tensor.
 //!
 //! Where the CPU has AVX-512 the weight is packed once at load ([`PackedWeight`]) and the
-//! product runs on this crate's kernels instead of `gemm`, which packs it on every call.
+//! product runs on this crate's kernels instead of `gemm`, which packs it on every call. The
+//! f32 kernel starts its sums from the bias (and residual) and applies GELU before its last
+//! store ([`PackedF32::linear`]); the others add onto an output pre-filled with the bias, and
+//! GELU is a pass of its own. The LayerNorm runs in place on the output rows, so BERT's sum
+//! before each norm is never a tensor of its own.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -12,7 +16,7 @@ use rayon::prelude::*;
 use super::bf16_matmul::PackedBf16;
 use super::error::Result;
 use super::f32_matmul::PackedF32;
-use super::kernels;
+use super::kernels::{self, Norm};
 
 /// A linear layer's weight packed once for one of the CPU kernels.
 #[derive(Clone, Debug)]
@@ -92,6 +96,8 @@ struct FusedLinear<'a> {
     bias: &'a [f32],
     /// The weight packed: the product runs on its kernel, and the op takes no weight input.
     packed: Option<&'a PackedWeight>,
+    /// A LayerNorm over each output row, in place, last.
+    norm: Option<Norm<'a>>,
 }
 
 /// The same with a residual added into the pre-filled output (`x W^T + b + residual`), which
@@ -139,6 +145,29 @@ impl FusedLinear<'_> {
             }
             None => None,
         };
+        let mut out = match self.packed {
+            Some(PackedWeight::F32(packed)) => {
+                packed.linear(x, rows, self.bias, residual, self.act == Activation::Gelu)
+            }
+            _ => self.prefilled_product(x, rows, n, k, w, residual)?,
+        };
+        if let Some(norm) = self.norm {
+            kernels::par_rows(&mut out, n, |row| kernels::layer_norm_row(row, norm));
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+    }
+
+    /// `act(x Wᵀ + bias [+ residual])` on a kernel that adds onto its output: the output is
+    /// pre-filled with the bias (and residual) first.
+    fn prefilled_product(
+        &self,
+        x: &[f32],
+        rows: usize,
+        n: usize,
+        k: usize,
+        w: Option<(&CpuStorage, &Layout)>,
+        residual: Option<&[f32]>,
+    ) -> candle_core::Result<Vec<f32>> {
         // Pre-fill with bias (+ residual) in parallel row blocks; the product accumulates onto
         // it. The buffer is written once here, not zeroed first (memset was ~2.5% of a pass).
         let len = rows * n;
@@ -179,7 +208,7 @@ impl FusedLinear<'_> {
         if self.act == Activation::Gelu {
             kernels::par_rows(&mut out, n, kernels::gelu_row);
         }
-        Ok((CpuStorage::F32(out), Shape::from((rows, n))))
+        Ok(out)
     }
 }
 
@@ -284,15 +313,16 @@ impl CustomOp2 for FusedLinearResidual<'_> {
 }
 
 /// `act(x W^T + b) [+ residual]` for `x` `[rows, in]`, `w` `[out, in]`, `bias` of `out`, an
-/// optional `residual` `[rows, out]`, all f32 on the CPU. (With a residual the activation, if
-/// any, applies after the add; BERT only uses `Activation::None` there.) A packed weight runs
-/// on its kernel ([`PackedWeight`]).
+/// optional `residual` `[rows, out]`, all f32 on the CPU, then `norm` over each row if given.
+/// (With a residual the activation, if any, applies after the add; BERT only uses
+/// `Activation::None` there.) A packed weight runs on its kernel ([`PackedWeight`]).
 pub fn linear_cpu(
     x: &Tensor,
     w: WeightRef<'_>,
     bias: &[f32],
     act: Activation,
     residual: Option<&Tensor>,
+    norm: Option<Norm<'_>>,
 ) -> Result<Tensor> {
     let x = x.contiguous()?;
     let residual = residual.map(Tensor::contiguous).transpose()?;
@@ -302,6 +332,7 @@ pub fn linear_cpu(
                 act,
                 bias,
                 packed: Some(packed),
+                norm,
             };
             match residual {
                 None => x.apply_op1_no_bwd(&op)?,
@@ -313,6 +344,7 @@ pub fn linear_cpu(
                 act,
                 bias,
                 packed: None,
+                norm,
             };
             match residual {
                 None => x.apply_op2_no_bwd(w, &op)?,
@@ -339,7 +371,14 @@ mod tests {
             (Activation::None, plain.clone()),
             (Activation::Gelu, plain.gelu_erf()?),
         ] {
-            let got = linear_cpu(&x, WeightRef::Tensor(&w), &b.to_vec1::<f32>()?, act, None)?;
+            let got = linear_cpu(
+                &x,
+                WeightRef::Tensor(&w),
+                &b.to_vec1::<f32>()?,
+                act,
+                None,
+                None,
+            )?;
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{act:?}: {diff}");
         }
@@ -350,6 +389,7 @@ mod tests {
             &b.to_vec1::<f32>()?,
             Activation::None,
             Some(&r),
+            None,
         )?;
         let with_residual = (&plain + &r)?;
         let diff = (got - &with_residual)?
@@ -367,6 +407,7 @@ mod tests {
                 &bias,
                 Activation::None,
                 None,
+                None,
             )?;
             let diff = (got - &plain)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "packed: {diff}");
@@ -376,12 +417,64 @@ mod tests {
                 &bias,
                 Activation::None,
                 Some(&r),
+                None,
             )?;
             let diff = (got - &with_residual)?
                 .abs()?
                 .max_all()?
                 .to_scalar::<f32>()?;
             assert!(diff < 1e-5, "packed with a residual: {diff}");
+            let got = linear_cpu(
+                &x,
+                WeightRef::Packed(&packed),
+                &bias,
+                Activation::Gelu,
+                None,
+                None,
+            )?;
+            let diff = (got - plain.gelu_erf()?)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "packed with GELU: {diff}");
+        }
+        Ok(())
+    }
+
+    /// A LayerNorm fused after the residual equals candle's LayerNorm of the composed sum, on
+    /// both weight paths, at a width with a tail of lanes (50) and past one kernel block (k
+    /// 300).
+    #[test]
+    fn fused_norm_matches_layer_norm() -> Result<()> {
+        let dev = Device::Cpu;
+        let (rows, n, k) = (37, 50, 300);
+        let x = Tensor::randn(0f32, 1.0, (rows, k), &dev)?;
+        let w = Tensor::randn(0f32, 0.1, (n, k), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, n, &dev)?;
+        let r = Tensor::randn(0f32, 1.0, (rows, n), &dev)?;
+        let gamma = Tensor::randn(1f32, 0.1, n, &dev)?;
+        let beta = Tensor::randn(0f32, 0.1, n, &dev)?;
+        let sum = (x.matmul(&w.t()?)?.broadcast_add(&b)? + &r)?;
+        let want = candle_nn::ops::layer_norm_slow(&sum, &gamma, &beta, 1e-12)?;
+        let (bias, g, be) = (
+            b.to_vec1::<f32>()?,
+            gamma.to_vec1::<f32>()?,
+            beta.to_vec1::<f32>()?,
+        );
+        let norm = Norm {
+            gamma: &g,
+            beta: &be,
+            eps: 1e-12,
+        };
+        let packed = PackedWeight::pack(Packing::F32, &w.flatten_all()?.to_vec1()?, n, k);
+        let mut weights = vec![("tensor", WeightRef::Tensor(&w))];
+        if super::super::f32_matmul::available() {
+            weights.push(("packed", WeightRef::Packed(&packed)));
+        }
+        for (name, weight) in weights {
+            let got = linear_cpu(&x, weight, &bias, Activation::None, Some(&r), Some(norm))?;
+            let diff = (got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "{name}: {diff}");
         }
         Ok(())
     }
