@@ -3,11 +3,11 @@
 //! Usage: `[PACKED_ONLY=1] matmul_shapes [M:N:K...]` (M rows, N outputs, K inputs); prints
 //! the GFLOPS of each and their ratio. `PACKED_ONLY=1` skips `gemm` and times the kernel's
 //! whole linear layer instead (a new output each call, started from the bias), beside the
-//! product added onto one reused output.
+//! product added onto one reused output, and on an AVX-512 CPU the AVX2 kernel's layer too.
 
 use std::time::Instant;
 
-use tunelens_models::encoders::f32_matmul::PackedF32;
+use tunelens_models::encoders::f32_matmul::{kernel, runs, Kernel, PackedF32};
 use tunelens_models::encoders::fused_linear::gemm_add;
 
 fn main() {
@@ -53,7 +53,15 @@ fn main() {
             let linear_gf = time(&mut || {
                 std::hint::black_box(packed.linear(&x, m, &bias, None, false));
             });
-            println!("{m:>5} {n:>5} {k:>5}  packed {packed_gf:6.1}  linear {linear_gf:6.1}");
+            let mut line =
+                format!("{m:>5} {n:>5} {k:>5}  packed {packed_gf:6.1}  linear {linear_gf:6.1}");
+            if kernel() != Some(Kernel::Avx2) && runs(Kernel::Avx2) {
+                let avx2_gf = time(&mut || {
+                    std::hint::black_box(packed.linear_on(Kernel::Avx2, &x, m, &bias, None, false));
+                });
+                line += &format!("  linear-avx2 {avx2_gf:6.1}");
+            }
+            println!("{line}");
             continue;
         }
         let gemm_gf = time(&mut || gemm_add(&x, &w, m, n, k, &mut out));

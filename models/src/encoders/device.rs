@@ -59,19 +59,17 @@ pub fn select_device(spec: &str) -> Result<SelectedDevice> {
 }
 
 /// The vector instructions the f32 matmuls run on, picked at run time from the CPU's
-/// features (the binary assumes nothing beyond x86-64): AVX-512 where the CPU has it (the
-/// linear layers on this crate's packed-weight kernel, [`super::f32_matmul`]), else AVX2 with
-/// FMA, else SSE (both through `gemm`).
+/// features (the binary assumes nothing beyond x86-64): AVX-512 where the CPU has it, else
+/// AVX2 with FMA (the linear layers on this crate's packed-weight kernels,
+/// [`super::f32_matmul`]), else SSE (through `gemm`).
 pub fn cpu_kernels() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::is_x86_feature_detected as has;
-        if super::f32_matmul::available() {
-            "AVX-512"
-        } else if has!("avx2") && has!("fma") {
-            "AVX2"
-        } else {
-            "SSE"
+        use super::f32_matmul::{kernel, Kernel};
+        match kernel() {
+            Some(Kernel::Avx512) => "AVX-512",
+            Some(Kernel::Avx2) => "AVX2",
+            None => "SSE",
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

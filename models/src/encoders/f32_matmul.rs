@@ -1,5 +1,7 @@
-//! `x Wᵀ` in f32 on x86 CPUs with AVX-512, on weights packed once at load: added onto an
-//! output, or as a whole linear layer (bias, residual, GELU) in the micro-tiles' epilogue.
+//! `x Wᵀ` in f32 on x86 CPUs with AVX-512 or AVX2, on weights packed once at load: added onto
+//! an output, or as a whole linear layer (bias, residual, GELU) in the micro-tiles' epilogue.
+//! Two micro-kernels share the packing: AVX-512's 14 rows × a 32-column panel, and AVX2's 6
+//! rows × half a panel, run twice per panel ([`Kernel`], chosen at run time).
 //!
 //! Why not `gemm` alone: `gemm` packs its right-hand side on every call. A layer's weight
 //! is the same matrix for the model's whole life, and at the small widths and row counts
@@ -32,6 +34,11 @@ const NR: usize = 32;
 /// Rows per micro-tile: 14 rows × 2 registers = 28 accumulators, leaving registers for the
 /// two weight vectors and a broadcast (12 was ~10% slower at 128 rows).
 const MR: usize = 14;
+/// Rows per AVX2 micro-tile: 6 rows × 2 registers of 8 = 12 accumulators, beside two weight
+/// vectors and a broadcast (of 16 registers), as AVX2 GEMMs commonly tile.
+const MR_AVX2: usize = 6;
+/// Rows a task takes at most: [`TILES_PER_TASK`] tiles of [`MR`].
+const ROWS_PER_TASK: usize = TILES_PER_TASK * MR;
 /// The shared dimension is walked in blocks of this many positions, so that one row tile of
 /// `x` (14 KB) stays in L1 and a task's block of panels in L2.
 const KC: usize = 256;
@@ -43,15 +50,52 @@ const TILES_PER_TASK: usize = 32;
 /// in L2 while the task's row tiles pass over them.
 const PANELS_PER_TASK: usize = 24;
 
-/// Whether this CPU runs the kernel (AVX-512 F), asked at run time: the binary is built for
-/// any x86-64.
+/// The micro-kernels this module has, one per vector width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// [`MR`] rows × a whole 32-column panel, in 28 of AVX-512's 32 registers.
+    Avx512,
+    /// [`MR_AVX2`] rows × half a panel (16 columns), in 12 of AVX2's 16 registers, twice
+    /// per panel: the same packed weights serve both.
+    Avx2,
+}
+
+/// The kernel this CPU runs (AVX-512 F, else AVX2 with FMA), asked at run time: the binary
+/// is built for any x86-64. `TUNELENS_F32_KERNEL=avx2` takes the AVX2 kernel on an AVX-512
+/// CPU, so that one machine can measure what an AVX2-only CPU gets (read once).
+pub fn kernel() -> Option<Kernel> {
+    static CHOSEN: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let forced = std::env::var("TUNELENS_F32_KERNEL").ok();
+        if forced.as_deref() == Some("avx2") && runs(Kernel::Avx2) {
+            return Some(Kernel::Avx2);
+        }
+        [Kernel::Avx512, Kernel::Avx2]
+            .into_iter()
+            .find(|k| runs(*k))
+    })
+}
+
+/// Whether this CPU runs one of the kernels.
 pub fn available() -> bool {
+    kernel().is_some()
+}
+
+/// Whether this CPU runs `kernel` (AVX2 runs on AVX-512 CPUs too: tests and benches force it).
+pub fn runs(kernel: Kernel) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        use std::arch::is_x86_feature_detected as has;
+        match kernel {
+            Kernel::Avx512 => has!("avx512f"),
+            Kernel::Avx2 => has!("avx2") && has!("fma"),
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    false
+    {
+        let _ = kernel;
+        false
+    }
 }
 
 /// A weight matrix `[n, k]` (PyTorch's `Linear.weight`), packed in panels.
@@ -125,7 +169,8 @@ impl PackedF32 {
     /// when [`available`] is false or the sizes disagree (callers check both).
     pub fn matmul_add(&self, x: &[f32], rows: usize, out: &mut [f32]) {
         assert_eq!(out.len(), rows * self.n, "out of {rows}x{}", self.n);
-        self.product(x, rows, SendPtr(out.as_mut_ptr()), None, false);
+        let kernel = kernel().expect("f32 matmul on a CPU without AVX2 or AVX-512");
+        self.product(kernel, x, rows, SendPtr(out.as_mut_ptr()), None, false);
     }
 
     /// `act(x Wᵀ + bias [+ residual])` for `x` row-major `[rows, k]`, `bias` of `n` and
@@ -136,6 +181,21 @@ impl PackedF32 {
     /// last block applies it before its store. Panics as [`Self::matmul_add`] does.
     pub fn linear(
         &self,
+        x: &[f32],
+        rows: usize,
+        bias: &[f32],
+        residual: Option<&[f32]>,
+        gelu: bool,
+    ) -> Vec<f32> {
+        let kernel = kernel().expect("f32 matmul on a CPU without AVX2 or AVX-512");
+        self.linear_on(kernel, x, rows, bias, residual, gelu)
+    }
+
+    /// [`Self::linear`] on a given kernel (tests and benches run AVX2's on AVX-512 CPUs).
+    /// Panics where the CPU does not run it ([`runs`]).
+    pub fn linear_on(
+        &self,
+        kernel: Kernel,
         x: &[f32],
         rows: usize,
         bias: &[f32],
@@ -160,6 +220,7 @@ impl PackedF32 {
             return out;
         }
         self.product(
+            kernel,
             x,
             rows,
             SendPtr(out.as_mut_ptr()),
@@ -176,20 +237,39 @@ impl PackedF32 {
     /// the bias (and residual), in which case `out` may be uninitialised and `k` is > 0.
     fn product(
         &self,
+        kernel: Kernel,
         x: &[f32],
         rows: usize,
         out: SendPtr,
         start: Option<(&[f32], Option<&[f32]>)>,
         gelu: bool,
     ) {
-        assert!(available(), "AVX-512 matmul on a CPU without AVX-512");
+        assert!(runs(kernel), "{kernel:?} matmul on a CPU without it");
+        // One copy of the loops per kernel, with its tile height a constant: choosing the
+        // kernel per tile instead cost the AVX-512 path 3–4% of an encoder pass.
+        match kernel {
+            Kernel::Avx512 => self.product_on::<true>(x, rows, out, start, gelu),
+            Kernel::Avx2 => self.product_on::<false>(x, rows, out, start, gelu),
+        }
+    }
+
+    /// [`Self::product`] on the AVX-512 kernel (`AVX512`) or the AVX2 one.
+    fn product_on<const AVX512: bool>(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: SendPtr,
+        start: Option<(&[f32], Option<&[f32]>)>,
+        gelu: bool,
+    ) {
         let (n, k) = (self.n, self.k);
         assert_eq!(x.len(), rows * k, "x of {rows}x{k}");
         if rows == 0 || n == 0 || k == 0 {
             return;
         }
+        let mr = if AVX512 { MR } else { MR_AVX2 };
         let panels = n.div_ceil(NR);
-        let tiles = rows.div_ceil(MR);
+        let tiles = rows.div_ceil(mr);
         // Tasks own a block of row tiles × a block of panels. Rows first (a task streams each
         // weight panel once for all its rows), in a multiple of the threads so that none is
         // left with one more block than the others; panels are split too when the rows are
@@ -197,7 +277,7 @@ impl PackedF32 {
         // stays in L2 while the task's row tiles pass over it. Blocks differ by one at most.
         let threads = rayon::current_num_threads().max(1);
         let row_tasks = tiles
-            .div_ceil(TILES_PER_TASK)
+            .div_ceil(ROWS_PER_TASK / mr)
             .next_multiple_of(threads)
             .min(tiles);
         let panel_tasks = panels
@@ -210,8 +290,8 @@ impl PackedF32 {
             .into_par_iter()
             .for_each(|task| {
                 let (rt, pt) = (task / panel_tasks, task % panel_tasks);
-                let r0 = rt * tiles / row_tasks * MR;
-                let r1 = ((rt + 1) * tiles / row_tasks * MR).min(rows);
+                let r0 = rt * tiles / row_tasks * mr;
+                let r1 = ((rt + 1) * tiles / row_tasks * mr).min(rows);
                 let p0 = pt * panels / panel_tasks;
                 let p1 = (pt + 1) * panels / panel_tasks;
                 for k0 in (0..k).step_by(KC) {
@@ -219,13 +299,13 @@ impl PackedF32 {
                     let last = k0 + kc == k;
                     let mut r = r0;
                     while r < r1 {
-                        let m = (r1 - r).min(MR);
+                        let m = (r1 - r).min(mr);
                         let a = &x[r * k + k0..(r + m - 1) * k + k0 + kc];
                         // The next tile's rows, into L2 while this one runs: read straight from
                         // `x` (MR rows at stride k), they are otherwise misses at large shapes.
                         let next = r + m;
                         if next < r1 {
-                            for row in x[next * k..].chunks(k).take(MR) {
+                            for row in x[next * k..].chunks(k).take(mr) {
                                 prefetch_l2(&row[k0..k0 + kc]);
                             }
                         }
@@ -253,7 +333,11 @@ impl PackedF32 {
                             #[cfg(target_arch = "x86_64")]
                             unsafe {
                                 let o = out.get().add(r * n + p * NR);
-                                tile(m, a, k, panel, kc, o, n, cols, end);
+                                if AVX512 {
+                                    tile(m, a, k, panel, kc, o, n, cols, end);
+                                } else {
+                                    avx2::tile(m, a, k, panel, kc, o, n, cols, end);
+                                }
                             }
                         }
                         r += m;
@@ -455,6 +539,152 @@ pub(super) unsafe fn store_tile<const M: usize>(
     }
 }
 
+/// The AVX2 micro-kernel: [`MR_AVX2`] rows against one half of a panel at a time.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Onto, TileEnd, MR_AVX2, NR, PREFETCH_AHEAD};
+    use crate::encoders::kernels;
+
+    /// Columns in half a panel: two registers of 8.
+    const HALF: usize = NR / 2;
+
+    /// As the AVX-512 `tile`, on AVX2: both halves of the panel in turn, each against the
+    /// same `m` (≤ [`MR_AVX2`]) rows of `a`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; the bounds are the AVX-512 `tile`'s.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn tile(
+        m: usize,
+        a: &[f32],
+        k: usize,
+        panel: &[f32],
+        kc: usize,
+        out: *mut f32,
+        n: usize,
+        cols: usize,
+        end: TileEnd,
+    ) {
+        for half in 0..2 {
+            let h0 = half * HALF;
+            if cols <= h0 {
+                break;
+            }
+            let half_cols = (cols - h0).min(HALF);
+            let end = TileEnd {
+                onto: match end.onto {
+                    Onto::Out => Onto::Out,
+                    Onto::Bias { bias, residual } => Onto::Bias {
+                        bias: &bias[h0..],
+                        residual: residual.map(|res| &res[h0..]),
+                    },
+                },
+                gelu: end.gelu,
+            };
+            // SAFETY (all arms): the caller's bounds; the half's columns h0..h0+half_cols are
+            // within the tile's `cols`, and its weights start h0 into each position's 32.
+            unsafe {
+                let (b, o) = (panel.as_ptr().add(h0), out.add(h0));
+                match m {
+                    6 => rows::<6>(a, k, b, kc, o, n, half_cols, end),
+                    5 => rows::<5>(a, k, b, kc, o, n, half_cols, end),
+                    4 => rows::<4>(a, k, b, kc, o, n, half_cols, end),
+                    3 => rows::<3>(a, k, b, kc, o, n, half_cols, end),
+                    2 => rows::<2>(a, k, b, kc, o, n, half_cols, end),
+                    _ => rows::<1>(a, k, b, kc, o, n, half_cols, end),
+                }
+            }
+        }
+        debug_assert!(m <= MR_AVX2);
+    }
+
+    /// `M` rows against one half panel: `b` points at the half's first weight, each
+    /// position's 16 weights [`NR`] values after the last's.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rows<const M: usize>(
+        a: &[f32],
+        k: usize,
+        b: *const f32,
+        kc: usize,
+        out: *mut f32,
+        n: usize,
+        cols: usize,
+        end: TileEnd,
+    ) {
+        debug_assert!(a.len() >= (M - 1) * k + kc);
+        let mut acc = [[_mm256_setzero_ps(); 2]; M];
+        let a = a.as_ptr();
+        for i in 0..kc {
+            // SAFETY: position i's 16 weights of this half are within the panel (kc × NR
+            // values from the panel's start, the half 0 or 16 in), and position i of each of
+            // the M rows is within `a`; a prefetch reads nothing architecturally.
+            unsafe {
+                let b0 = _mm256_loadu_ps(b.add(i * NR));
+                let b1 = _mm256_loadu_ps(b.add(i * NR + 8));
+                _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((i + PREFETCH_AHEAD) * NR).cast());
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_set1_ps(*a.add(r * k + i));
+                    acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
+                }
+            }
+        }
+        let (bias, residual) = match end.onto {
+            Onto::Out => (None, None),
+            Onto::Bias { bias, residual } => (Some(bias), residual),
+        };
+        if cols == HALF {
+            // The common end, in registers: a scalar loop here cost ~10% of a block.
+            for (r, acc) in acc.iter().enumerate() {
+                for (h, sums) in acc.iter().enumerate() {
+                    // SAFETY: row r's 16 columns are within the output (and the residual),
+                    // and the bias holds the tile's 16 columns (the caller's bounds).
+                    unsafe {
+                        let at = out.add(r * n + 8 * h);
+                        let onto = match bias {
+                            None => _mm256_loadu_ps(at),
+                            Some(bias) => {
+                                let b = _mm256_loadu_ps(bias.as_ptr().add(8 * h));
+                                match residual {
+                                    None => b,
+                                    Some(res) => _mm256_add_ps(
+                                        b,
+                                        _mm256_loadu_ps(res.as_ptr().add(r * n + 8 * h)),
+                                    ),
+                                }
+                            }
+                        };
+                        let v = _mm256_add_ps(onto, *sums);
+                        _mm256_storeu_ps(at, if end.gelu { kernels::gelu8(v) } else { v });
+                    }
+                }
+            }
+            return;
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let mut sums = [0f32; HALF];
+            // SAFETY: `sums` holds 16 values; row r's first `cols` (≤ 16) columns are within
+            // the output, and within the residual where there is one (the caller's bounds).
+            unsafe {
+                _mm256_storeu_ps(sums.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(sums.as_mut_ptr().add(8), acc[1]);
+                let row = out.add(r * n);
+                for (c, sum) in sums.iter().enumerate().take(cols) {
+                    let onto = match bias {
+                        None => *row.add(c),
+                        Some(bias) => bias[c] + residual.map_or(0.0, |res| res[r * n + c]),
+                    };
+                    let v = onto + sum;
+                    *row.add(c) = if end.gelu { kernels::gelu(v) } else { v };
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,17 +698,24 @@ mod tests {
         }
     }
 
-    /// Every shape the kernel's edges meet (rows past a tile or a task, columns past a panel
-    /// or half of one, k past one block) against the same product in f64.
+    /// Every shape the kernels' edges meet (rows past a tile or a task, columns past a panel
+    /// or half of one, k past one block) against the same layer in f64, on each kernel this
+    /// CPU runs: the product added onto an output, and as a whole layer (bias, residual,
+    /// GELU) from an uninitialised one.
     #[test]
     fn matches_the_product_at_every_edge() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX-512");
+        let kernels: Vec<Kernel> = [Kernel::Avx512, Kernel::Avx2]
+            .into_iter()
+            .filter(|k| runs(*k))
+            .collect();
+        if kernels.is_empty() {
+            eprintln!("skipped: this CPU has neither AVX-512 nor AVX2");
             return;
         }
         for (rows, n, k) in [
             (1, 1, 1),
             (3, 16, 2),
+            (7, 17, 5),
             (12, 32, 32),
             (13, 33, 33),
             (65, 48, 70),
@@ -487,21 +724,50 @@ mod tests {
             (200, 768, 300),
         ] {
             let (x, w) = (values(rows * k, 1), values(n * k, 2));
-            let bias = values(rows * n, 3);
+            let (residual, bias) = (values(rows * n, 3), values(n, 4));
             let packed = PackedF32::pack(&w, n, k);
-            let mut out = bias.clone();
-            packed.matmul_add(&x, rows, &mut out);
-            for r in 0..rows {
-                for c in 0..n {
-                    let want: f64 = (0..k)
-                        .map(|i| f64::from(x[r * k + i]) * f64::from(w[c * k + i]))
-                        .sum::<f64>()
-                        + f64::from(bias[r * n + c]);
-                    let got = f64::from(out[r * n + c]);
-                    assert!(
-                        (got - want).abs() < 1e-5 * (k as f64).sqrt(),
-                        "{rows}x{n}x{k} at ({r}, {c}): {got} vs {want}"
-                    );
+            let want = |r: usize, c: usize| -> f64 {
+                (0..k)
+                    .map(|i| f64::from(x[r * k + i]) * f64::from(w[c * k + i]))
+                    .sum::<f64>()
+                    + f64::from(bias[c])
+                    + f64::from(residual[r * n + c])
+            };
+            let close =
+                |got: f32, want: f64| (f64::from(got) - want).abs() < 1e-5 * (k as f64).sqrt();
+            for &on in &kernels {
+                if Some(on) == super::kernel() {
+                    // matmul_add runs the CPU's own kernel.
+                    let mut out: Vec<f32> =
+                        (0..rows * n).map(|i| bias[i % n] + residual[i]).collect();
+                    packed.matmul_add(&x, rows, &mut out);
+                    for r in 0..rows {
+                        for c in 0..n {
+                            let got = out[r * n + c];
+                            assert!(
+                                close(got, want(r, c)),
+                                "{on:?} add {rows}x{n}x{k} at ({r}, {c}): {got}"
+                            );
+                        }
+                    }
+                }
+                for gelu in [false, true] {
+                    let out = packed.linear_on(on, &x, rows, &bias, Some(&residual), gelu);
+                    for r in 0..rows {
+                        for c in 0..n {
+                            let sum = want(r, c);
+                            let want = if gelu {
+                                f64::from(crate::encoders::kernels::gelu(sum as f32))
+                            } else {
+                                sum
+                            };
+                            let got = out[r * n + c];
+                            assert!(
+                                close(got, want),
+                                "{on:?} linear (gelu {gelu}) {rows}x{n}x{k} at ({r}, {c}): {got} vs {want}"
+                            );
+                        }
+                    }
                 }
             }
         }

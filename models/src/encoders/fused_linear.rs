@@ -3,7 +3,7 @@
 //! (single-threaded, with libm's erf), one for the residual and one for the norm, each into a
 //! new tensor.
 //!
-//! Where the CPU has AVX-512 the weight is packed once at load ([`PackedWeight`]) and the
+//! Where the CPU has AVX-512 or AVX2 the weight is packed once at load ([`PackedWeight`]) and the
 //! product runs on this crate's kernels instead of `gemm`, which packs it on every call. The
 //! f32 kernel starts its sums from the bias (and residual) and applies GELU before its last
 //! store ([`PackedF32::linear`]); the others add onto an output pre-filled with the bias, and

@@ -249,7 +249,68 @@ unsafe fn layer_norm_avx512(row: &mut [f32], norm: Norm) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gelu_avx2(row: &mut [f32]) {
-    row.iter_mut().for_each(|v| *v = gelu(*v));
+    use std::arch::x86_64::*;
+    let mut chunks = row.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        // SAFETY: `chunk` holds exactly 8 values.
+        unsafe {
+            let x = _mm256_loadu_ps(chunk.as_ptr());
+            _mm256_storeu_ps(chunk.as_mut_ptr(), gelu8(x));
+        }
+    }
+    chunks
+        .into_remainder()
+        .iter_mut()
+        .for_each(|v| *v = gelu(*v));
+}
+
+/// [`gelu`] on 8 lanes (AVX2 and FMA): [`gelu16`]'s steps, with a division where AVX-512
+/// has a 14-bit reciprocal to refine (AVX2's is 12-bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) fn gelu8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    const A: [f32; 5] = ERF_A;
+    let splat = _mm256_set1_ps;
+    let z = _mm256_mul_ps(x, splat(std::f32::consts::FRAC_1_SQRT_2));
+    let az = _mm256_andnot_ps(splat(-0.0), z);
+    let t = _mm256_div_ps(splat(1.0), _mm256_fmadd_ps(splat(ERF_P), az, splat(1.0)));
+    let mut poly = splat(A[4]);
+    for a in [A[3], A[2], A[1], A[0]] {
+        poly = _mm256_fmadd_ps(poly, t, splat(a));
+    }
+    poly = _mm256_mul_ps(poly, t);
+    let e = exp8(_mm256_sub_ps(splat(0.0), _mm256_mul_ps(az, az)));
+    let y = _mm256_fnmadd_ps(poly, e, splat(1.0));
+    // erf takes z's sign: y ≥ 0, so or-ing in the sign bit is copysign.
+    let erf = _mm256_or_ps(y, _mm256_and_ps(z, splat(-0.0)));
+    _mm256_mul_ps(_mm256_mul_ps(splat(0.5), x), _mm256_add_ps(splat(1.0), erf))
+}
+
+/// [`exp`] on 8 lanes, the same steps.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    let splat = _mm256_set1_ps;
+    let x = _mm256_min_ps(_mm256_max_ps(x, splat(EXP_MIN)), splat(EXP_MAX));
+    let t = _mm256_fmadd_ps(x, splat(std::f32::consts::LOG2_E), splat(EXP_SHIFT));
+    let n = _mm256_sub_ps(t, splat(EXP_SHIFT));
+    let r = _mm256_fnmadd_ps(n, splat(EXP_LN2_HI), x);
+    let r = _mm256_fnmadd_ps(n, splat(EXP_LN2_LO), r);
+    let mut p = splat(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
+        p = _mm256_fmadd_ps(p, r, splat(c));
+    }
+    let y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), splat(1.0));
+    let ni = _mm256_sub_epi32(
+        _mm256_castps_si256(t),
+        _mm256_set1_epi32(EXP_SHIFT.to_bits() as i32),
+    );
+    let scale = _mm256_slli_epi32::<23>(_mm256_add_epi32(ni, _mm256_set1_epi32(127)));
+    _mm256_mul_ps(y, _mm256_castsi256_ps(scale))
 }
 
 /// [`gelu`] on 16 lanes at a time. The same polynomials as the scalar code, with one change:
@@ -454,12 +515,24 @@ mod tests {
             .collect();
         let mut row = xs.clone();
         gelu_row(&mut row);
-        for (x, got) in xs.iter().zip(&row) {
-            let want = gelu(*x);
-            assert!(
-                (got - want).abs() <= 2e-7 * want.abs().max(1.0),
-                "{x}: {got} vs {want}"
-            );
+        let mut paths = vec![("dispatched", row)];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // The AVX2 path too, which AVX-512 CPUs do not dispatch to.
+            let mut row = xs.clone();
+            // SAFETY: the CPU has the features the function was compiled for.
+            unsafe { gelu_avx2(&mut row) };
+            paths.push(("avx2", row));
+        }
+        for (path, row) in paths {
+            for (x, got) in xs.iter().zip(&row) {
+                let want = gelu(*x);
+                assert!(
+                    (got - want).abs() <= 2e-7 * want.abs().max(1.0),
+                    "{path}, {x}: {got} vs {want}"
+                );
+            }
         }
     }
 

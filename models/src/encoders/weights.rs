@@ -152,8 +152,8 @@ impl Vb {
     /// Layers that compute in `dtype`. On a CPU with AVX512_BF16, bf16 means f32 layers whose
     /// matmuls read bf16 ([`bf16_matmul`](super::bf16_matmul)): candle's own bf16 ops on the
     /// CPU are several times slower than its f32 ones, and only the matmuls gain from bf16.
-    /// Elsewhere the layers are bf16 tensors, as on a GPU. On a CPU with AVX-512, f32 layers
-    /// pack their weights for [`f32_matmul`](super::f32_matmul).
+    /// Elsewhere the layers are bf16 tensors, as on a GPU. On a CPU with AVX-512 or AVX2, f32
+    /// layers pack their weights for [`f32_matmul`](super::f32_matmul).
     pub fn with_precision(&self, dtype: DType) -> Self {
         let cpu = self.device().is_cpu();
         let packing = match dtype {
