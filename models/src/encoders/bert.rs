@@ -245,14 +245,14 @@ impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if let (Some(norm), true) = (self.host(), fused_takes(x)) {
             let dims = x.dims();
-            let mut values = x.flatten_all()?.to_vec1::<f32>()?;
             let n = norm.gamma.len();
             if dims.last() != Some(&n) {
                 return Err(
                     candle_core::Error::Msg(format!("LayerNorm of {n} over {dims:?}")).into(),
                 );
             }
-            kernels::par_rows(&mut values, n, |row| kernels::layer_norm_row(row, norm));
+            let mut values = x.flatten_all()?.to_vec1::<f32>()?;
+            kernels::layer_norm_rows(&mut values, norm);
             return Ok(Tensor::from_vec(values, dims, x.device())?);
         }
         let norm = if self.autograd {

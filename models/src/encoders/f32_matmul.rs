@@ -302,7 +302,8 @@ impl PackedF32 {
                         let m = (r1 - r).min(mr);
                         let a = &x[r * k + k0..(r + m - 1) * k + k0 + kc];
                         // The next tile's rows, into L2 while this one runs: read straight from
-                        // `x` (MR rows at stride k), they are otherwise misses at large shapes.
+                        // `x` (a tile's rows at stride k), they are otherwise misses at large
+                        // shapes.
                         let next = r + m;
                         if next < r1 {
                             for row in x[next * k..].chunks(k).take(mr) {
@@ -323,8 +324,9 @@ impl PackedF32 {
                                 },
                                 gelu: gelu && last,
                             };
-                            // SAFETY: `available()` holds (asserted above). `a` holds `m` rows
-                            // of `kc` values at stride `k`, `panel` `kc` × NR values. The output
+                            // SAFETY: the CPU runs this kernel (`product` asserted it). `a`
+                            // holds `m` rows of `kc` values at stride `k`, `panel` `kc` × NR
+                            // values. The output
                             // block rows r..r+m, columns p·NR..p·NR+cols is within `out` (rows
                             // ≤ `rows`, columns ≤ `n`) and written by this task alone: tasks
                             // own disjoint row ranges × panel ranges. A residual slice starts
@@ -567,6 +569,7 @@ mod avx2 {
         cols: usize,
         end: TileEnd,
     ) {
+        debug_assert!(m <= MR_AVX2);
         for half in 0..2 {
             let h0 = half * HALF;
             if cols <= h0 {
@@ -597,7 +600,6 @@ mod avx2 {
                 }
             }
         }
-        debug_assert!(m <= MR_AVX2);
     }
 
     /// `M` rows against one half panel: `b` points at the half's first weight, each

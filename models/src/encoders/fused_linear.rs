@@ -152,7 +152,7 @@ impl FusedLinear<'_> {
             _ => self.prefilled_product(x, rows, n, k, w, residual)?,
         };
         if let Some(norm) = self.norm {
-            kernels::par_rows(&mut out, n, |row| kernels::layer_norm_row(row, norm));
+            kernels::layer_norm_rows(&mut out, norm);
         }
         Ok((CpuStorage::F32(out), Shape::from((rows, n))))
     }
@@ -401,42 +401,25 @@ mod tests {
         if super::super::f32_matmul::available() {
             let packed = PackedWeight::pack(Packing::F32, &w.flatten_all()?.to_vec1()?, 50, 70);
             let bias = b.to_vec1::<f32>()?;
-            let got = linear_cpu(
-                &x,
-                WeightRef::Packed(&packed),
-                &bias,
-                Activation::None,
-                None,
-                None,
-            )?;
-            let diff = (got - &plain)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "packed: {diff}");
-            let got = linear_cpu(
-                &x,
-                WeightRef::Packed(&packed),
-                &bias,
-                Activation::None,
-                Some(&r),
-                None,
-            )?;
-            let diff = (got - &with_residual)?
-                .abs()?
-                .max_all()?
-                .to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "packed with a residual: {diff}");
-            let got = linear_cpu(
-                &x,
-                WeightRef::Packed(&packed),
-                &bias,
-                Activation::Gelu,
-                None,
-                None,
-            )?;
-            let diff = (got - plain.gelu_erf()?)?
-                .abs()?
-                .max_all()?
-                .to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "packed with GELU: {diff}");
+            for (name, act, residual, want) in [
+                ("packed", Activation::None, None, plain.clone()),
+                (
+                    "packed with a residual",
+                    Activation::None,
+                    Some(&r),
+                    with_residual,
+                ),
+                (
+                    "packed with GELU",
+                    Activation::Gelu,
+                    None,
+                    plain.gelu_erf()?,
+                ),
+            ] {
+                let got = linear_cpu(&x, WeightRef::Packed(&packed), &bias, act, residual, None)?;
+                let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "{name}: {diff}");
+            }
         }
         Ok(())
     }

@@ -183,6 +183,11 @@ pub fn layer_norm_row(row: &mut [f32], norm: Norm) {
     layer_norm_generic(row, norm);
 }
 
+/// [`layer_norm_row`] over every row of `data` (rows `norm.gamma.len()` wide), in parallel.
+pub fn layer_norm_rows(data: &mut [f32], norm: Norm) {
+    par_rows(data, norm.gamma.len(), |row| layer_norm_row(row, norm));
+}
+
 fn layer_norm_generic(row: &mut [f32], norm: Norm) {
     let n = row.len().max(1) as f32;
     let mean = sum16(row.iter().copied()) / n;
